@@ -1,0 +1,3 @@
+from skinnyctl.cli import main
+
+main()
