@@ -1,0 +1,941 @@
+"""Load ``site.toml`` (tomlkit) into a :class:`Site`, reporting every problem a user can fix.
+
+Rules:
+- Every problem is collected, none stops the others from being found; the caller gets a
+  :class:`SiteError` listing all of them, each with ``file:line:column``, what is wrong and what
+  to write instead.
+- Unknown keys are errors (a misspelt key silently ignored is the worst kind of bug in a phone
+  system), with the nearest known key as the hint.
+- Defaults live in the dataclasses of :mod:`skinnyctl.site.model`, not here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+import tomlkit.exceptions
+
+from skinnyctl.site import catalog, timezones
+from skinnyctl.site.locate import Locations
+from skinnyctl.site.locate import Path as KeyPath
+from skinnyctl.site.model import (
+    DEFAULT_SOFTKEY_SET,
+    SOFTKEY_NAMES,
+    SOFTKEY_SET_NAMES,
+    Button,
+    Device,
+    Dhcp,
+    DialRule,
+    Line,
+    ModelSettings,
+    Server,
+    Site,
+)
+
+_MAC_RE = re.compile(r"^[0-9A-F]{12}$")
+_NUMBER_RE = re.compile(r"^[0-9*#+]{1,24}$")
+BUTTON_KINDS = ("line", "speed_dial", "service_url", "feature")
+FEATURES = (
+    "dnd",
+    "forward_all",
+    "park",
+    "pickup",
+    "group_pickup",
+    "conference",
+    "redial",
+    "voicemail",
+    "hold",
+    "transfer",
+)
+DHCP_FLAVOURS = ("isc", "dnsmasq", "kea", "udhcpd")
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    column: int
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.file}:{self.line}:{self.column}: {self.message}"
+        if self.hint:
+            text += f"\n    {self.hint}"
+        return text
+
+
+class SiteError(Exception):
+    """site.toml cannot be used; ``problems`` says everything that is wrong with it."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def normalize_mac(text: str) -> str:
+    """``00:11:20:aa:bb:cc``, ``0011.20aa.bbcc``, ``001120AABBCC``, ``SEP001120AABBCC`` ->
+    ``001120AABBCC``. Raises ValueError with a readable reason otherwise."""
+    t = text.strip().upper()
+    if t.startswith("SEP"):
+        t = t[3:]
+    t = re.sub(r"[:.\-\s]", "", t)
+    if not _MAC_RE.match(t):
+        raise ValueError(
+            f"{text!r} is not a MAC address: expected 12 hex digits such as "
+            "00:11:20:aa:bb:cc, 0011.20aa.bbcc or SEP001120AABBCC"
+        )
+    return t
+
+
+class _Reader:
+    """Walks the parsed document, converting values and collecting problems."""
+
+    def __init__(self, text: str, filename: str) -> None:
+        self.filename = filename
+        self.locations = Locations(text)
+        self.problems: list[Problem] = []
+
+    def problem(self, path: KeyPath, message: str, hint: str = "", key: bool = False) -> None:
+        line, col = self.locations.of_key(path) if key else self.locations.of(path)
+        self.problems.append(Problem(self.filename, line, col, message, hint))
+
+    def table(self, value: Any, path: KeyPath) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.problem(path, f"'{_dotted(path)}' must be a table", "write it as [section]")
+            return {}
+        return value
+
+    def check_keys(self, tbl: dict[str, Any], path: KeyPath, allowed: Iterable[str]) -> None:
+        allowed = list(allowed)
+        for key in tbl:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = (
+                    f"did you mean '{close[0]}'?"
+                    if close
+                    else "known keys: " + ", ".join(sorted(allowed))
+                )
+                self.problem((*path, key), f"unknown key '{key}' in {_where(path)}", hint, True)
+
+    def get(
+        self,
+        tbl: dict[str, Any],
+        path: KeyPath,
+        key: str,
+        kind: type | tuple[type, ...],
+        default: Any,
+        what: str,
+    ) -> Any:
+        if key not in tbl:
+            return default
+        value = _plain(tbl[key])
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if not ok:
+            self.problem(
+                (*path, key),
+                f"'{key}' must be {what}, not {_describe(value)}",
+                f"for example: {key} = {_example(kinds)}",
+            )
+            return default
+        return value
+
+    def get_list(self, tbl: dict[str, Any], path: KeyPath, key: str, what: str) -> list[str] | None:
+        """A list of strings; a single string is accepted as a one-element list."""
+        if key not in tbl:
+            return None
+        value = _plain(tbl[key])
+        if isinstance(value, str):
+            return [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problem(
+                (*path, key),
+                f"'{key}' must be a list of {what}",
+                f'for example: {key} = ["..."]',
+            )
+            return None
+        return value
+
+
+def _plain(value: Any) -> Any:
+    return value.unwrap() if hasattr(value, "unwrap") else value
+
+
+def _dotted(path: KeyPath) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _where(path: KeyPath) -> str:
+    if not path:
+        return "the top level"
+    if isinstance(path[-1], int):
+        return f"{path[-2]} entry {path[-1] + 1}"
+    return f"[{_dotted(path)}]"
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int | float):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f'a string ("{value}")'
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def _example(kinds: tuple[type, ...]) -> str:
+    if str in kinds:
+        return '"..."'
+    if bool in kinds:
+        return "true"
+    if float in kinds:
+        return "10"
+    if int in kinds:
+        return "30"
+    return "..."
+
+
+def _server(r: _Reader, raw: Any) -> Server:
+    path: KeyPath = ("server",)
+    t = r.table(raw, path)
+    known = [f.name for f in fields(Server) if f.name != "cisco_time_zone"]
+    r.check_keys(t, path, known)
+    d = Server()
+    addresses = r.get_list(t, path, "addresses", "IP addresses or host names")
+    if addresses is not None:
+        if not addresses:
+            r.problem(
+                (*path, "addresses"),
+                "'addresses' lists no call manager",
+                'write at least one, e.g. addresses = ["192.168.1.10"]',
+            )
+        for i, a in enumerate(addresses):
+            if not _host_ok(a):
+                r.problem(
+                    (*path, "addresses", i),
+                    f"'{a}' is not an IP address or host name",
+                    'write e.g. "192.168.1.10"',
+                )
+    listen = r.get(t, path, "listen", str, d.listen, "an IP address")
+    if listen and not _ip_ok(listen):
+        r.problem(
+            (*path, "listen"),
+            f"'{listen}' is not an IP address",
+            'write "0.0.0.0" for all interfaces or one of the box\'s addresses',
+        )
+
+    def port(key: str, default: int) -> int:
+        v = r.get(t, path, key, int, default, "a port number")
+        if not 1 <= v <= 65535:
+            r.problem(
+                (*path, key),
+                f"'{key}' = {v} is not a port number",
+                "write a number from 1 to 65535",
+            )
+            return default
+        return v
+
+    sccp_port = port("sccp_port", d.sccp_port)
+    tftp_port = port("tftp_port", d.tftp_port)
+    rtp_min = port("rtp_port_min", d.rtp_port_min)
+    rtp_max = port("rtp_port_max", d.rtp_port_max)
+    if rtp_max - rtp_min < 3:
+        r.problem(
+            (*path, "rtp_port_max"),
+            "the RTP port range holds fewer than 4 ports",
+            "make rtp_port_max larger than rtp_port_min by at least 4 per call",
+        )
+    keepalive = r.get(t, path, "keepalive", int, d.keepalive, "a number of seconds")
+    if not 5 <= keepalive <= 3600:
+        r.problem(
+            (*path, "keepalive"),
+            f"keepalive = {keepalive} is out of range",
+            "write a number of seconds from 5 to 3600 (30 is usual)",
+        )
+        keepalive = d.keepalive
+    date_format = r.get(t, path, "date_format", str, d.date_format, "a date template")
+    if not re.fullmatch(r"[DMY]([-/.][DMY]){2}A?", date_format):
+        r.problem(
+            (*path, "date_format"),
+            f"'{date_format}' is not a Cisco date template",
+            'write one of "D/M/Y", "M/D/Y", "Y/M/D", "D.M.Y", "M/D/YA" (A = 12-hour)',
+        )
+        date_format = d.date_format
+    tz = r.get(t, path, "time_zone", str, d.time_zone, "a time zone name")
+    cisco_tz = timezones.to_cisco(tz)
+    if cisco_tz is None:
+        near = timezones.suggest(tz)
+        r.problem(
+            (*path, "time_zone"),
+            f"unknown time zone '{tz}'",
+            ("nearest names: " + ", ".join(near))
+            if near
+            else 'write an IANA name such as "Europe/Paris" or a Cisco name',
+        )
+        cisco_tz = d.cisco_time_zone
+    digit_timeout = r.get(
+        t, path, "digit_timeout", (int, float), d.digit_timeout, "a number of seconds"
+    )
+    if not 0.5 <= digit_timeout <= 60:
+        r.problem(
+            (*path, "digit_timeout"),
+            f"digit_timeout = {digit_timeout} is out of range",
+            "write a number of seconds from 0.5 to 60 (10 is usual)",
+        )
+        digit_timeout = d.digit_timeout
+    media = r.get(t, path, "media", str, d.media, '"relay" or "direct"')
+    if media not in ("relay", "direct"):
+        r.problem(
+            (*path, "media"),
+            f"media = '{media}' is not a media mode",
+            'write "relay" (audio through this box) or "direct" (phone to phone)',
+        )
+        media = d.media
+    moh = r.get(t, path, "music_on_hold", str, "", "a path to a WAV file")
+    templates = r.get(t, path, "templates_dir", str, "", "a directory path")
+    control = r.get(t, path, "control_socket", str, "", "a path")
+    strings = {
+        k: r.get(t, path, k, str, getattr(d, k), "a string")
+        for k in (
+            "user_locale",
+            "network_locale",
+            "voicemail",
+            "redial",
+            "autodial",
+            "services_url",
+            "directory_url",
+            "idle_url",
+            "information_url",
+            "authentication_url",
+        )
+    }
+    return Server(
+        addresses=tuple(addresses) if addresses else d.addresses,
+        listen=listen,
+        sccp_port=sccp_port,
+        tftp_root=Path(r.get(t, path, "tftp_root", str, str(d.tftp_root), "a directory path")),
+        tftp_port=tftp_port,
+        keepalive=keepalive,
+        date_format=date_format,
+        time_zone=tz,
+        cisco_time_zone=cisco_tz,
+        digit_timeout=float(digit_timeout),
+        music_on_hold=Path(moh) if moh else None,
+        media=media,
+        rtp_port_min=rtp_min,
+        rtp_port_max=rtp_max,
+        templates_dir=Path(templates) if templates else None,
+        control_socket=Path(control) if control else None,
+        **strings,
+    )
+
+
+def _ip_ok(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _host_ok(text: str) -> bool:
+    return _ip_ok(text) or bool(
+        re.fullmatch(
+            r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+            r"(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*",
+            text,
+        )
+    )
+
+
+def _aot(r: _Reader, raw: Any, name: str) -> list[tuple[KeyPath, dict[str, Any]]]:
+    """An array of tables as (path, table) pairs."""
+    if raw is None:
+        return []
+    value = raw
+    if not isinstance(value, list):
+        r.problem(
+            (name,),
+            f"'{name}' must be a list of tables",
+            f"write each entry as a [[{name}]] section",
+        )
+        return []
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            r.problem(
+                (name, i),
+                f"entry {i + 1} of '{name}' must be a table",
+                f"write it as a [[{name}]] section",
+            )
+            continue
+        out.append(((name, i), item))
+    return out
+
+
+def _lines(r: _Reader, raw: Any) -> list[Line]:
+    lines: list[Line] = []
+    seen: dict[str, KeyPath] = {}
+    known = [f.name for f in fields(Line)]
+    for path, t in _aot(r, raw, "lines"):
+        r.check_keys(t, path, known)
+        if "number" not in t:
+            r.problem(path, "this line has no number", 'add: number = "1001"')
+            continue
+        number = _plain(t["number"])
+        if isinstance(number, int) and not isinstance(number, bool):
+            r.problem(
+                (*path, "number"),
+                f"number = {number} must be a string",
+                f'write number = "{number}" (quotes keep leading zeros)',
+            )
+            number = str(number)
+        if not isinstance(number, str) or not _NUMBER_RE.match(number):
+            r.problem(
+                (*path, "number"),
+                f"'{number}' is not a directory number",
+                "use 1 to 24 digits, * # or +",
+            )
+            continue
+        if number in seen:
+            r.problem(
+                (*path, "number"),
+                f"line {number} is defined twice",
+                f"the first is at line {r.locations.of(seen[number])[0]}; remove one",
+            )
+            continue
+        seen[number] = (*path, "number")
+        kw: dict[str, Any] = {}
+        for f in fields(Line):
+            if f.name == "number" or f.name not in t:
+                continue
+            default = f.default
+            kind: type | tuple[type, ...] = type(default)
+            if kind is float:
+                kind = (int, float)
+            kw[f.name] = r.get(t, path, f.name, kind, default, _kind_words(default))
+        lines.append(Line(number=number, **kw))
+    return lines
+
+
+def _kind_words(default: Any) -> str:
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, int | float):
+        return "a number"
+    return "a string"
+
+
+def _buttons(r: _Reader, dpath: KeyPath, raw: Any, lines: dict[str, Line]) -> list[Button]:
+    out: list[Button] = []
+    if raw is None:
+        return out
+    if not isinstance(raw, list):
+        r.problem(
+            (*dpath, "buttons"),
+            "'buttons' must be a list of tables",
+            "write each button as a [[devices.buttons]] section",
+        )
+        return out
+    for i, b in enumerate(raw):
+        path = (*dpath, "buttons", i)
+        if not isinstance(b, dict):
+            r.problem(path, f"button {i + 1} must be a table", '{ type = "line", line = "1001" }')
+            continue
+        r.check_keys(b, path, ["type", "label", "line", "number", "url", "feature"])
+        kind = r.get(b, path, "type", str, "", "a button type")
+        label = r.get(b, path, "label", str, "", "a string")
+        if kind not in BUTTON_KINDS:
+            near = difflib.get_close_matches(kind, BUTTON_KINDS, n=1)
+            r.problem(
+                (*path, "type") if "type" in b else path,
+                f"button {i + 1} has {'type ' + repr(kind) if kind else 'no type'}",
+                f"did you mean '{near[0]}'?"
+                if near
+                else "type is one of: " + ", ".join(BUTTON_KINDS),
+            )
+            continue
+        if kind == "line":
+            number = r.get(b, path, "line", (str, int), "", "a directory number")
+            number = str(number)
+            if not number:
+                r.problem(path, f"line button {i + 1} names no line", 'add: line = "1001"')
+                continue
+            if number not in lines:
+                near = difflib.get_close_matches(number, list(lines), n=3)
+                r.problem(
+                    (*path, "line"),
+                    f"button {i + 1} names line {number}, which no [[lines]] entry defines",
+                    ("defined lines: " + ", ".join(lines))
+                    if lines
+                    else f'add a [[lines]] section with number = "{number}"'
+                    + (f" (close: {', '.join(near)})" if near else ""),
+                )
+                continue
+            out.append(
+                Button(
+                    "line",
+                    label=label or lines[number].label or lines[number].display_name or number,
+                    line=number,
+                )
+            )
+        elif kind == "speed_dial":
+            number = str(r.get(b, path, "number", (str, int), "", "a number to dial"))
+            if not number or not _NUMBER_RE.match(number):
+                r.problem(
+                    (*path, "number") if "number" in b else path,
+                    f"speed dial {i + 1} needs a number to dial",
+                    'add: number = "1002" (digits, * # +)',
+                )
+                continue
+            out.append(Button("speed_dial", label=label or number, number=number))
+        elif kind == "service_url":
+            url = r.get(b, path, "url", str, "", "a URL")
+            if not re.match(r"^https?://", url):
+                r.problem(
+                    (*path, "url") if "url" in b else path,
+                    f"service URL button {i + 1} needs an http:// or https:// URL",
+                    'add: url = "http://192.168.1.10/services.xml"',
+                )
+                continue
+            out.append(Button("service_url", label=label or "Services", url=url))
+        else:
+            feature = r.get(b, path, "feature", str, "", "a feature name")
+            if feature not in FEATURES:
+                r.problem(
+                    (*path, "feature") if "feature" in b else path,
+                    f"feature button {i + 1} has unknown feature '{feature}'",
+                    "feature is one of: " + ", ".join(FEATURES),
+                )
+                continue
+            out.append(Button("feature", label=label or feature, feature=feature))
+    return out
+
+
+def _devices(r: _Reader, raw: Any, lines: list[Line], sets: Iterable[str]) -> list[Device]:
+    devices: list[Device] = []
+    seen: dict[str, KeyPath] = {}
+    by_number = {ln.number: ln for ln in lines}
+    known = [
+        "mac",
+        "model",
+        "description",
+        "buttons",
+        "expansion_modules",
+        "firmware",
+        "softkeys",
+        "ip",
+        "vendor_config",
+    ]
+    sets = list(sets)
+    for path, t in _aot(r, raw, "devices"):
+        r.check_keys(t, path, known)
+        mac_text = r.get(t, path, "mac", str, "", "a MAC address")
+        mac = ""
+        if not mac_text:
+            if "mac" not in t:
+                r.problem(
+                    path,
+                    "this device has no MAC address",
+                    'add: mac = "00:11:20:aa:bb:cc" (from the label under the phone)',
+                )
+        else:
+            try:
+                mac = normalize_mac(mac_text)
+            except ValueError as e:
+                r.problem((*path, "mac"), str(e))
+        if mac and mac in seen:
+            r.problem(
+                (*path, "mac"),
+                f"MAC {mac} is used by two devices",
+                f"the first is at line {r.locations.of(seen[mac])[0]}; "
+                "each phone needs its own entry",
+            )
+            mac = ""
+        elif mac:
+            seen[mac] = (*path, "mac")
+        model_text = str(r.get(t, path, "model", (str, int), "", "a model name"))
+        model = catalog.find_model(model_text) if model_text else None
+        if model is None:
+            names = list(catalog.PHONE_MODELS)
+            near = difflib.get_close_matches(model_text.upper(), names, n=3, cutoff=0.5)
+            r.problem(
+                (*path, "model") if "model" in t else path,
+                f"unknown phone model '{model_text}'" if model_text else "this device has no model",
+                (f"did you mean {' or '.join(near)}? " if near else "")
+                + "known models: "
+                + ", ".join(names),
+            )
+        modules = []
+        for i, m in enumerate(r.get_list(t, path, "expansion_modules", "module names") or []):
+            em = catalog.find_expansion(m)
+            if em is None:
+                r.problem(
+                    (*path, "expansion_modules", i),
+                    f"unknown expansion module '{m}'",
+                    "known modules: " + ", ".join(catalog.EXPANSION_MODULES),
+                )
+            else:
+                modules.append(em)
+        if model and modules and not model.expansion:
+            r.problem(
+                (*path, "expansion_modules"),
+                f"a {model.name} takes no expansion module",
+                "remove expansion_modules, or use a 7960/7961/7962/7965/797x",
+            )
+            modules = []
+        if len(modules) > catalog.MAX_EXPANSION_MODULES:
+            r.problem(
+                (*path, "expansion_modules"),
+                f"{len(modules)} expansion modules; a phone takes at most "
+                f"{catalog.MAX_EXPANSION_MODULES}",
+                "remove the extra ones",
+            )
+        softkeys = r.get(t, path, "softkeys", str, "default", "a softkey set name")
+        if softkeys not in sets:
+            r.problem(
+                (*path, "softkeys"),
+                f"softkey set '{softkeys}' is not defined",
+                "defined sets: " + ", ".join(sets),
+            )
+        ip = r.get(t, path, "ip", str, "", "an IP address")
+        if ip and not _ip_ok(ip):
+            r.problem((*path, "ip"), f"'{ip}' is not an IP address", 'write e.g. "192.168.1.21"')
+        buttons = _buttons(r, path, t.get("buttons"), by_number)
+        if model:
+            capacity = model.buttons + sum(e.buttons for e in modules)
+            if len(buttons) > capacity:
+                r.problem(
+                    (*path, "buttons"),
+                    f"{len(buttons)} buttons but a {model.name}"
+                    + (" with its modules" if modules else "")
+                    + f" has {capacity}",
+                    "remove buttons or add an expansion module",
+                )
+            n_lines = sum(1 for b in buttons if b.kind == "line")
+            if model.max_lines and n_lines > model.max_lines:
+                r.problem(
+                    (*path, "buttons"),
+                    f"{n_lines} line buttons but a {model.name} carries {model.max_lines} line",
+                    "keep one line button",
+                )
+        vendor = _vendor_config(r, t.get("vendor_config"), (*path, "vendor_config"))
+        if mac and model:
+            devices.append(
+                Device(
+                    mac=mac,
+                    model=model,
+                    description=r.get(t, path, "description", str, "", "a string"),
+                    buttons=tuple(buttons),
+                    expansion_modules=tuple(modules),
+                    firmware=r.get(t, path, "firmware", str, "", "a load name"),
+                    softkeys=softkeys,
+                    ip=ip,
+                    vendor_config=vendor,
+                )
+            )
+    return devices
+
+
+def _vendor_config(r: _Reader, raw: Any, path: KeyPath) -> tuple[tuple[str, str], ...]:
+    t = r.table(raw, path)
+    out = []
+    for k, v in t.items():
+        v = _plain(v)
+        if isinstance(v, bool):
+            v = int(v)
+        if not isinstance(v, str | int):
+            r.problem(
+                (*path, k), f"vendor_config.{k} must be a string or number", f"for example: {k} = 1"
+            )
+            continue
+        out.append((k, str(v)))
+    return tuple(out)
+
+
+def _softkey_sets(r: _Reader, raw: Any) -> dict[str, dict[str, tuple[str, ...]]]:
+    sets: dict[str, dict[str, tuple[str, ...]]] = {"default": dict(DEFAULT_SOFTKEY_SET)}
+    t = r.table(raw, ("softkey_sets",))
+    lower = {n.lower(): n for n in SOFTKEY_NAMES}
+    for name, body in t.items():
+        path = ("softkey_sets", name)
+        bt = r.table(body, path)
+        r.check_keys(bt, path, SOFTKEY_SET_NAMES)
+        result = dict(DEFAULT_SOFTKEY_SET)  # unlisted sets fall back to the default
+        for set_name in bt:
+            if set_name not in SOFTKEY_SET_NAMES:
+                continue
+            keys = r.get_list(bt, path, set_name, "softkey names")
+            if keys is None:
+                continue
+            clean = []
+            for i, k in enumerate(keys):
+                canonical = lower.get(k.lower().removeprefix("softkey"))
+                if k and canonical is None:
+                    r.problem(
+                        (*path, set_name, i),
+                        f"unknown softkey '{k}'",
+                        "softkeys: " + ", ".join(SOFTKEY_NAMES) + ' ("" = blank)',
+                    )
+                    continue
+                clean.append(canonical or "")
+            if len(clean) > 16:
+                r.problem(
+                    (*path, set_name), f"{set_name} has {len(clean)} keys", "a set holds at most 16"
+                )
+            result[set_name] = tuple(clean)
+        sets[name] = result
+    return sets
+
+
+def _dialplan(r: _Reader, raw: Any) -> list[DialRule]:
+    rules = []
+    for path, t in _aot(r, raw, "dialplan"):
+        r.check_keys(t, path, ["pattern", "action", "timeout"])
+        pattern = r.get(t, path, "pattern", str, "", "a regular expression")
+        if not pattern:
+            r.problem(
+                path,
+                "this dialplan rule has no pattern",
+                'add: pattern = "^1[0-9]{3}$" (a regular expression on the digits)',
+            )
+            continue
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            r.problem(
+                (*path, "pattern"),
+                f"pattern '{pattern}' is not a regular expression: {e}",
+                "escape special characters, e.g. ^\\*8[0-9]$",
+            )
+            continue
+        action = r.get(t, path, "action", str, "", '"wait", "process" or "drop"')
+        if action not in ("wait", "process", "drop"):
+            r.problem(
+                (*path, "action") if "action" in t else path,
+                f"dialplan action '{action}' is not known",
+                'action is "wait" (more digits), "process" (route now) or "drop"',
+            )
+            continue
+        timeout = r.get(t, path, "timeout", (int, float), None, "a number of seconds")
+        if timeout is not None and not 0 < timeout <= 60:
+            r.problem(
+                (*path, "timeout"),
+                f"timeout = {timeout} is out of range",
+                "write a number of seconds from 0.1 to 60",
+            )
+            timeout = None
+        if timeout is not None and action != "wait":
+            r.problem(
+                (*path, "timeout"),
+                "only a wait rule takes a timeout",
+                'remove timeout, or use action = "wait"',
+            )
+        rules.append(
+            DialRule(
+                pattern=pattern,
+                action=action,
+                timeout=float(timeout) if timeout is not None else None,
+            )
+        )
+    return rules
+
+
+def _dhcp(r: _Reader, raw: Any) -> Dhcp:
+    path: KeyPath = ("dhcp",)
+    t = r.table(raw, path)
+    r.check_keys(
+        t,
+        path,
+        [
+            "servers",
+            "subnet",
+            "range",
+            "router",
+            "dns",
+            "domain",
+            "interface",
+            "lease_time",
+            "tftp_servers",
+            "reservations",
+        ],
+    )
+    d = Dhcp()
+    flavours = r.get_list(t, path, "servers", "DHCP server kinds") or []
+    for i, f in enumerate(flavours):
+        if f not in DHCP_FLAVOURS:
+            r.problem(
+                (*path, "servers", i),
+                f"unknown DHCP server '{f}'",
+                "servers are: " + ", ".join(DHCP_FLAVOURS),
+            )
+    flavours = [f for f in flavours if f in DHCP_FLAVOURS]
+    subnet = r.get(t, path, "subnet", str, "", "a subnet")
+    net = None
+    if subnet:
+        try:
+            net = ipaddress.ip_network(subnet, strict=False)
+        except ValueError:
+            r.problem(
+                (*path, "subnet"), f"'{subnet}' is not a subnet", 'write e.g. "192.168.10.0/24"'
+            )
+    elif flavours:
+        r.problem(
+            path,
+            "DHCP configs are asked for but no subnet is given",
+            'add: subnet = "192.168.10.0/24"',
+        )
+    rng = r.get_list(t, path, "range", "two IP addresses") or []
+    start = end = ""
+    if rng:
+        if len(rng) != 2 or not all(_ip_ok(a) for a in rng):
+            r.problem(
+                (*path, "range"),
+                "range must be two IP addresses",
+                'write e.g. range = ["192.168.10.100", "192.168.10.199"]',
+            )
+        else:
+            start, end = rng
+            if net and not all(ipaddress.ip_address(a) in net for a in rng):
+                r.problem(
+                    (*path, "range"),
+                    f"the range is not inside {subnet}",
+                    "pick addresses of the subnet",
+                )
+    router = r.get(t, path, "router", str, "", "an IP address")
+    if router and not _ip_ok(router):
+        r.problem(
+            (*path, "router"), f"'{router}' is not an IP address", 'write e.g. "192.168.10.1"'
+        )
+    dns = r.get_list(t, path, "dns", "IP addresses") or []
+    for i, a in enumerate(dns):
+        if not _ip_ok(a):
+            r.problem((*path, "dns", i), f"'{a}' is not an IP address", 'write e.g. "1.1.1.1"')
+    tftp = r.get_list(t, path, "tftp_servers", "IP addresses") or []
+    for i, a in enumerate(tftp):
+        if not _ip_ok(a):
+            r.problem(
+                (*path, "tftp_servers", i),
+                f"'{a}' is not an IP address",
+                "option 150 carries addresses, not names",
+            )
+    return Dhcp(
+        flavours=tuple(flavours),  # type: ignore[arg-type]
+        subnet=str(net) if net else "",
+        range_start=start,
+        range_end=end,
+        router=router,
+        dns=tuple(dns),
+        domain=r.get(t, path, "domain", str, "", "a domain name"),
+        interface=r.get(t, path, "interface", str, "", "an interface name"),
+        lease_time=r.get(t, path, "lease_time", int, d.lease_time, "a number of seconds"),
+        tftp_servers=tuple(tftp),
+        reservations=r.get(t, path, "reservations", bool, True, "true or false"),
+    )
+
+
+def _models(r: _Reader, raw: Any) -> dict[str, ModelSettings]:
+    out: dict[str, ModelSettings] = {}
+    t = r.table(raw, ("models",))
+    for name, body in t.items():
+        path = ("models", name)
+        model = catalog.find_model(name)
+        if model is None:
+            r.problem(
+                path,
+                f"unknown phone model '{name}' in [models]",
+                "known models: " + ", ".join(catalog.PHONE_MODELS),
+                key=True,
+            )
+            continue
+        bt = r.table(body, path)
+        r.check_keys(bt, path, ["firmware", "vendor_config"])
+        out[model.name] = ModelSettings(
+            firmware=r.get(bt, path, "firmware", str, "", "a load name"),
+            vendor_config=_vendor_config(r, bt.get("vendor_config"), (*path, "vendor_config")),
+        )
+    return out
+
+
+TOP_LEVEL = ("server", "lines", "devices", "softkey_sets", "dialplan", "dhcp", "models")
+
+
+def parse_site(text: str, path: Path | None = None) -> Site:
+    """Parse and validate site.toml text. Raises :class:`SiteError` listing every problem."""
+    filename = str(path) if path else "site.toml"
+    try:
+        doc = tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as e:
+        message = str(e)
+        # tomlkit appends " at line L col C"; keep only the reason, we print the position.
+        message = re.sub(r" at line \d+ col \d+$", "", message)
+        raise SiteError(
+            [
+                Problem(
+                    filename,
+                    e.line,
+                    e.col,
+                    f"TOML syntax error: {message}",
+                    "check quotes, brackets and '=' on that line",
+                )
+            ]
+        ) from None
+    except tomlkit.exceptions.TOMLKitError as e:
+        raise SiteError([Problem(filename, 1, 1, f"TOML error: {e}")]) from None
+    r = _Reader(text, filename)
+    r.check_keys(doc, (), TOP_LEVEL)
+    server = _server(r, doc.get("server"))
+    lines = _lines(r, doc.get("lines"))
+    softkey_sets = _softkey_sets(r, doc.get("softkey_sets"))
+    devices = _devices(r, doc.get("devices"), lines, softkey_sets)
+    dialplan = _dialplan(r, doc.get("dialplan"))
+    dhcp = _dhcp(r, doc.get("dhcp"))
+    models = _models(r, doc.get("models"))
+    if r.problems:
+        r.problems.sort(key=lambda p: (p.line, p.column))
+        raise SiteError(r.problems)
+    return Site(
+        path=path,
+        server=server,
+        lines=tuple(lines),
+        devices=tuple(devices),
+        softkey_sets=softkey_sets,
+        dialplan=tuple(dialplan),
+        dhcp=dhcp,
+        models=models,
+    )
+
+
+def load_site(path: str | Path) -> Site:
+    """Read and validate a site file. Raises :class:`SiteError` (with positions) on problems."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SiteError(
+            [Problem(str(p), 0, 0, "no such file", "create one with: skinnyctl init")]
+        ) from None
+    except UnicodeDecodeError as e:
+        raise SiteError(
+            [Problem(str(p), 1, 1, f"not UTF-8 text: {e.reason}", "save the file as UTF-8")]
+        ) from None
+    except OSError as e:
+        raise SiteError([Problem(str(p), 0, 0, f"cannot read: {e.strerror}")]) from None
+    return parse_site(text, p.resolve())

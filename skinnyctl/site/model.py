@@ -1,0 +1,225 @@
+"""The site description as typed, validated data.
+
+Everything a user states lives in ``site.toml``; :func:`skinnyctl.site.load_site` turns it into a
+:class:`Site`. The objects here are plain frozen dataclasses: the call manager, the provisioning
+templates and the TFTP server read them and never change them (a reload builds a new Site).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from skinnyctl.site.catalog import ExpansionModule, PhoneModel
+
+MediaMode = Literal["relay", "direct"]
+DialAction = Literal["wait", "process", "drop"]
+ButtonKind = Literal["line", "speed_dial", "service_url", "feature"]
+DhcpFlavour = Literal["isc", "dnsmasq", "kea", "udhcpd"]
+
+# The seed's default soft key sets (mod_skinny conf/skinny_profiles/internal.xml). "" leaves a
+# slot blank. Order of the sets is the SoftKeySetIndex order (sccp-protocol.md §6.3).
+DEFAULT_SOFTKEY_SET: dict[str, tuple[str, ...]] = {
+    "KeySetOnHook": ("NewCall", "Redial"),
+    "KeySetConnected": ("EndCall", "Hold", "NewCall", "Transfer"),
+    "KeySetOnHold": ("NewCall", "Resume", "EndCall"),
+    "KeySetRingIn": ("Answer", "EndCall", "NewCall"),
+    "KeySetOffHook": ("", "Redial", "EndCall"),
+    "KeySetConnectedWithTransfer": ("EndCall", "Hold", "NewCall", "Transfer"),
+    "KeySetDigitsAfterDialingFirstDigit": ("Backspace", "", "EndCall"),
+    "KeySetConnectedWithConference": (),
+    "KeySetRingOut": ("", "", "EndCall", "Transfer"),
+    "KeySetOffHookWithFeatures": ("", "Redial", "EndCall"),
+    "KeySetInUseHint": ("NewCall", "Redial"),
+}
+SOFTKEY_SET_NAMES: tuple[str, ...] = tuple(DEFAULT_SOFTKEY_SET)
+
+# Softkey names a set may use (sccp-protocol.md §6.4, event numbers 1..20 and beyond).
+SOFTKEY_NAMES: tuple[str, ...] = (
+    "Redial",
+    "NewCall",
+    "Hold",
+    "Transfer",
+    "CFwdAll",
+    "CFwdBusy",
+    "CFwdNoAnswer",
+    "Backspace",
+    "EndCall",
+    "Resume",
+    "Answer",
+    "Info",
+    "Confrn",
+    "Park",
+    "Join",
+    "MeetMe",
+    "PickUp",
+    "GPickUp",
+    "DND",
+    "iDivert",
+)
+
+
+@dataclass(frozen=True)
+class Server:
+    addresses: tuple[str, ...] = ("127.0.0.1",)  # call managers phones try, in priority order
+    listen: str = "0.0.0.0"  # where `serve` binds SCCP, TFTP and RTP
+    sccp_port: int = 2000
+    tftp_root: Path = Path("tftp")
+    tftp_port: int = 69
+    keepalive: int = 30  # seconds, sent in RegisterAck
+    date_format: str = "D/M/Y"  # RegisterAck dateTemplate / cnf.xml dateTemplate
+    time_zone: str = "UTC"  # as the user wrote it (IANA or Cisco name)
+    cisco_time_zone: str = "Greenwich Standard Time"  # what the phones are told
+    user_locale: str = "English_United_States"
+    network_locale: str = "United_States"
+    voicemail: str = "vmain"  # extension the Messages key dials
+    redial: str = "redial"
+    autodial: str = ""  # ringdown number dialled on off-hook; "" = none
+    digit_timeout: float = 10.0  # seconds
+    music_on_hold: Path | None = None  # WAV file; None = built-in tone
+    media: MediaMode = "relay"
+    rtp_port_min: int = 16384
+    rtp_port_max: int = 32767
+    templates_dir: Path | None = None
+    control_socket: Path | None = None  # None = default under the site directory
+    services_url: str = ""
+    directory_url: str = ""
+    idle_url: str = ""
+    information_url: str = ""
+    authentication_url: str = ""
+
+
+@dataclass(frozen=True)
+class Line:
+    number: str
+    display_name: str = ""
+    caller_name: str = ""  # shown to the called party; defaults to display_name
+    voicemail_box: str = ""
+    mwi: bool = False  # message waiting at start-up
+    label: str = ""  # default label of buttons carrying this line
+    # room for later per-line options: ring behaviour, forwarding
+    ring_on_idle: bool = True
+    ring_on_active: bool = True
+    busy_trigger: int = 0  # calls before busy; 0 = no limit
+    forward_all: str = ""
+    forward_busy: str = ""
+    forward_no_answer: str = ""
+    no_answer_timeout: float = 0.0
+
+    @property
+    def shown_caller_name(self) -> str:
+        return self.caller_name or self.display_name or self.number
+
+
+@dataclass(frozen=True)
+class Button:
+    kind: ButtonKind
+    label: str = ""
+    line: str = ""  # kind == "line": the directory number
+    number: str = ""  # kind == "speed_dial"
+    url: str = ""  # kind == "service_url"
+    feature: str = ""  # kind == "feature": e.g. "dnd", "park", "forward_all"
+
+
+@dataclass(frozen=True)
+class Device:
+    mac: str  # 12 uppercase hex digits
+    model: PhoneModel
+    description: str = ""
+    buttons: tuple[Button, ...] = ()
+    expansion_modules: tuple[ExpansionModule, ...] = ()
+    firmware: str = ""  # loadInformation override; "" = per model, else none
+    softkeys: str = "default"  # name of a softkey set
+    ip: str = ""  # DHCP reservation, optional
+    vendor_config: tuple[tuple[str, str], ...] = ()  # per-device vendorConfig overrides
+
+    @property
+    def name(self) -> str:
+        """The SCCP device name the phone registers with."""
+        return f"SEP{self.mac}"
+
+    @property
+    def capacity(self) -> int:
+        return self.model.buttons + sum(e.buttons for e in self.expansion_modules)
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return tuple(b.line for b in self.buttons if b.kind == "line")
+
+
+@dataclass(frozen=True)
+class DialRule:
+    pattern: str  # regular expression, matched against the whole digit string dialled so far
+    action: DialAction
+    timeout: float | None = None  # for "wait": seconds before routing what was dialled
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Per-model settings (``[models."7960"]``)."""
+
+    firmware: str = ""
+    vendor_config: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Dhcp:
+    flavours: tuple[DhcpFlavour, ...] = ()
+    subnet: str = ""  # "192.168.10.0/24"
+    range_start: str = ""
+    range_end: str = ""
+    router: str = ""
+    dns: tuple[str, ...] = ()
+    domain: str = ""
+    interface: str = ""
+    lease_time: int = 86400
+    tftp_servers: tuple[str, ...] = ()  # option 150; defaults to the server addresses
+    reservations: bool = True  # write host entries for devices with an ip
+
+
+@dataclass(frozen=True)
+class Site:
+    path: Path | None
+    server: Server
+    lines: tuple[Line, ...] = ()
+    devices: tuple[Device, ...] = ()
+    softkey_sets: dict[str, dict[str, tuple[str, ...]]] = field(
+        default_factory=lambda: {"default": dict(DEFAULT_SOFTKEY_SET)}
+    )
+    dialplan: tuple[DialRule, ...] = ()
+    dhcp: Dhcp = field(default_factory=Dhcp)
+    models: dict[str, ModelSettings] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    def resolve(self, p: Path) -> Path:
+        """A path from site.toml, relative to the directory of site.toml."""
+        return p if p.is_absolute() else self.base_dir / p
+
+    def line(self, number: str) -> Line | None:
+        for ln in self.lines:
+            if ln.number == number:
+                return ln
+        return None
+
+    def device(self, name_or_mac: str) -> Device | None:
+        key = name_or_mac.upper()
+        if key.startswith("SEP"):
+            key = key[3:]
+        for d in self.devices:
+            if d.mac == key:
+                return d
+        return None
+
+    def devices_with_line(self, number: str) -> tuple[Device, ...]:
+        return tuple(d for d in self.devices if number in d.lines)
+
+    def firmware_for(self, device: Device) -> str:
+        """The load a device should run: per device, else per model, else none ("")."""
+        if device.firmware:
+            return device.firmware
+        settings = self.models.get(device.model.name)
+        return settings.firmware if settings else ""
