@@ -55,7 +55,7 @@ def _root(
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to write site.toml.")] = Path("."),
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing site.toml.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite site.toml.")] = False,
 ) -> None:
     """Write a commented site.toml for a two-phone office that works as is on loopback."""
     from skinnyctl.site.init import write_initial_site
