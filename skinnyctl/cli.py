@@ -75,6 +75,28 @@ def check(site: SiteArg = Path("site.toml")) -> None:
     )
 
 
+@app.command()
+def adopt(
+    mac: Annotated[str, typer.Argument(help="The phone's MAC address (any usual spelling).")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Phone model, e.g. 7960.")],
+    line: Annotated[
+        list[str] | None,
+        typer.Option("--line", "-l", help="Directory number for a line button (repeatable)."),
+    ] = None,
+    description: Annotated[
+        str, typer.Option("--description", "-d", help="Free text describing the phone.")
+    ] = "",
+    site: SiteArg = Path("site.toml"),
+) -> None:
+    """Add a phone to site.toml, keeping the file's comments and layout."""
+    from skinnyctl.site.edit import add_device
+
+    target = site_path(site)
+    add_device(target, mac, model, description=description, lines=line or ())
+    typer.echo(f"{target}: added {model} {mac}" + (f" with line {', '.join(line)}" if line else ""))
+    typer.echo(f"next: skinnyctl provision {target}")
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into messages and exit codes."""
     try:
