@@ -1,1 +1,48 @@
+"""Media: the RTP relay and the music-on-hold source.
 
+API used by the call manager (every method is thread-safe)::
+
+    relay = Relay(host="0.0.0.0", port_min=16384, port_max=32767, moh=MusicOnHold.default())
+    relay.start()                          # forwarding thread + music-on-hold pacing thread
+    a = relay.open_leg(call_key)           # binds an even RTP port and RTCP = RTP + 1
+    b = relay.open_leg(call_key)
+    # StartMediaTransmission to phone A names (relay address, a.local_port); likewise B/b.
+    relay.learn(a, ip, port)               # from phone A's OpenReceiveChannelAck (see NAT below)
+    relay.learn(b, ip, port)
+    relay.bridge(a, b)                     # A's packets leave through b to B, and back
+    relay.hold(b, codec="ulaw", ptime_ms=20)  # B hears music; A<->B forwarding pauses
+    relay.resume(b)                        # forwarding A<->B again
+    relay.close_leg(a); relay.close_leg(b) # hang-up: ports are free to rebind at once
+    relay.stats()                          # list of plain dicts, one per leg (status API)
+    relay.stop()
+
+`Leg` exposes `local_port`, `local_rtcp_port`, `remote`, `call_key`, `held`, `partner`.
+Errors a user can cause (port range exhausted, bad range) raise `RelayError` with advice.
+`MusicOnHold.from_wav(path)` loads any common WAV (see `moh`), `MusicOnHold.default()` is a
+synthesised arpeggio. Direct phone-to-phone media does not involve this module: the call manager
+then names the other phone's address in StartMediaTransmission.
+
+Address rule (no open relay)
+----------------------------
+* A leg accepts packets only from the address learned for it, and sends only to that address.
+  Packets on a leg are forwarded only to the partner leg of the *same call* (`bridge` refuses
+  legs with different call keys).
+* `learn(leg, ip, port)` sets the expected address; RTCP is expected from/sent to `port + 1`.
+  Behind NAT the phone's OpenReceiveChannelAck carries its private address, so the call manager
+  passes the SCCP connection's source IP instead when the two differ.
+* NAT latching: until the first packet from exactly (ip, port) arrives, the first packet from the
+  same *IP* with another source port re-latches the leg to that port (NAT port rewriting). After
+  that the address is fixed until the next `learn()`.
+* Everything else is dropped and counted in `dropped_unlearned`, including every packet on a leg
+  with nothing learned yet (an unlearned leg never latches: that would let anyone who guesses the
+  port first capture the call).
+
+Hot path: one thread, epoll over all sockets, `recvfrom_into` a preallocated buffer and `sendto`
+of a memoryview slice; no logging and no per-packet objects beyond what the socket calls return.
+Per-stream statistics follow RFC 3550 A.1 (loss from sequence numbers) and A.8 (jitter).
+"""
+
+from .moh import CODECS, MusicOnHold, WavError
+from .relay import Leg, Relay, RelayError
+
+__all__ = ["CODECS", "Leg", "MusicOnHold", "Relay", "RelayError", "WavError"]
