@@ -1,0 +1,681 @@
+"""The TFTP service phones boot from.
+
+What it serves: the TFTP root (firmware, locales, rings) read-only, and device files rendered on
+request from the current site, so an edited and reloaded ``site.toml`` takes effect without a
+``provision`` step. For a name that :func:`skinnyctl.provision.render.render_device_file` knows
+(``SEP<MAC>.cnf.xml``, ``XMLDefault.cnf.xml``) the rendered content wins over a file of that name
+on disk: the site is the source of truth for device files, and a stale provisioned copy must not
+shadow an edit. Every other name, or any name while no site is loaded (or rendering fails), is
+looked up on disk with the rules of :mod:`skinnyctl.tftp.paths`.
+
+Design — what comes from tftpy and what does not. tftpy 0.8.7 is used for the wire format of the
+request and negotiation packets (RRQ/WRQ parsing with options, OACK and ERROR encoding). Its server
+loop is not used, for reasons measured or read in its code: it runs every transfer of every client
+in one ``select`` loop that scans all sessions per packet and formats several log strings per
+packet (1.2–1.8x slower than tftpd-hpa on loopback, worse with 20 clients), it ignores the
+``timeout`` option, has no ``windowsize``, follows symlinks out of its root, serves netascii as
+binary, answers ``..`` with "illegal operation" and cannot put a reason in an ERROR packet. Its
+state machine cannot be extended for windowsize without rewriting it. So the data path is ours
+and small: like tftpd-hpa (which forks per transfer), each transfer gets a thread and its own UDP
+socket ``connect``-ed to the client (the kernel drops packets from other TIDs), reads blocks with
+``pread`` (no file object shared between transfers, a file replaced by rename keeps serving the old
+inode) and sends ``!HH`` headers packed with a precompiled struct. Options: ``blksize`` (RFC 2348,
+8..65464), ``tsize`` (RFC 2349), ``timeout`` (RFC 2349, 1..255 s, used as the retransmit
+interval), ``windowsize`` (RFC 7440, capped at :data:`MAX_WINDOW`). Modes: octet, and netascii
+converted properly (LF -> CR LF, CR -> CR NUL).
+
+Every request ends in exactly one :class:`FetchEntry` in :attr:`TftpService.fetch_log` and one
+log line: an absent file is answered at once with error 1, a refusal with error 2 or 4 and the
+reason, never silence.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import logging
+import os
+import re
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tftpy.TftpPacketFactory import TftpPacketFactory
+from tftpy.TftpPacketTypes import (
+    TftpPacketERR,
+    TftpPacketOACK,
+    TftpPacketRRQ,
+    TftpPacketWRQ,
+)
+
+from skinnyctl.errors import UserError
+from skinnyctl.tftp.paths import (
+    ERR_ACCESS,
+    ERR_ILLEGAL,
+    ERR_UNDEFINED,
+    TftpNotFound,
+    TftpRefused,
+    normalize,
+    resolve,
+)
+
+if TYPE_CHECKING:
+    from skinnyctl.site.discovered import DiscoveredDevices
+    from skinnyctl.site.model import Site
+
+MAX_BLKSIZE = 65464  # RFC 2348
+MIN_BLKSIZE = 8
+MAX_WINDOW = 64  # RFC 7440 allows 65535; beyond a few dozen only loss recovery gets worse
+DEFAULT_TIMEOUT = 1.0  # seconds between retransmissions unless the client asks otherwise
+DEFAULT_RETRIES = 6
+MAX_TRANSFERS = 256  # concurrent; more are answered "server busy"
+NETASCII_LIMIT = 64 * 1024 * 1024  # netascii is converted in memory
+
+_OP_RRQ, _OP_WRQ, _OP_DATA, _OP_ACK, _OP_ERROR = 1, 2, 3, 4, 5
+_HDR = struct.Struct("!HH")
+
+_DEVICE_NAME_RE = re.compile(r"^(CTLSEP|ITLSEP|SEP)([0-9A-F]{12})(\..*)?$", re.IGNORECASE)
+_SEP_CNF_RE = re.compile(r"^SEP([0-9A-F]{12})\.cnf\.xml$", re.IGNORECASE)
+
+RenderFn = Callable[["Site", str], "bytes | None"]
+
+
+@dataclass(frozen=True)
+class FetchEntry:
+    """One request and how it ended."""
+
+    time: datetime  # when the request arrived (UTC)
+    client: str  # "ip:port"
+    file: str  # the name as requested (printable: control characters escaped)
+    result: str  # ok | not found | refused | timeout | aborted | error
+    bytes: int  # payload bytes acknowledged by the client
+    duration: float  # seconds from request to end
+    reason: str = ""  # why, for anything but ok
+    source: str = ""  # rendered | disk | "" (nothing served)
+    blksize: int = 512
+    windowsize: int = 1
+
+    def __str__(self) -> str:
+        why = f" ({self.reason})" if self.reason else ""
+        via = f" [{self.source}, blksize {self.blksize}]" if self.source else ""
+        return (
+            f"{self.client} {self.file} {self.result}{why} {self.bytes} B "
+            f"{self.duration:.3f} s{via}"
+        )
+
+
+class _ErrorPacket(TftpPacketERR):
+    """tftpy's ERROR packet always sends its canned text; ours carries the reason."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__()
+        self.errorcode = code
+        self.errmsg = message.encode("ascii", "replace")[:200]
+
+    def encode(self) -> _ErrorPacket:
+        self.buffer = _HDR.pack(_OP_ERROR, self.errorcode) + self.errmsg + b"\x00"
+        return self
+
+
+class _Aborted(Exception):
+    """The transfer ended early: ``result`` and ``reason`` go to the fetch log."""
+
+    def __init__(self, result: str, reason: str) -> None:
+        super().__init__(reason)
+        self.result = result
+        self.reason = reason
+
+
+def _printable(name: str) -> str:
+    return name.encode("unicode_escape").decode("ascii") if not name.isprintable() else name
+
+
+def _canonical_device_name(name: str) -> str:
+    """Device file names in the spelling the renderer expects (MAC upper, suffix lower)."""
+    m = _SEP_CNF_RE.match(name)
+    if m:
+        return f"SEP{m.group(1).upper()}.cnf.xml"
+    if name.casefold() == "xmldefault.cnf.xml":
+        return "XMLDefault.cnf.xml"
+    return name
+
+
+def _load_renderer() -> RenderFn | None:
+    try:
+        from skinnyctl.provision.render import render_device_file
+    except ImportError:
+        return None
+    return render_device_file  # type: ignore[no-any-return]
+
+
+class _Source:
+    """What a transfer reads from: rendered bytes, or an open file read with pread."""
+
+    def __init__(self, data: bytes | None = None, fd: int | None = None, size: int = 0) -> None:
+        self._view = memoryview(data) if data is not None else None
+        self._fd = fd
+        self.size = len(data) if data is not None else size
+
+    def read(self, offset: int, n: int) -> bytes | memoryview:
+        if self._view is not None:
+            return self._view[offset : offset + n]
+        assert self._fd is not None
+        return os.pread(self._fd, n, offset)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class TftpService:
+    """A read-only TFTP server: ``start()`` binds and serves in background threads."""
+
+    def __init__(
+        self,
+        root: Path,
+        host: str,
+        port: int,
+        site_provider: Callable[[], Site | None],
+        discovered: DiscoveredDevices | None = None,
+        log: logging.Logger | None = None,
+        *,
+        log_size: int = 1000,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        max_transfers: int = MAX_TRANSFERS,
+    ) -> None:
+        self.root = Path(root)
+        self.host = host
+        self._requested_port = port
+        self._site_provider = site_provider
+        self.discovered = discovered
+        self.log = log or logging.getLogger("skinnyctl.tftp")
+        self._timeout = timeout
+        self._retries = retries
+        self._max_transfers = max_transfers
+        self._family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._active: dict[tuple[str, int], threading.Thread] = {}
+        self._log_entries: collections.deque[FetchEntry] = collections.deque(maxlen=log_size)
+        self._factory = TftpPacketFactory()
+        self._sgn_warned: dict[str, float] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when constructed with port 0)."""
+        if self._sock is None:
+            return self._requested_port
+        return int(self._sock.getsockname()[1])
+
+    @property
+    def fetch_log(self) -> list[FetchEntry]:
+        """Recent requests, oldest first."""
+        with self._lock:
+            return list(self._log_entries)
+
+    def start(self) -> None:
+        """Bind, then serve in a background thread. Raises UserError when the port cannot be
+        bound, saying what to do."""
+        if not self.root.is_dir():
+            raise UserError(
+                f"TFTP root {self.root} is not a directory: create it (mkdir -p {self.root}) "
+                "or point --root / [server] tftp_root at the directory holding firmware"
+            )
+        sock = socket.socket(self._family, socket.SOCK_DGRAM)
+        try:
+            sock.bind((self.host, self._requested_port))
+        except OSError as e:
+            sock.close()
+            raise self._bind_error(e) from None
+        sock.settimeout(0.2)  # how often the listener notices stop()
+        self._sock = sock
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._listen, name="tftp-listen", daemon=True)
+        self._thread.start()
+        self.log.info("TFTP serving %s on %s:%d", self.root, self.host, self.port)
+
+    def stop(self, wait: float = 5.0) -> None:
+        """Stop listening, end transfers in progress (they see the flag at their next packet)."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(wait)
+            self._thread = None
+        with self._lock:
+            threads = list(self._active.values())
+        deadline = time.monotonic() + wait
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> TftpService:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _bind_error(self, e: OSError) -> UserError:
+        where = f"UDP {self.host}:{self._requested_port}"
+        if e.errno == errno.EACCES:
+            return UserError(
+                f"cannot listen on {where}: permission denied (ports below 1024 need privilege). "
+                "Either run as root, or give the interpreter the capability once: "
+                "sudo setcap cap_net_bind_service=+ep "
+                '"$(readlink -f "$(command -v python3)")", '
+                "or use another port (--port 6969, or tftp_port in [server]) and forward 69 to it"
+            )
+        if e.errno == errno.EADDRINUSE:
+            return UserError(
+                f"cannot listen on {where}: the port is already in use, probably by another TFTP "
+                "server (see: ss -ulpn 'sport = :69'). Stop it (e.g. systemctl stop tftpd-hpa) or "
+                "use another port (--port, or tftp_port in [server])"
+            )
+        if e.errno == errno.EADDRNOTAVAIL:
+            return UserError(
+                f"cannot listen on {where}: {self.host} is not an address of this machine; "
+                "use one of its addresses or 0.0.0.0 (--host, or listen in [server])"
+            )
+        return UserError(f"cannot listen on {where}: {e.strerror or e}")
+
+    # -- the listener ------------------------------------------------------------------------
+
+    def _listen(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        while not self._stopping.is_set():
+            try:
+                data, addr = sock.recvfrom(65536)
+            except TimeoutError:
+                continue
+            except OSError as e:
+                if self._stopping.is_set():
+                    return
+                self.log.warning("TFTP listener: %s", e)
+                continue
+            try:
+                self._dispatch(data, (addr[0], addr[1]))
+            except Exception:  # never let one datagram end the service
+                self.log.exception("TFTP: unexpected error handling a request from %s", addr[0])
+
+    def _dispatch(self, data: bytes, client: tuple[str, int]) -> None:
+        started = time.monotonic()
+        when = datetime.now(UTC)
+        opcode = int.from_bytes(data[:2], "big") if len(data) >= 2 else -1
+        if opcode not in (_OP_RRQ, _OP_WRQ):
+            # Stray ACK/DATA/ERROR or noise on port 69: answering could start a packet loop.
+            self.log.debug(
+                "TFTP: ignored %d-byte datagram (opcode %d) from %s", len(data), opcode, client[0]
+            )
+            return
+        with self._lock:
+            if client in self._active:  # the client retransmitted its request: already serving
+                return
+            busy = len(self._active) >= self._max_transfers
+        try:
+            pkt = self._factory.parse(data)
+            if opcode == _OP_RRQ:
+                assert isinstance(pkt, TftpPacketRRQ)
+            name = str(pkt.filename)
+        except Exception as e:
+            raw = data[2:].split(b"\x00", 1)[0].decode("latin-1")
+            self._refuse_now(client, when, started, raw, ERR_ILLEGAL, f"malformed request: {e}")
+            return
+        if isinstance(pkt, TftpPacketWRQ):
+            self._refuse_now(
+                client,
+                when,
+                started,
+                name,
+                ERR_ACCESS,
+                "write request refused: this server is read-only",
+            )
+            return
+        if busy:
+            self._refuse_now(client, when, started, name, ERR_UNDEFINED, "server busy")
+            return
+        t = threading.Thread(
+            target=self._transfer,
+            args=(pkt, client, when, started),
+            name=f"tftp-{client[0]}:{client[1]}",
+            daemon=True,
+        )
+        with self._lock:
+            self._active[client] = t
+        t.start()
+
+    def _refuse_now(
+        self,
+        client: tuple[str, int],
+        when: datetime,
+        started: float,
+        name: str,
+        code: int,
+        reason: str,
+    ) -> None:
+        """Answer from the listening socket (no transfer was started) and log."""
+        if self._sock is not None:
+            try:
+                self._sock.sendto(_ErrorPacket(code, reason).encode().buffer, client)
+            except OSError:
+                pass
+        self._record(
+            FetchEntry(
+                when,
+                f"{client[0]}:{client[1]}",
+                _printable(name),
+                "refused",
+                0,
+                time.monotonic() - started,
+                reason,
+            )
+        )
+
+    def _record(self, entry: FetchEntry) -> None:
+        with self._lock:
+            self._log_entries.append(entry)
+        level = logging.INFO if entry.result in ("ok", "not found") else logging.WARNING
+        self.log.log(level, "tftp %s", entry)
+
+    # -- one transfer ------------------------------------------------------------------------
+
+    def _transfer(
+        self, pkt: TftpPacketRRQ, client: tuple[str, int], when: datetime, started: float
+    ) -> None:
+        name = str(pkt.filename)
+        shown = _printable(name)
+        client_s = f"{client[0]}:{client[1]}"
+        sock = socket.socket(self._family, socket.SOCK_DGRAM)
+        source: _Source | None = None
+        kind = ""
+        blksize, window = 512, 1
+        sent_bytes = 0
+        try:
+            sock.bind((self.host, 0))
+            sock.connect(client)
+            self._notice(name, client[0])
+            mode = str(pkt.mode).lower()
+            if mode not in ("octet", "netascii"):
+                raise TftpRefused(f"unsupported transfer mode {mode!r}", ERR_ILLEGAL)
+            source, kind = self._open(name)
+            if mode == "netascii":
+                source = self._to_netascii(source)
+            blksize, window, timeout, accepted = self._negotiate(pkt.options, source.size)
+            sent_bytes = self._send(sock, source, blksize, window, timeout, accepted)
+            entry = FetchEntry(
+                when,
+                client_s,
+                shown,
+                "ok",
+                sent_bytes,
+                time.monotonic() - started,
+                "",
+                kind,
+                blksize,
+                window,
+            )
+        except TftpRefused as e:
+            self._send_error(sock, e.code, e.reason)
+            result = "not found" if isinstance(e, TftpNotFound) else "refused"
+            entry = FetchEntry(
+                when, client_s, shown, result, 0, time.monotonic() - started, e.reason
+            )
+        except _Aborted as e:
+            if e.result == "timeout":
+                self._send_error(sock, ERR_UNDEFINED, e.reason)
+            entry = FetchEntry(
+                when,
+                client_s,
+                shown,
+                e.result,
+                sent_bytes,
+                time.monotonic() - started,
+                e.reason,
+                kind,
+                blksize,
+                window,
+            )
+        except Exception as e:  # a bug or an I/O error: tell the client, log, keep serving
+            self.log.exception("TFTP: transfer of %s to %s failed", shown, client_s)
+            self._send_error(sock, ERR_UNDEFINED, "internal server error")
+            entry = FetchEntry(
+                when,
+                client_s,
+                shown,
+                "error",
+                sent_bytes,
+                time.monotonic() - started,
+                f"{type(e).__name__}: {e}",
+                kind,
+            )
+        finally:
+            if source is not None:
+                source.close()
+            sock.close()
+            with self._lock:
+                self._active.pop(client, None)
+        self._record(entry)
+
+    def _send_error(self, sock: socket.socket, code: int, reason: str) -> None:
+        try:
+            sock.send(_ErrorPacket(code, reason).encode().buffer)
+        except OSError:
+            pass
+
+    def _notice(self, name: str, ip: str) -> None:
+        """Discovery and CUCM-leftover warnings, from the name alone."""
+        base = name.replace("\\", "/").rsplit("/", 1)[-1]
+        m = _DEVICE_NAME_RE.match(base)
+        if not m:
+            return
+        prefix, mac, suffix = m.group(1).upper(), m.group(2).upper(), (m.group(3) or "").lower()
+        site = self._current_site()
+        known = site is not None and any(d.mac == mac for d in site.devices)
+        if not known and self.discovered is not None:
+            self.discovered.record(mac, "tftp", ip)
+            self.log.info(
+                "TFTP: phone SEP%s (%s) is not in the site; add it with: "
+                "skinnyctl adopt %s --model MODEL",
+                mac,
+                ip,
+                mac,
+            )
+        if prefix == "SEP" and suffix.endswith(".sgn"):
+            now = time.monotonic()
+            if now - self._sgn_warned.get(mac, -1e9) > 60.0:
+                self._sgn_warned[mac] = now
+                self.log.warning(
+                    "TFTP: phone SEP%s (%s) asks for %s, a signed configuration: it still trusts "
+                    "another call manager (an ITL/CTL from a CUCM) and will ignore unsigned "
+                    "files. Erase its trust list on the phone: Settings > Security > Trust List "
+                    "> ITL File, unlock with **#, Erase (provisioning.md §6.5)",
+                    mac,
+                    ip,
+                    base,
+                )
+        elif prefix in ("ITLSEP", "CTLSEP"):
+            # Every Java phone asks for these at boot; only a following .sgn request means trouble.
+            self.log.info(
+                "TFTP: phone SEP%s asks for its trust list %s (normal at boot; if it then asks "
+                "for SEP%s.cnf.xml.sgn it holds a CUCM ITL: see provisioning.md §6.5)",
+                mac,
+                base,
+                mac,
+            )
+
+    def _current_site(self) -> Site | None:
+        try:
+            return self._site_provider()
+        except Exception as e:  # a provider that fails must not take TFTP down
+            self.log.warning("TFTP: could not get the current site: %s", e)
+            return None
+
+    def _open(self, name: str) -> tuple[_Source, str]:
+        """Rendered content for device files of the current site, else the file on disk."""
+        rel, _absolute = normalize(name)
+        if "/" not in rel:
+            render = _load_renderer()
+            site = self._current_site() if render is not None else None
+            if render is not None and site is not None:
+                try:
+                    data = render(site, _canonical_device_name(rel))
+                except Exception as e:
+                    self.log.warning("TFTP: rendering %s failed (%s); trying the disk", rel, e)
+                    data = None
+                if data is not None:
+                    return _Source(data=bytes(data)), "rendered"
+        path = resolve(self.root, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as e:
+            raise TftpRefused(f"cannot open: {e.strerror}") from None
+        return _Source(fd=fd, size=os.fstat(fd).st_size), "disk"
+
+    def _to_netascii(self, source: _Source) -> _Source:
+        if source.size > NETASCII_LIMIT:
+            source.close()
+            raise TftpRefused("file too large for netascii mode: use octet", ERR_ILLEGAL)
+        data = bytes(source.read(0, source.size))
+        source.close()
+        return _Source(data=data.replace(b"\r", b"\r\x00").replace(b"\n", b"\r\n"))
+
+    def _negotiate(
+        self, options: dict[str, str], size: int
+    ) -> tuple[int, int, float, dict[str, str]]:
+        """RFC 2347 option negotiation: what we accept goes into the OACK."""
+        blksize, window, timeout = 512, 1, self._timeout
+        accepted: dict[str, str] = {}
+        for key, value in options.items():
+            k = key.lower()
+            try:
+                v = int(value)
+            except ValueError:
+                continue  # an option we cannot read is ignored, as RFC 2347 allows
+            if k == "blksize" and v >= MIN_BLKSIZE:
+                blksize = min(v, MAX_BLKSIZE)
+                accepted["blksize"] = str(blksize)
+            elif k == "tsize":
+                accepted["tsize"] = str(size)
+            elif k == "timeout" and 1 <= v <= 255:
+                timeout = float(v)
+                accepted["timeout"] = str(v)
+            elif k == "windowsize" and v >= 1:
+                window = min(v, MAX_WINDOW)
+                accepted["windowsize"] = str(window)
+        return blksize, window, timeout, accepted
+
+    def _send(
+        self,
+        sock: socket.socket,
+        source: _Source,
+        blksize: int,
+        window: int,
+        timeout: float,
+        accepted: dict[str, str],
+    ) -> int:
+        """The data path. Returns the payload bytes acknowledged."""
+        stopping = self._stopping
+        if accepted:
+            oack = TftpPacketOACK()
+            oack.options = accepted
+            self._exchange(sock, [oack.encode().buffer], 0, timeout, oack=True)
+        size = source.size
+        nblocks = size // blksize + 1  # a final short (possibly empty) block ends the transfer
+        acked = 0
+        pack = _HDR.pack
+        read = source.read
+        while acked < nblocks:
+            if stopping.is_set():
+                raise _Aborted("aborted", "server stopping")
+            end = min(acked + window, nblocks)
+            packets = []
+            for b in range(acked + 1, end + 1):
+                packets.append(pack(_OP_DATA, b & 0xFFFF) + read((b - 1) * blksize, blksize))
+            acked += self._exchange(sock, packets, acked, timeout)
+        return size
+
+    def _exchange(
+        self,
+        sock: socket.socket,
+        packets: list[bytes],
+        acked: int,
+        timeout: float,
+        oack: bool = False,
+    ) -> int:
+        """Send ``packets`` (the window after block ``acked``), wait for an ACK inside it;
+        retransmit on timeout. Returns how many blocks the ACK covers (0 for the OACK)."""
+        n = len(packets)
+        send = sock.send
+        recv = sock.recv
+        base = acked & 0xFFFF
+        for _attempt in range(self._retries + 1):
+            for p in packets:
+                send(p)
+            deadline = time.monotonic() + timeout
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                sock.settimeout(remaining)
+                try:
+                    reply = recv(65536)
+                except TimeoutError:
+                    break
+                except ConnectionRefusedError:
+                    raise _Aborted("aborted", "client went away (port unreachable)") from None
+                if len(reply) < 4:
+                    continue
+                op, num = _HDR.unpack_from(reply)
+                if op == _OP_ACK:
+                    delta = (num - base) & 0xFFFF
+                    if oack:
+                        if num == 0:
+                            return 0
+                    elif 0 < delta <= n:
+                        return delta
+                    # An old (duplicate) ACK: ignore it rather than resend (Sorcerer's Apprentice).
+                elif op == _OP_ERROR:
+                    msg = reply[4:].split(b"\x00", 1)[0].decode("ascii", "replace")
+                    raise _Aborted("aborted", f"client sent error {num}: {msg}")
+        raise _Aborted("timeout", f"no acknowledgement after {self._retries + 1} tries")
+
+
+def watch_site_file(path: Path, log: logging.Logger | None = None) -> Callable[[], Site | None]:
+    """A site provider for the standalone ``skinnyctl tftp``: reloads ``path`` when its
+    modification time changes; on a broken edit keeps serving the last good site and logs why."""
+    from skinnyctl.site import SiteError, load_site
+
+    logger = log or logging.getLogger("skinnyctl.tftp")
+    lock = threading.Lock()
+    state: dict[str, object] = {"mtime": None, "site": None}
+
+    def provider() -> Site | None:
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            return state["site"]  # type: ignore[return-value]
+        with lock:
+            if mtime != state["mtime"]:
+                state["mtime"] = mtime
+                try:
+                    state["site"] = load_site(path)
+                    logger.info("TFTP: loaded %s", path)
+                except SiteError as e:
+                    for problem in e.problems:
+                        logger.error("TFTP: %s (keeping the previous site)", problem)
+            return state["site"]  # type: ignore[return-value]
+
+    return provider
