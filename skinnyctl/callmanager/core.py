@@ -1,0 +1,606 @@
+"""The call-control core, sans-IO: one object owns every device; inputs in, actions out.
+
+Driving it::
+
+    cm = CallManager(site, clock)
+    actions = cm.handle(Received(conn, message))   # also Connected, Disconnected
+    actions = cm.on_timer()                         # when cm.next_deadline() has passed
+
+The edge (``skinnyctl.runtime``) carries out the actions in order: Send, SetVersion, Close,
+Publish, RecordDiscovered. Nothing here touches a socket, a thread or the system clock.
+
+Registration state machine (one per connection). Rules:
+
+1. A connection starts CONNECTED. The only way to REGISTERED is a Register naming a device of
+   site.toml; any other Register gets RegisterReject with a readable reason, is recorded as a
+   discovered device, and the connection goes CLOSING.
+2. KeepAlive is answered with KeepAliveAck in every state but CLOSING, even before Register
+   (7985, 6911 and token-registering phones send it first, §3.1).
+3. Any message refreshes liveness. A station silent for longer than EXPIRY_FACTOR x keepalive
+   is expired: REGISTERED -> CLOSING with an ``expire`` event; CONNECTED -> CLOSING quietly.
+4. A lost connection (Disconnected) of a REGISTERED station is handled like an expiry (same
+   event, reason = why the edge lost it). Whatever the state, Disconnected ends the station.
+5. Unregister -> UnregisterAck(OK), ``unregister`` event, CLOSING (the edge closes after the ack
+   is written, like mod_skinny).
+6. A device registering while it is REGISTERED on another connection replaces it: the old
+   connection is closed (``unregister`` event, reason "replaced"), then the new one is accepted.
+   A second Register on the *same* registered connection is refused (RegisterReject) and the
+   registration kept, as mod_skinny does.
+7. Leaving REGISTERED for any reason unbinds the device's lines and tells the call layer
+   (``CallLayer.device_gone``), which tears down the calls for the other parties.
+8. In CLOSING everything but Disconnected is ignored. CLOSED stations are forgotten.
+9. Every request of a REGISTERED device is answered (§8.4), unknown instances with an empty
+   record; requests of an unregistered connection are logged and ignored. Messages the core
+   does not know go to the call layer (part 2); if nobody takes them they are logged.
+10. A handler that raises closes that connection only; the core keeps serving the others.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Callable
+from enum import Enum
+from typing import Any, Protocol
+
+from skinnyctl.sccp import (
+    AccessoryStatus,
+    Alarm,
+    ButtonTemplateReq,
+    CapabilitiesReq,
+    CapabilitiesRes,
+    ConfigStatReq,
+    DeviceToUserData,
+    DeviceToUserDataResponse,
+    DeviceToUserDataResponseVersion1,
+    DeviceToUserDataVersion1,
+    FeatureStatReq,
+    ForwardStatReq,
+    HeadsetStatus,
+    IpPort,
+    KeepAlive,
+    KeepAliveAck,
+    LineStatReq,
+    Message,
+    Register,
+    RegisterAvailableLines,
+    RegisterReject,
+    RegisterTokenAck,
+    RegisterTokenReq,
+    ServerReq,
+    ServiceURLStatReq,
+    SoftKeySetReq,
+    SoftKeyTemplateReq,
+    SpeedDialStatReq,
+    SubscriptionStat,
+    SubscriptionStatReq,
+    TimeDateReq,
+    Unregister,
+    UnregisterAck,
+    Version,
+    VersionReq,
+    XMLAlarm,
+)
+from skinnyctl.sccp.enums import model_name
+from skinnyctl.site.catalog import MODELS_BY_DEVICE_TYPE
+from skinnyctl.site.model import Device, Site
+
+from . import answers
+from .clock import Clock
+from .events import (
+    Action,
+    Close,
+    Conn,
+    Connected,
+    Disconnected,
+    Event,
+    Input,
+    Publish,
+    RecordDiscovered,
+    Send,
+    SetVersion,
+)
+from .stations import State, Station, Stations, layout_for
+
+log = logging.getLogger("skinnyctl.callmanager")
+
+# §7.2 recommends dropping a registration after 2 x interval of silence (wazo's value; [FS]
+# 110 %, [CS] 105-200 %): generous enough for a phone that misses one keepalive.
+EXPIRY_FACTOR = 2.0
+
+
+class Ev(Enum):
+    """What happened to a station, as the registration table sees it."""
+
+    KEEPALIVE = "keepalive"
+    REGISTER_KNOWN = "register_known"
+    REGISTER_UNKNOWN = "register_unknown"
+    TOKEN = "token"
+    ALARM = "alarm"
+    REQUEST = "request"
+    UNREGISTER = "unregister"
+    SILENCE = "silence"
+    LOST = "lost"
+    REPLACED = "replaced"
+
+
+C, R, X = State.CONNECTED, State.REGISTERED, State.CLOSING
+
+# (state, event) -> (new state, handler). The handler produces the actions; the table alone
+# decides where the station goes. Missing pairs cannot happen (every event is listed per state).
+TRANSITIONS: dict[tuple[State, Ev], tuple[State, str]] = {
+    (C, Ev.KEEPALIVE): (C, "ack_keepalive"),
+    (C, Ev.REGISTER_KNOWN): (R, "accept"),
+    (C, Ev.REGISTER_UNKNOWN): (X, "reject_unknown"),
+    (C, Ev.TOKEN): (C, "ack_token"),
+    (C, Ev.ALARM): (C, "record_alarm"),
+    (C, Ev.REQUEST): (C, "ignore_unregistered"),
+    (C, Ev.UNREGISTER): (X, "ack_unregister"),
+    (C, Ev.SILENCE): (X, "close_idle"),
+    (C, Ev.LOST): (State.CLOSED, "nothing"),
+    (C, Ev.REPLACED): (C, "nothing"),
+    (R, Ev.KEEPALIVE): (R, "ack_keepalive"),
+    (R, Ev.REGISTER_KNOWN): (R, "reject_duplicate"),
+    (R, Ev.REGISTER_UNKNOWN): (R, "reject_duplicate"),
+    (R, Ev.TOKEN): (R, "ack_token"),
+    (R, Ev.ALARM): (R, "record_alarm"),
+    (R, Ev.REQUEST): (R, "answer"),
+    (R, Ev.UNREGISTER): (X, "unregister"),
+    (R, Ev.SILENCE): (X, "expire"),
+    (R, Ev.LOST): (State.CLOSED, "lost"),
+    (R, Ev.REPLACED): (X, "replaced"),
+    **{(X, ev): (X, "nothing") for ev in Ev if ev is not Ev.LOST},
+    (X, Ev.LOST): (State.CLOSED, "nothing"),
+}
+
+
+class CallLayer(Protocol):
+    """What part 2 (calls) plugs into the core. All calls happen on the core's thread."""
+
+    def message(self, station: Station, message: Message) -> list[Action] | None:
+        """Actions for a message of a registered device, or None when it is not a call message."""
+        ...
+
+    def device_gone(self, station: Station, reason: str) -> list[Action]:
+        """A device left (unregister, expiry, lost, replaced): tear down its calls."""
+        ...
+
+    def on_timer(self, now: float) -> list[Action]: ...
+
+    def next_deadline(self) -> float | None: ...
+
+
+class NoCalls:
+    """The call layer until part 2 exists: takes no message, has no calls."""
+
+    def message(self, station: Station, message: Message) -> list[Action] | None:
+        return None
+
+    def device_gone(self, station: Station, reason: str) -> list[Action]:
+        return []
+
+    def on_timer(self, now: float) -> list[Action]:
+        return []
+
+    def next_deadline(self) -> float | None:
+        return None
+
+
+_ALARMS = (Alarm, XMLAlarm)
+_DEVICE_TO_USER = (
+    DeviceToUserData,
+    DeviceToUserDataResponse,
+    DeviceToUserDataVersion1,
+    DeviceToUserDataResponseVersion1,
+)
+
+
+def device_name_mac(name: str) -> str | None:
+    """The MAC in a device name ("SEP001120AABBCC", "ATA..."), or None."""
+    n = name.strip().upper()
+    for prefix in ("SEP", "ATA"):
+        if n.startswith(prefix) and len(n) == len(prefix) + 12:
+            mac = n[len(prefix) :]
+            if all(c in "0123456789ABCDEF" for c in mac):
+                return mac
+    return None
+
+
+class CallManager:
+    def __init__(self, site: Site, clock: Clock, calls: CallLayer | None = None) -> None:
+        self.site = site
+        self.clock = clock
+        self.calls: CallLayer = calls or NoCalls()
+        self.stations = Stations()
+        self.zone = answers.site_zone(site.server.time_zone)
+        self._timers: list[tuple[float, Conn]] = []  # one entry per station (lazy refresh)
+        self._requests: dict[type[Message], Callable[[Station, Any], list[Action]]] = {
+            ButtonTemplateReq: self._button_template,
+            SoftKeyTemplateReq: lambda st, m: [Send(st.conn, answers.softkey_template())],
+            SoftKeySetReq: self._softkey_sets,
+            LineStatReq: lambda st, m: [Send(st.conn, answers.line_stat(st, m.line_number))],
+            SpeedDialStatReq: lambda st, m: [
+                Send(st.conn, answers.speed_dial_stat(st, m.speed_dial_number))
+            ],
+            ForwardStatReq: lambda st, m: [Send(st.conn, answers.forward_stat(st, m.line_number))],
+            ServiceURLStatReq: lambda st, m: [
+                Send(st.conn, answers.service_url_stat(st, m.service_url_index))
+            ],
+            FeatureStatReq: lambda st, m: [
+                Send(st.conn, answers.feature_stat(st, m.feature_index))
+            ],
+            ConfigStatReq: lambda st, m: [Send(st.conn, answers.config_stat(st))],
+            TimeDateReq: lambda st, m: [
+                Send(st.conn, answers.define_time_date(self.clock.wall(), self.zone))
+            ],
+            VersionReq: self._version,
+            ServerReq: lambda st, m: [Send(st.conn, answers.server_res(self.site))],
+            SubscriptionStatReq: self._subscription,
+            CapabilitiesRes: self._capabilities,
+            IpPort: self._ip_port,
+            HeadsetStatus: self._headset,
+            AccessoryStatus: self._accessory,
+            RegisterAvailableLines: self._available_lines,
+        }
+
+    # --- the three entry points ---------------------------------------------------------------
+
+    def handle(self, event: Input) -> list[Action]:
+        now = self.clock.now()
+        if isinstance(event, Connected):
+            st = Station(
+                event.conn,
+                event.ip,
+                event.port,
+                connected_at=now,
+                last_seen=now,
+                keepalive=self.site.server.keepalive,
+            )
+            self.stations.add(st)
+            self._arm(st)
+            return []
+        st = self.stations.get(event.conn)
+        if st is None:
+            log.debug("input for unknown connection %s: %r", event.conn, event)
+            return []
+        try:
+            if isinstance(event, Disconnected):
+                return self._step(st, Ev.LOST, event.reason)
+            st.last_seen = now
+            return self._step(st, self._classify(st, event.message), event.message)
+        except Exception:
+            log.exception("error handling %r from %s; closing that connection", event, st.label)
+            return self._fail(st)
+
+    def on_timer(self, now: float | None = None) -> list[Action]:
+        now = self.clock.now() if now is None else now
+        actions: list[Action] = []
+        while self._timers and self._timers[0][0] <= now:
+            _, conn = heapq.heappop(self._timers)
+            st = self.stations.get(conn)
+            if st is None:
+                continue
+            st.timer_at = None
+            due = self._deadline(st)
+            if due > now:  # it spoke since: re-arm for the real deadline
+                self._arm(st)
+                continue
+            try:
+                actions += self._step(st, Ev.SILENCE, None)
+            except Exception:
+                log.exception("error expiring %s", st.label)
+                actions += self._fail(st)
+        actions += self.calls.on_timer(now)
+        return actions
+
+    def next_deadline(self) -> float | None:
+        own = self._timers[0][0] if self._timers else None
+        theirs = self.calls.next_deadline()
+        if own is None:
+            return theirs
+        return own if theirs is None else min(own, theirs)
+
+    # --- queries (core thread) ----------------------------------------------------------------
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [st.snapshot() for st in self.stations if st.name]
+
+    # --- machinery ----------------------------------------------------------------------------
+
+    def _classify(self, st: Station, msg: Message) -> Ev:
+        if isinstance(msg, KeepAlive):
+            return Ev.KEEPALIVE
+        if isinstance(msg, Register):
+            return Ev.REGISTER_KNOWN if self._site_device(msg) else Ev.REGISTER_UNKNOWN
+        if isinstance(msg, RegisterTokenReq):
+            return Ev.TOKEN
+        if isinstance(msg, _ALARMS):
+            return Ev.ALARM
+        if isinstance(msg, Unregister):
+            return Ev.UNREGISTER
+        return Ev.REQUEST
+
+    def _step(self, st: Station, ev: Ev, arg: Any) -> list[Action]:
+        new_state, handler = TRANSITIONS[(st.state, ev)]
+        old_state = st.state
+        actions: list[Action] = getattr(self, "_on_" + handler)(st, arg)
+        st.state = new_state
+        if old_state is State.REGISTERED and new_state is not State.REGISTERED:
+            self.stations.unbind(st)
+        if new_state is State.CLOSED:
+            self.stations.remove(st.conn)
+        return actions
+
+    def _fail(self, st: Station) -> list[Action]:
+        actions: list[Action] = []
+        if st.state is State.REGISTERED:
+            actions += self._gone(st, "expire", "internal error")
+            self.stations.unbind(st)
+        if st.state is not State.CLOSING:
+            st.state = State.CLOSING
+            actions.append(Close(st.conn, "internal error"))
+        return actions
+
+    def _deadline(self, st: Station) -> float:
+        return st.last_seen + EXPIRY_FACTOR * st.keepalive
+
+    def _arm(self, st: Station) -> None:
+        if st.timer_at is None:
+            st.timer_at = self._deadline(st)
+            heapq.heappush(self._timers, (st.timer_at, st.conn))
+
+    def _site_device(self, msg: Register) -> Device | None:
+        mac = device_name_mac(msg.device_name)
+        return self.site.device(mac) if mac else None
+
+    def _publish(self, kind: str, **fields: Any) -> Publish:
+        return Publish(Event(kind, self.clock.wall(), fields))
+
+    def _gone(self, st: Station, kind: str, reason: str) -> list[Action]:
+        """The device leaves REGISTERED: its calls end, the bus hears it."""
+        actions = self.calls.device_gone(st, reason)
+        actions.append(self._publish(kind, **st.event_fields(), reason=reason))
+        return actions
+
+    # --- table handlers -----------------------------------------------------------------------
+
+    def _on_nothing(self, st: Station, arg: Any) -> list[Action]:
+        return []
+
+    def _on_ack_keepalive(self, st: Station, msg: KeepAlive) -> list[Action]:
+        return [Send(st.conn, KeepAliveAck())]
+
+    def _on_ack_token(self, st: Station, msg: RegisterTokenReq) -> list[Action]:
+        # One CM: always allow (§3.2).
+        return [Send(st.conn, RegisterTokenAck())]
+
+    def _on_ignore_unregistered(self, st: Station, msg: Message) -> list[Action]:
+        log.info("%s sent %s before registering; ignored", st.label, type(msg).__name__)
+        return []
+
+    def _on_reject_unknown(self, st: Station, msg: Register) -> list[Action]:
+        name = msg.device_name.strip() or "(no name)"
+        mac = device_name_mac(name)
+        model = MODELS_BY_DEVICE_TYPE.get(int(msg.device_type))
+        model_text = model.name if model else model_name(int(msg.device_type))
+        if mac:
+            reason = f"Unknown device {name}"
+            log.warning(
+                "rejected %s (%s, %s:%d): not in site.toml; add a [[devices]] entry with "
+                'mac = "%s" to accept it',
+                name,
+                model_text,
+                st.ip,
+                st.port,
+                mac,
+            )
+        else:
+            reason = "Bad device name"
+            log.warning("rejected %r from %s:%d: not a SEP/ATA device name", name, st.ip, st.port)
+        actions: list[Action] = [
+            Send(st.conn, RegisterReject(text=reason[:31])),
+            Close(st.conn, f"register rejected: {reason}"),
+        ]
+        if mac:
+            actions.insert(1, RecordDiscovered(mac, st.ip, model.name if model else None, name))
+        return actions
+
+    def _on_reject_duplicate(self, st: Station, msg: Register) -> list[Action]:
+        log.warning("%s sent a second Register on its connection; refused", st.label)
+        return [Send(st.conn, RegisterReject(text="Already registered"))]
+
+    def _on_accept(self, st: Station, msg: Register) -> list[Action]:
+        device = self._site_device(msg)
+        assert device is not None  # classified REGISTER_KNOWN
+        actions: list[Action] = []
+        old = self.stations.by_name(device.name)
+        if old is not None and old is not st:
+            actions += self._step(old, Ev.REPLACED, f"replaced by {st.ip}:{st.port}")
+        version, features = answers.negotiate(msg.protocol_version, int(msg.device_type))
+        st.device = device
+        st.layout = layout_for(self.site, device)
+        st.name = device.name
+        st.instance = msg.instance
+        st.user_id = msg.user_id
+        st.device_type = int(msg.device_type)
+        st.max_streams = msg.max_streams
+        st.station_ip = msg.station_ip_addr
+        st.phone_protocol = msg.protocol_version
+        st.protocol = version
+        st.utf8 = msg.supports_utf8
+        st.firmware_load = msg.firmware_load_name
+        st.registered_at = self.clock.wall()
+        st.keepalive = self.site.server.keepalive
+        self.stations.bind(st)
+        warning = ""
+        if st.device_type != device.model.device_type:
+            announced = MODELS_BY_DEVICE_TYPE.get(st.device_type)
+            warning = (
+                f"announces device type {st.device_type} "
+                f"({announced.name if announced else model_name(st.device_type)}) but site.toml "
+                f"says model {device.model.name} (type {device.model.device_type})"
+            )
+            log.warning("%s %s; registering anyway, fix model in site.toml", st.label, warning)
+        if st.layout.dropped:
+            log.warning(
+                "%s: %d buttons beyond the %d a %s (with its modules) has are not sent",
+                st.label,
+                st.layout.dropped,
+                device.capacity,
+                device.model.name,
+            )
+        log.info(
+            "registered %s (%s) from %s:%d, protocol %d (phone %d)",
+            st.label,
+            device.model.name,
+            st.ip,
+            st.port,
+            version,
+            msg.protocol_version,
+        )
+        actions += [
+            Send(st.conn, answers.register_ack(self.site, version, features)),
+            SetVersion(st.conn, version),
+            Send(st.conn, CapabilitiesReq()),
+            self._publish("register", **st.event_fields(), warning=warning),
+        ]
+        return actions
+
+    def _on_record_alarm(self, st: Station, msg: Alarm | XMLAlarm) -> list[Action]:
+        base = st.event_fields() if st.name else {"ip": st.ip}
+        if isinstance(msg, XMLAlarm):
+            log.info("XML alarm from %s: %s", st.label, msg.xml_data[:200])
+            st.alarms.append({"xml": msg.xml_data})
+            return [self._publish("xml_alarm", **base, xml=msg.xml_data)]
+        log.info("alarm from %s (severity %d): %s", st.label, msg.alarm_severity, msg.text)
+        fields = {
+            "severity": int(msg.alarm_severity),
+            "text": msg.text,
+            "param1": msg.parm1,
+            "param2": msg.parm2,
+        }
+        st.alarms.append(fields)
+        return [self._publish("alarm", **base, **fields)]
+
+    def _on_answer(self, st: Station, msg: Message) -> list[Action]:
+        handler = self._requests.get(type(msg))
+        if handler is not None:
+            return handler(st, msg)
+        if isinstance(msg, _DEVICE_TO_USER):
+            return [self._publish("device_to_user", **st.event_fields(), **_d2u_fields(msg))]
+        taken = self.calls.message(st, msg)
+        if taken is not None:
+            return taken
+        log.info("%s sent %s; not handled yet", st.label, type(msg).__name__)
+        return []
+
+    def _on_unregister(self, st: Station, msg: Unregister) -> list[Action]:
+        log.info("%s unregistered", st.label)
+        return [
+            Send(st.conn, UnregisterAck(status=0)),
+            *self._gone(st, "unregister", "unregister"),
+            Close(st.conn, "unregistered"),
+        ]
+
+    def _on_ack_unregister(self, st: Station, msg: Unregister) -> list[Action]:
+        return [Send(st.conn, UnregisterAck(status=0)), Close(st.conn, "unregistered")]
+
+    def _on_expire(self, st: Station, arg: None) -> list[Action]:
+        silence = self.clock.now() - st.last_seen
+        reason = f"no keepalive for {silence:.0f} s (interval {st.keepalive} s)"
+        log.warning("%s expired: %s", st.label, reason)
+        return [*self._gone(st, "expire", reason), Close(st.conn, "keepalive expired")]
+
+    def _on_lost(self, st: Station, reason: str) -> list[Action]:
+        log.warning("%s lost its connection: %s", st.label, reason)
+        return self._gone(st, "expire", f"connection lost: {reason}")
+
+    def _on_replaced(self, st: Station, reason: str) -> list[Action]:
+        log.warning("%s %s; closing the old connection %s:%d", st.label, reason, st.ip, st.port)
+        return [*self._gone(st, "unregister", reason), Close(st.conn, reason)]
+
+    def _on_close_idle(self, st: Station, arg: None) -> list[Action]:
+        log.info("closing %s:%d: connected but never registered", st.ip, st.port)
+        return [Close(st.conn, "never registered")]
+
+    # --- request handlers (REGISTERED) --------------------------------------------------------
+
+    def _button_template(self, st: Station, msg: ButtonTemplateReq) -> list[Action]:
+        assert st.layout is not None
+        return [Send(st.conn, answers.button_template(st.layout))]
+
+    def _softkey_sets(self, st: Station, msg: SoftKeySetReq) -> list[Action]:
+        name = st.device.softkeys if st.device else "default"
+        return [
+            Send(st.conn, answers.softkey_sets(self.site, name)),
+            Send(st.conn, answers.select_on_hook()),
+        ]
+
+    def _version(self, st: Station, msg: VersionReq) -> list[Action]:
+        firmware = self.site.firmware_for(st.device) if st.device else ""
+        if not firmware:
+            # mod_skinny's wording, so people searching for it find the same cause
+            log.info(
+                "Device %s is requesting for firmware version, but none is set "
+                '(set firmware in [models."%s"] or on the device)',
+                st.label,
+                st.device.model.name if st.device else "?",
+            )
+        return [Send(st.conn, Version(version=firmware))]
+
+    def _subscription(self, st: Station, msg: SubscriptionStatReq) -> list[Action]:
+        # BLF for dialled numbers is not offered: acknowledge so the phone does not wait.
+        return [
+            Send(
+                st.conn,
+                SubscriptionStat(
+                    transaction_id=msg.transaction_id,
+                    subscription_feature_id=msg.subscription_feature_id,
+                    timer=msg.timer,
+                    cause=0,
+                ),
+            )
+        ]
+
+    def _capabilities(self, st: Station, msg: CapabilitiesRes) -> list[Action]:
+        st.codecs = tuple(int(c.payload_capability) for c in msg.caps)
+        st.max_frames = {int(c.payload_capability): c.max_frames_per_packet for c in msg.caps}
+        log.debug("%s codecs: %s", st.label, ",".join(st.codec_names()))
+        return []
+
+    def _ip_port(self, st: Station, msg: IpPort) -> list[Action]:
+        st.rtp_port = msg.rtp_media_port
+        return []
+
+    def _headset(self, st: Station, msg: HeadsetStatus) -> list[Action]:
+        st.headset = int(msg.headset_status)
+        return []
+
+    def _accessory(self, st: Station, msg: AccessoryStatus) -> list[Action]:
+        st.accessories[int(msg.accessory_id)] = int(msg.accessory_status)
+        return []
+
+    def _available_lines(self, st: Station, msg: RegisterAvailableLines) -> list[Action]:
+        st.available_lines = msg.max_num_of_avail_lines
+        return []
+
+
+def _d2u_fields(msg: Any) -> dict[str, Any]:
+    fields = {
+        "message": type(msg).__name__,
+        "application_id": msg.application_id,
+        "line_instance": msg.line_instance,
+        "call_reference": msg.call_reference,
+        "transaction_id": msg.transaction_id,
+        "data": msg.data.decode("latin-1"),
+    }
+    for name in (
+        "sequence_flag",
+        "display_priority",
+        "conference_id",
+        "app_instance_id",
+        "routing_id",
+    ):
+        if hasattr(msg, name):
+            fields[name] = int(getattr(msg, name))
+    return fields
