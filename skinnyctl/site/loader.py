@@ -55,6 +55,31 @@ FEATURES = (
     "transfer",
 )
 DHCP_FLAVOURS = ("isc", "dnsmasq", "kea", "udhcpd")
+# Names other systems use for our keys, for "did you mean" hints.
+KEY_ALIASES = {
+    "gateway": "router",
+    "routers": "router",
+    "dns_servers": "dns",
+    "nameservers": "dns",
+    "pool": "range",
+    "option150": "tftp_servers",
+    "tftp_server": "tftp_servers",
+    "timezone": "time_zone",
+    "tz": "time_zone",
+    "name": "display_name",
+    "extension": "number",
+    "dn": "number",
+    "type": "model",
+    "address": "addresses",
+    "callmanagers": "addresses",
+    "port": "sccp_port",
+}
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    lower = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(word.lower(), list(lower), n=1, cutoff=0.6)
+    return f"did you mean '{lower[close[0]]}'? " if close else ""
 
 
 @dataclass(frozen=True)
@@ -120,6 +145,8 @@ class _Reader:
         for key in tbl:
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
+                if KEY_ALIASES.get(key) in allowed:
+                    close = [KEY_ALIASES[key]]
                 hint = (
                     f"did you mean '{close[0]}'?"
                     if close
@@ -443,8 +470,11 @@ def _kind_words(default: Any) -> str:
     return "a string"
 
 
-def _buttons(r: _Reader, dpath: KeyPath, raw: Any, lines: dict[str, Line]) -> list[Button]:
-    out: list[Button] = []
+def _buttons(
+    r: _Reader, dpath: KeyPath, raw: Any, lines: dict[str, Line]
+) -> list[tuple[int, Button]]:
+    """The valid buttons, each with its index in the file (for positions)."""
+    out: list[tuple[int, Button]] = []
     if raw is None:
         return out
     if not isinstance(raw, list):
@@ -483,17 +513,22 @@ def _buttons(r: _Reader, dpath: KeyPath, raw: Any, lines: dict[str, Line]) -> li
                 r.problem(
                     (*path, "line"),
                     f"button {i + 1} names line {number}, which no [[lines]] entry defines",
-                    ("defined lines: " + ", ".join(lines))
-                    if lines
-                    else f'add a [[lines]] section with number = "{number}"'
-                    + (f" (close: {', '.join(near)})" if near else ""),
+                    (f"did you mean {' or '.join(near)}? " if near else "")
+                    + (
+                        "defined lines: " + ", ".join(lines)
+                        if lines
+                        else f'add a [[lines]] section with number = "{number}"'
+                    ),
                 )
                 continue
             out.append(
-                Button(
-                    "line",
-                    label=label or lines[number].label or lines[number].display_name or number,
-                    line=number,
+                (
+                    i,
+                    Button(
+                        "line",
+                        label=label or lines[number].label or lines[number].display_name or number,
+                        line=number,
+                    ),
                 )
             )
         elif kind == "speed_dial":
@@ -505,7 +540,7 @@ def _buttons(r: _Reader, dpath: KeyPath, raw: Any, lines: dict[str, Line]) -> li
                     'add: number = "1002" (digits, * # +)',
                 )
                 continue
-            out.append(Button("speed_dial", label=label or number, number=number))
+            out.append((i, Button("speed_dial", label=label or number, number=number)))
         elif kind == "service_url":
             url = r.get(b, path, "url", str, "", "a URL")
             if not re.match(r"^https?://", url):
@@ -515,7 +550,7 @@ def _buttons(r: _Reader, dpath: KeyPath, raw: Any, lines: dict[str, Line]) -> li
                     'add: url = "http://192.168.1.10/services.xml"',
                 )
                 continue
-            out.append(Button("service_url", label=label or "Services", url=url))
+            out.append((i, Button("service_url", label=label or "Services", url=url)))
         else:
             feature = r.get(b, path, "feature", str, "", "a feature name")
             if feature not in FEATURES:
@@ -525,7 +560,7 @@ def _buttons(r: _Reader, dpath: KeyPath, raw: Any, lines: dict[str, Line]) -> li
                     "feature is one of: " + ", ".join(FEATURES),
                 )
                 continue
-            out.append(Button("feature", label=label or feature, feature=feature))
+            out.append((i, Button("feature", label=label or feature, feature=feature)))
     return out
 
 
@@ -618,23 +653,31 @@ def _devices(r: _Reader, raw: Any, lines: list[Line], sets: Iterable[str]) -> li
         ip = r.get(t, path, "ip", str, "", "an IP address")
         if ip and not _ip_ok(ip):
             r.problem((*path, "ip"), f"'{ip}' is not an IP address", 'write e.g. "192.168.1.21"')
-        buttons = _buttons(r, path, t.get("buttons"), by_number)
+        indexed = _buttons(r, path, t.get("buttons"), by_number)
+        buttons = [b for _, b in indexed]
         if model:
             capacity = model.buttons + sum(e.buttons for e in modules)
-            if len(buttons) > capacity:
+            line_at = [i for i, b in indexed if b.kind == "line"]
+            if model.max_lines and len(line_at) > model.max_lines:
+                # Reported instead of the capacity problem: on a one-line phone it is the cause.
                 r.problem(
-                    (*path, "buttons"),
+                    (*path, "buttons", line_at[model.max_lines]),
+                    f"{len(line_at)} line buttons but a {model.name} carries "
+                    f"{model.max_lines} line",
+                    f"keep {model.max_lines} line button; put other numbers on speed dials",
+                )
+            elif len(buttons) > capacity:
+                r.problem(
+                    (*path, "buttons", indexed[capacity][0]),
                     f"{len(buttons)} buttons but a {model.name}"
                     + (" with its modules" if modules else "")
-                    + f" has {capacity}",
-                    "remove buttons or add an expansion module",
-                )
-            n_lines = sum(1 for b in buttons if b.kind == "line")
-            if model.max_lines and n_lines > model.max_lines:
-                r.problem(
-                    (*path, "buttons"),
-                    f"{n_lines} line buttons but a {model.name} carries {model.max_lines} line",
-                    "keep one line button",
+                    + f" has {capacity}; this is the first that does not fit",
+                    "remove buttons"
+                    + (
+                        ' or add an expansion module (expansion_modules = ["7914"])'
+                        if model.expansion and len(modules) < catalog.MAX_EXPANSION_MODULES
+                        else ""
+                    ),
                 )
         vendor = _vendor_config(r, t.get("vendor_config"), (*path, "vendor_config"))
         if mac and model:
@@ -692,7 +735,10 @@ def _softkey_sets(r: _Reader, raw: Any) -> dict[str, dict[str, tuple[str, ...]]]
                     r.problem(
                         (*path, set_name, i),
                         f"unknown softkey '{k}'",
-                        "softkeys: " + ", ".join(SOFTKEY_NAMES) + ' ("" = blank)',
+                        _did_you_mean(k, SOFTKEY_NAMES)
+                        + "softkeys: "
+                        + ", ".join(SOFTKEY_NAMES)
+                        + ' ("" = blank)',
                     )
                     continue
                 clean.append(canonical or "")
@@ -805,7 +851,11 @@ def _dhcp(r: _Reader, raw: Any) -> Dhcp:
     rng = r.get_list(t, path, "range", "two IP addresses") or []
     start = end = ""
     if rng:
-        if len(rng) != 2 or not all(_ip_ok(a) for a in rng):
+        if (
+            len(rng) != 2
+            or not all(_ip_ok(a) for a in rng)
+            or len({ipaddress.ip_address(a).version for a in rng}) != 1
+        ):
             r.problem(
                 (*path, "range"),
                 "range must be two IP addresses",
@@ -813,7 +863,14 @@ def _dhcp(r: _Reader, raw: Any) -> Dhcp:
             )
         else:
             start, end = rng
-            if net and not all(ipaddress.ip_address(a) in net for a in rng):
+            if ipaddress.ip_address(start) > ipaddress.ip_address(end):
+                r.problem(
+                    (*path, "range"),
+                    f"the range starts at {start}, after its end {end}",
+                    f'write the lower address first: range = ["{end}", "{start}"]',
+                )
+                start = end = ""
+            elif net and not all(ipaddress.ip_address(a) in net for a in rng):
                 r.problem(
                     (*path, "range"),
                     f"the range is not inside {subnet}",
@@ -845,10 +902,22 @@ def _dhcp(r: _Reader, raw: Any) -> Dhcp:
         dns=tuple(dns),
         domain=r.get(t, path, "domain", str, "", "a domain name"),
         interface=r.get(t, path, "interface", str, "", "an interface name"),
-        lease_time=r.get(t, path, "lease_time", int, d.lease_time, "a number of seconds"),
+        lease_time=_lease_time(r, t, path, d.lease_time),
         tftp_servers=tuple(tftp),
         reservations=r.get(t, path, "reservations", bool, True, "true or false"),
     )
+
+
+def _lease_time(r: _Reader, t: dict[str, Any], path: KeyPath, default: int) -> int:
+    value = r.get(t, path, "lease_time", int, default, "a number of seconds")
+    if not 60 <= value <= 31_536_000:
+        r.problem(
+            (*path, "lease_time"),
+            f"lease_time = {value} is out of range",
+            "write a number of seconds from 60 to 31536000 (86400 = one day)",
+        )
+        return default
+    return value
 
 
 def _models(r: _Reader, raw: Any) -> dict[str, ModelSettings]:
@@ -874,6 +943,114 @@ def _models(r: _Reader, raw: Any) -> dict[str, ModelSettings]:
     return out
 
 
+_DUPLICATE_RE = re.compile(r'Key "(.+)" already exists')
+_KEY_PART = r"""(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')"""
+_KEY_LINE_RE = re.compile(rf"^\s*({_KEY_PART}(?:\s*\.\s*{_KEY_PART})*)\s*=")
+_HEADER_LINE_RE = re.compile(r"^\s*(\[\[?)\s*([^\[\]#]+?)\s*\]\]?\s*(#.*)?$")
+
+
+def _key_name(text: str) -> str:
+    return re.sub(r"\s*\.\s*", ".", text.strip()).replace('"', "").replace("'", "")
+
+
+def _duplicate_position(text: str, key: str) -> tuple[int, int] | None:
+    """Where ``key`` is written the second time in the same table (tomlkit does not say)."""
+    scope: tuple[str, int] = ("", 0)
+    seen_keys: set[tuple[tuple[str, int], str]] = set()
+    seen_tables: set[str] = set()
+    for i, line in enumerate(text.splitlines()):
+        header = _HEADER_LINE_RE.match(line)
+        if header:
+            name = _key_name(header.group(2))
+            if header.group(1) == "[[":
+                scope = (name, i + 1)  # every [[x]] starts a new table
+                continue
+            if name in seen_tables and name.split(".")[-1] == key:
+                return i + 1, header.start(1) + 1
+            seen_tables.add(name)
+            scope = (name, 0)
+            continue
+        m = _KEY_LINE_RE.match(line)
+        if m:
+            name = _key_name(m.group(1))
+            if (scope, name) in seen_keys and name.split(".")[-1] == key:
+                return i + 1, m.start(1) + 1
+            seen_keys.add((scope, name))
+    return None
+
+
+def _syntax_problem(text: str, filename: str, e: Exception) -> Problem:
+    """One Problem for a document tomlkit refuses, at the place to fix, in plain words."""
+    message = re.sub(r" at line \d+ col \d+$", "", str(e))
+    hint = "check quotes, brackets and '=' on that line"
+    line = getattr(e, "line", 1) or 1
+    # tomlkit counts columns from 0; we (and editors) count from 1.
+    column = (getattr(e, "col", 0) or 0) + 1
+    dup = _DUPLICATE_RE.search(message)
+    if dup:
+        key = dup.group(1)
+        message = f"'{key}' is written twice"
+        hint = "a key or [table] may appear once; remove or merge one of them"
+        pos = _duplicate_position(text, key)
+        if pos:
+            line, column = pos
+    elif "Control characters" in message and "\\u000a" in message:
+        message = "this string is not closed before the end of the line"
+        hint = 'close it with the same quote it opens with; use """...""" for several lines'
+    elif message.startswith("Unexpected character: '\\n'"):
+        message = "the line ends too early"
+        hint = "a [table] header needs its closing ], a key needs = and a value"
+    return Problem(filename, line, column, f"TOML syntax error: {message}", hint)
+
+
+def _cross_checks(r: _Reader, doc: Any, server: Server, dhcp: Dhcp) -> None:
+    """Rules linking sections: ports that would collide, fixed addresses the DHCP configs
+    could not hand out or would hand out twice."""
+    if server.rtp_port_min <= server.tftp_port <= server.rtp_port_max:
+        r.problem(
+            ("server", "tftp_port"),
+            f"tftp_port {server.tftp_port} lies inside the RTP port range "
+            f"{server.rtp_port_min}-{server.rtp_port_max}",
+            "both are UDP: move tftp_port out of the range or shrink the range",
+        )
+    raw_devices = doc.get("devices")
+    if not isinstance(raw_devices, list):
+        return
+    net = ipaddress.ip_network(dhcp.subnet) if dhcp.subnet else None
+    pool = (
+        (ipaddress.ip_address(dhcp.range_start), ipaddress.ip_address(dhcp.range_end))
+        if dhcp.range_start
+        else None
+    )
+    seen: dict[str, int] = {}
+    for i, t in enumerate(raw_devices):
+        ip = _plain(t.get("ip")) if isinstance(t, dict) else None
+        if not isinstance(ip, str) or not _ip_ok(ip):
+            continue
+        path: KeyPath = ("devices", i, "ip")
+        addr = ipaddress.ip_address(ip)
+        if ip in seen:
+            r.problem(
+                path,
+                f"ip {ip} is given to two devices",
+                f"the first is at line {seen[ip]}; give each phone its own address",
+            )
+            continue
+        seen[ip] = r.locations.of(path)[0]
+        if net is not None and addr not in net:
+            r.problem(
+                path,
+                f"ip {ip} is outside the [dhcp] subnet {dhcp.subnet}",
+                "pick an address of the subnet, or remove ip",
+            )
+        elif pool is not None and pool[0].version == addr.version and pool[0] <= addr <= pool[1]:
+            r.problem(
+                path,
+                f"ip {ip} lies inside the dynamic range {dhcp.range_start}-{dhcp.range_end}",
+                "the DHCP server could hand it to another machine: pick one outside the range",
+            )
+
+
 TOP_LEVEL = ("server", "lines", "devices", "softkey_sets", "dialplan", "dhcp", "models")
 
 
@@ -883,22 +1060,9 @@ def parse_site(text: str, path: Path | None = None) -> Site:
     try:
         doc = tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as e:
-        message = str(e)
-        # tomlkit appends " at line L col C"; keep only the reason, we print the position.
-        message = re.sub(r" at line \d+ col \d+$", "", message)
-        raise SiteError(
-            [
-                Problem(
-                    filename,
-                    e.line,
-                    e.col,
-                    f"TOML syntax error: {message}",
-                    "check quotes, brackets and '=' on that line",
-                )
-            ]
-        ) from None
+        raise SiteError([_syntax_problem(text, filename, e)]) from None
     except tomlkit.exceptions.TOMLKitError as e:
-        raise SiteError([Problem(filename, 1, 1, f"TOML error: {e}")]) from None
+        raise SiteError([_syntax_problem(text, filename, e)]) from None
     r = _Reader(text, filename)
     r.check_keys(doc, (), TOP_LEVEL)
     server = _server(r, doc.get("server"))
@@ -908,6 +1072,7 @@ def parse_site(text: str, path: Path | None = None) -> Site:
     dialplan = _dialplan(r, doc.get("dialplan"))
     dhcp = _dhcp(r, doc.get("dhcp"))
     models = _models(r, doc.get("models"))
+    _cross_checks(r, doc, server, dhcp)
     if r.problems:
         r.problems.sort(key=lambda p: (p.line, p.column))
         raise SiteError(r.problems)
