@@ -97,6 +97,61 @@ def adopt(
     typer.echo(f"next: skinnyctl provision {target}")
 
 
+@app.command()
+def provision(
+    site: SiteArg = Path("site.toml"),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Where to write the phone files (default: tftp_root)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Print the plan (add/change/remove) only.")
+    ] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Print the differences.")] = False,
+    dhcp: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dhcp", help="DHCP config to render: isc, dnsmasq, kea, udhcpd (repeatable)."
+        ),
+    ] = None,
+    dhcp_out: Annotated[
+        Path | None,
+        typer.Option("--dhcp-out", help="Directory for DHCP configs (default: print them)."),
+    ] = None,
+) -> None:
+    """Render SEP<MAC>.cnf.xml, XMLDefault.cnf.xml (and DHCP configs); write what changed."""
+    from skinnyctl.provision.run import provision as run_provision
+
+    loaded = load_site(site_path(site))
+    run_provision(
+        loaded,
+        out=out,
+        dry_run=dry_run,
+        diff=diff,
+        dhcp=dhcp or (),
+        dhcp_out=dhcp_out,
+        echo=typer.echo,
+        warn=lambda text: typer.echo(text, err=True),
+    )
+
+
+templates_app = typer.Typer(help="Jinja2 templates for the generated files.", no_args_is_help=True)
+app.add_typer(templates_app, name="templates")
+
+
+@templates_app.command("export")
+def templates_export(
+    directory: Annotated[Path, typer.Argument(help="Where to copy the built-in templates.")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+) -> None:
+    """Copy the built-in templates as a starting point; point templates_dir at DIRECTORY."""
+    from skinnyctl.provision.run import export_templates
+
+    written = export_templates(directory, force=force)
+    typer.echo(f"wrote {len(written)} templates to {directory}")
+    typer.echo(f'next: set templates_dir = "{directory}" in [server] and edit a copy')
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into messages and exit codes."""
     try:

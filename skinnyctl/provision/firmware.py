@@ -1,0 +1,131 @@
+"""Which firmware loads are present under the TFTP root (provisioning.md §4).
+
+Phones are told a load *name* (``loadInformation``, no ``.loads`` suffix) and fetch the files
+themselves. Rather than rewrite rules, we scan the tree once and recognise load names by the
+patterns of Cisco's files; the TFTP server finds the files by name wherever they sit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# (pattern on the file name, device type ids). The pattern's group "load" is the load name the
+# phone is told. Only the file a phone fetches *first* identifies a load: the .loads manifest
+# for the Java family, 69xx, 89xx and 792x; the single image for the others.
+_J = r"(?P<load>SCCP{}\.[0-9A-Za-z.-]+)\.loads"
+LOAD_PATTERNS: tuple[tuple[re.Pattern[str], tuple[int, ...]], ...] = tuple(
+    (re.compile(p, re.IGNORECASE), types)
+    for p, types in [
+        (r"(?P<load>P003[0-9A-Z]{8})\.(?:loads|bin|sbn)", (7, 8)),  # 7960, 7940
+        (r"(?P<load>P004[0-9A-Z]{8})\.(?:bin|sbn)", (6,)),  # 7910
+        (_J.format("41"), (115, 309, 30018, 308)),
+        (_J.format("42"), (434, 404)),
+        (_J.format("45"), (435, 436)),
+        (_J.format("70"), (30006, 119)),
+        (_J.format("75"), (437,)),
+        (_J.format("11"), (369, 307)),
+        (_J.format("31"), (348,)),
+        (_J.format("6901"), (547,)),
+        (_J.format("6911"), (548,)),
+        (_J.format("69xx"), (495, 496, 497)),
+        (_J.format("6945"), (564,)),
+        (r"(?P<load>SCCP(?:894x|8941_8945)\.[0-9A-Za-z.-]+)\.loads", (586, 585)),
+        (r"(?P<load>apps37sccp\.[0-9A-Za-z.-]+)\.bin", (431,)),
+        (r"(?P<load>CP7902[0-9]+SCCP[0-9A-Z]+)\.sbin", (30008,)),
+        (r"(?P<load>CP7905[0-9]+SCCP[0-9A-Z]+)\.(?:sbin|zup)", (20000,)),
+        (r"(?P<load>CP7912[0-9]+SCCP[0-9A-Z]+)\.(?:sbin|zup)", (30007,)),
+        (r"(?P<load>cmterm_7920\.[0-9A-Za-z.-]+)\.bin", (30002,)),
+        (r"(?P<load>CP7921G-[0-9A-Za-z.]+)\.loads", (365,)),
+        (r"(?P<load>CP7925G-[0-9A-Za-z.]+)\.loads", (484,)),
+        (r"(?P<load>CP7926G-[0-9A-Za-z.]+)\.loads", (577,)),
+        (r"(?P<load>ATA[0-9]+SCCP[0-9A-Z]+)\.zup", (12, 13)),
+    ]
+)
+
+# termNN.default.loads: an alias manifest naming "whatever load sits here" (§4). Used only when
+# no explicit SCCPnn load is present.
+_TERM = re.compile(r"(?P<load>term(?P<nn>\d\d)\.default)\.loads", re.IGNORECASE)
+_TERM_TYPES: dict[str, tuple[int, ...]] = {
+    "41": (115, 309),
+    "61": (30018, 308),
+    "42": (434,),
+    "62": (404,),
+    "45": (435,),
+    "65": (436,),
+    "70": (30006,),
+    "71": (119,),
+    "75": (437,),
+    "06": (369,),
+    "11": (307,),
+    "31": (348,),
+}
+
+# Suffixes of firmware files: what counts as "the load is present" for a configured name.
+FIRMWARE_SUFFIXES = (".loads", ".bin", ".sbn", ".sb2", ".sbin", ".zup", ".sgn")
+
+
+def _natural(text: str) -> list[object]:
+    """Sort key so that 9-4-2SR3 sorts after 9-4-2SR10 is not mistaken (numbers as numbers)."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
+@dataclass(frozen=True)
+class FirmwareIndex:
+    """Load names present in the tree: by device type (newest first chosen) and all names."""
+
+    by_type: dict[int, str] = field(default_factory=dict)
+    names: frozenset[str] = frozenset()  # every firmware file stem, lowercased
+    files: tuple[str, ...] = ()  # relative paths of firmware files, sorted
+
+    def has_load(self, load: str) -> bool:
+        """Whether files for ``load`` (as named in loadInformation) are in the tree."""
+        return load.lower() in self.names
+
+    def load_for(self, device_type: int) -> str:
+        return self.by_type.get(device_type, "")
+
+
+def _walk(root: Path) -> list[str]:
+    out: list[str] = []
+    if not root.is_dir():
+        return out
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        rel = Path(dirpath).relative_to(root)
+        for name in sorted(filenames):
+            out.append(str(rel / name) if str(rel) != "." else name)
+    return out
+
+
+def scan_firmware(root: Path) -> FirmwareIndex:
+    """Index the firmware files under ``root`` (missing root = empty index)."""
+    explicit: dict[int, list[str]] = {}
+    term: dict[int, list[str]] = {}
+    names: set[str] = set()
+    files: list[str] = []
+    for rel in _walk(root):
+        base = rel.rsplit("/", 1)[-1]
+        lower = base.lower()
+        if not lower.endswith(FIRMWARE_SUFFIXES):
+            continue
+        files.append(rel)
+        names.add(lower.rsplit(".", 1)[0])
+        m = _TERM.fullmatch(base)
+        if m:
+            for t in _TERM_TYPES.get(m.group("nn"), ()):
+                term.setdefault(t, []).append(m.group("load"))
+            continue
+        for pattern, types in LOAD_PATTERNS:
+            m = pattern.fullmatch(base)
+            if m:
+                for t in types:
+                    explicit.setdefault(t, []).append(m.group("load"))
+                break
+    by_type: dict[int, str] = {}
+    for t in sorted(set(explicit) | set(term)):
+        candidates = explicit.get(t) or term.get(t) or []
+        by_type[t] = max(sorted(set(candidates)), key=_natural)
+    return FirmwareIndex(by_type=by_type, names=frozenset(names), files=tuple(files))
