@@ -31,6 +31,10 @@ MAX_MESSAGE_LENGTH = MAX_FRAME_SIZE - 8  # largest acceptable value of the lengt
 MIN_MESSAGE_LENGTH = 4  # the message id alone
 
 DEFAULT_VERSION = 0
+# Highest protocol version whose layouts are declared here and checked against Wireshark 4.0;
+# v21+ media messages grow fields (latent capabilities) that are not declared. Do not
+# negotiate a higher version in RegisterAck.
+MAX_PROTOCOL_VERSION = 20
 # chan-sccp puts the negotiated version into the header from v10 on (not into these three).
 HEADER_VERSION_FROM = 10
 _ALWAYS_BASIC_HEADER = (KeepAliveAck.MESSAGE_ID, RegisterAck.MESSAGE_ID,

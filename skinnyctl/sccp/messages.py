@@ -443,9 +443,10 @@ class AccessoryStatus(Message):
 
 @message(0x0154, TO_CM)
 class StartMediaTransmissionAck(Message):
-    call_reference: int = u32()
+    # [CS] calls these callRef, passThruPartyId, callRef1; names follow [WS].
+    conference_id: int = u32()
     pass_thru_party_id: int = u32()
-    call_reference1: int = u32()
+    call_reference: int = u32()
     transmit_ip_addr: str = ip_addr()
     port_number: int = u32()
     media_transmission_status: int = u32(MediaStatus)
@@ -941,7 +942,7 @@ class UnknownMessage(Message):
 
 ALL_MESSAGES: tuple[type[Message], ...] = tuple(MESSAGES.values())
 
-__all__ = [  # noqa: RUF022
+__all__ = [
     "Direction", "TO_CM", "FROM_CM", "Message", "MESSAGES", "ALL_MESSAGES", "UnknownMessage",
     "message", "MediaCapability", "EncryptionInfo", "ButtonDefinition", "SoftKeyDefinition",
     "SoftKeySet",
