@@ -1,1 +1,8 @@
+"""The edges: the threaded SCCP server, the event bus, the service that runs everything."""
 
+from skinnyctl.callmanager.clock import Clock, FakeClock, SystemClock
+
+from .bus import EventBus, Subscription
+from .server import SccpServer
+
+__all__ = ["Clock", "EventBus", "FakeClock", "SccpServer", "Subscription", "SystemClock"]
