@@ -135,6 +135,17 @@ def provision(
     )
 
 
+@app.command()
+def serve(
+    site: SiteArg = Path("site.toml"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every message.")] = False,
+) -> None:
+    """Run the phone system: SCCP call manager, TFTP and RTP relay, until Ctrl-C or SIGTERM."""
+    from skinnyctl.runtime.service import run
+
+    run(site_path(site), verbose=verbose)
+
+
 templates_app = typer.Typer(help="Jinja2 templates for the generated files.", no_args_is_help=True)
 app.add_typer(templates_app, name="templates")
 
