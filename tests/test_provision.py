@@ -79,6 +79,7 @@ def test_every_example_provisions(example: Path, tmp_path: Path) -> None:
         [sys.executable, "-m", "skinnyctl", "provision", str(example), "--out", str(out)],
         capture_output=True,
         text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
         check=False,
     )
     assert r.returncode == 0, r.stderr

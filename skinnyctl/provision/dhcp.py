@@ -111,7 +111,7 @@ def render_dhcp(site: Site, flavour: str) -> str:
     if flavour not in FLAVOURS:
         raise UserError(f"unknown DHCP server '{flavour}': choose from {', '.join(FLAVOURS)}")
     renderer = Renderer(site)
-    return renderer._render([FLAVOURS[flavour]], dhcp_context(site)).decode("utf-8")
+    return renderer.render_template([FLAVOURS[flavour]], dhcp_context(site)).decode("utf-8")
 
 
 def router_hint(site: Site) -> str:

@@ -174,7 +174,7 @@ class Renderer:
             "version_stamp": _STAMP_PLACEHOLDER,
         }
 
-    def _render(self, names: list[str], context: dict[str, Any]) -> bytes:
+    def render_template(self, names: list[str], context: dict[str, Any]) -> bytes:
         try:
             template = self.env.select_template(names)
             return _finish(template.render(**context))
@@ -249,7 +249,7 @@ class Renderer:
             f"SEP-{model.family}.cnf.xml.j2",
             "SEP.cnf.xml.j2",
         ]
-        return self._render(names, context)
+        return self.render_template(names, context)
 
     def xmldefault(self) -> bytes:
         loads = []
@@ -261,7 +261,7 @@ class Renderer:
             name = self._present_load(model)
             if name:
                 loads.append({"device_type": model.device_type, "model": model.title, "name": name})
-        return self._render(["XMLDefault.cnf.xml.j2"], {**self._common(), "loads": loads})
+        return self.render_template(["XMLDefault.cnf.xml.j2"], {**self._common(), "loads": loads})
 
     def _present_load(self, model: PhoneModel) -> str:
         settings = self.site.models.get(model.name)
@@ -322,11 +322,11 @@ class Renderer:
             files[f"SEP{device.mac.upper()}.cnf.xml"] = self.device_config(device)
         rings = self.rings()
         if rings:
-            ring_list = self._render(["RingList.xml.j2"], {"rings": rings})
+            ring_list = self.render_template(["RingList.xml.j2"], {"rings": rings})
             files[RINGLIST] = ring_list
             files[DISTINCTIVE_RINGLIST] = ring_list
         for folder, images in self.backgrounds().items():
-            files[f"{folder}/List.xml"] = self._render(["List.xml.j2"], {"images": images})
+            files[f"{folder}/List.xml"] = self.render_template(["List.xml.j2"], {"images": images})
         return files
 
 
