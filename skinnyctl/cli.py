@@ -146,6 +146,26 @@ def serve(
     run(site_path(site), verbose=verbose)
 
 
+@app.command()
+def tftp(
+    site: SiteArg = Path("site.toml"),
+    root: Annotated[
+        Path | None, typer.Option("--root", help="TFTP root (default: tftp_root of the site).")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to listen on (default: listen).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="UDP port (default: tftp_port, 69).")
+    ] = None,
+) -> None:
+    """Run only the TFTP service in the foreground until Ctrl-C: files of the TFTP root plus
+    device files rendered from the site, re-read when site.toml changes."""
+    from skinnyctl.tftp.run import run_standalone
+
+    run_standalone(site_path(site), root=root, host=host, port=port, echo=typer.echo)
+
+
 templates_app = typer.Typer(help="Jinja2 templates for the generated files.", no_args_is_help=True)
 app.add_typer(templates_app, name="templates")
 

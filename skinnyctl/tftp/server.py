@@ -306,8 +306,9 @@ class TftpService:
         if e.errno == errno.EADDRINUSE:
             return UserError(
                 f"cannot listen on {where}: the port is already in use, probably by another TFTP "
-                "server (see: ss -ulpn 'sport = :69'). Stop it (e.g. systemctl stop tftpd-hpa) or "
-                "use another port (--port, or tftp_port in [server])"
+                f"server (see: ss -ulpn 'sport = :{self._requested_port}'). Stop it "
+                "(e.g. systemctl stop tftpd-hpa) or use another port "
+                "(--port, or tftp_port in [server])"
             )
         if e.errno == errno.EADDRNOTAVAIL:
             return UserError(
@@ -588,14 +589,15 @@ class TftpService:
         site = self._current_site()
         known = site is not None and any(d.mac == mac for d in site.devices)
         if not known and self.discovered is not None:
-            self.discovered.record(mac, "tftp", ip)
-            self.log.info(
-                "TFTP: phone SEP%s (%s) is not in the site; add it with: "
-                "skinnyctl adopt %s --model MODEL",
-                mac,
-                ip,
-                mac,
-            )
+            dev = self.discovered.record(mac, "tftp", ip)
+            if dev.count == 1:  # say it once, not on every file of every boot
+                self.log.info(
+                    "TFTP: phone SEP%s (%s) is not in the site; add it with: "
+                    "skinnyctl adopt %s --model MODEL",
+                    mac,
+                    ip,
+                    mac,
+                )
         if prefix == "SEP" and suffix.endswith(".sgn"):
             now = time.monotonic()
             if now - self._sgn_warned.get(mac, -1e9) > 60.0:
