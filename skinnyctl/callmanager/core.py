@@ -213,10 +213,13 @@ class CallManager:
         self.calls: CallLayer = calls or NoCalls()
         self.stations = Stations()
         self.zone = answers.site_zone(site.server.time_zone)
+        # Built once: the same objects go to every phone, so the edge can cache their bytes.
+        self._softkey_template = answers.softkey_template()
+        self._softkey_sets_cache: dict[str, Message] = {}
         self._timers: list[tuple[float, Conn]] = []  # one entry per station (lazy refresh)
         self._requests: dict[type[Message], Callable[[Station, Any], list[Action]]] = {
             ButtonTemplateReq: self._button_template,
-            SoftKeyTemplateReq: lambda st, m: [Send(st.conn, answers.softkey_template())],
+            SoftKeyTemplateReq: lambda st, m: [Send(st.conn, self._softkey_template)],
             SoftKeySetReq: self._softkey_sets,
             LineStatReq: lambda st, m: [Send(st.conn, answers.line_stat(st, m.line_number))],
             SpeedDialStatReq: lambda st, m: [
@@ -303,7 +306,8 @@ class CallManager:
     # --- queries (core thread) ----------------------------------------------------------------
 
     def snapshot(self) -> list[dict[str, Any]]:
-        return [st.snapshot() for st in self.stations if st.name]
+        """Registered devices as plain data."""
+        return [st.snapshot() for st in self.stations.registered()]
 
     # --- machinery ----------------------------------------------------------------------------
 
@@ -531,8 +535,11 @@ class CallManager:
 
     def _softkey_sets(self, st: Station, msg: SoftKeySetReq) -> list[Action]:
         name = st.device.softkeys if st.device else "default"
+        sets = self._softkey_sets_cache.get(name)
+        if sets is None:
+            sets = self._softkey_sets_cache[name] = answers.softkey_sets(self.site, name)
         return [
-            Send(st.conn, answers.softkey_sets(self.site, name)),
+            Send(st.conn, sets),
             Send(st.conn, answers.select_on_hook()),
         ]
 

@@ -265,6 +265,9 @@ class SimPhone:
         except (OSError, ValueError) as e:
             reason = str(e)
         finally:
+            # like a phone: once the server is gone, so is our side of the connection
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
             with self._cond:
                 self.close_reason = self.close_reason or reason
                 self.closed.set()

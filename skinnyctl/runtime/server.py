@@ -45,7 +45,14 @@ from skinnyctl.callmanager import (
     SystemClock,
 )
 from skinnyctl.errors import UserError
-from skinnyctl.sccp import FrameDecoder, ProtocolError, encode
+from skinnyctl.sccp import (
+    FrameDecoder,
+    Message,
+    ProtocolError,
+    SoftKeySetRes,
+    SoftKeyTemplateRes,
+    encode,
+)
 from skinnyctl.site.discovered import DiscoveredDevices
 from skinnyctl.site.model import Site
 
@@ -59,6 +66,8 @@ OUT_LIMIT = 256 * 1024  # bytes queued for a peer that does not read before we g
 CLOSE_LINGER = 5.0  # seconds a closing connection may take to drain its output
 READ_SIZE = 65536
 MAX_CORE_WAIT = 1.0  # the core thread re-checks its deadlines at least this often
+# Message types the core sends as one shared object to many phones (their bytes are cached).
+_SHARED = (SoftKeyTemplateRes, SoftKeySetRes)
 
 
 @dataclass(eq=False)
@@ -113,6 +122,7 @@ class SccpServer:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.stats: collections.Counter[str] = collections.Counter()
+        self._encoded: dict[tuple[int, int], tuple[Message, bytes]] = {}
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -331,7 +341,7 @@ class SccpServer:
                 if conn.closing:
                     continue
                 try:
-                    frame = encode(a.message, conn.version)
+                    frame = self._encode(a.message, conn.version)
                 except Exception:
                     log.exception("cannot encode %r for connection %d", a.message, conn.id)
                     continue
@@ -344,6 +354,21 @@ class SccpServer:
                 conn.close_by = self.clock.now() + self.close_linger
                 if not conn.out:
                     self._shutdown(conn)
+
+    def _encode(self, message: Message, version: int) -> bytes:
+        """Encode, reusing the bytes of a message object the core sends to many phones (the
+        softkey templates are built once and cost ~1 ms to encode)."""
+        if type(message) not in _SHARED:
+            return encode(message, version)
+        key = (id(message), version)
+        hit = self._encoded.get(key)
+        if hit is not None and hit[0] is message:
+            return hit[1]
+        frame = encode(message, version)
+        if len(self._encoded) > 64:
+            self._encoded.clear()
+        self._encoded[key] = (message, frame)  # holds the object: its id cannot be reused
+        return frame
 
     def _write(self, conn: _Conn, frame: bytes) -> None:
         if not conn.out:
