@@ -91,7 +91,9 @@ class Problem:
     hint: str = ""
 
     def __str__(self) -> str:
-        text = f"{self.file}:{self.line}:{self.column}: {self.message}"
+        # Line 0 means the whole file (missing, unreadable): no position to show.
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+        text = f"{where}: {self.message}"
         if self.hint:
             text += f"\n    {self.hint}"
         return text
