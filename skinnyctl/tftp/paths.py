@@ -73,7 +73,7 @@ def normalize(requested: str) -> tuple[str, bool]:
     if ".." in parts:
         raise TftpRefused("path traversal ('..' in the file name)")
     if not parts:
-        raise TftpRefused("empty file name", ERR_NOT_FOUND)
+        raise TftpNotFound("empty file name")
     return "/".join(parts), absolute
 
 
