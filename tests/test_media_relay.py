@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import random
 import shutil
@@ -24,6 +25,7 @@ with warnings.catch_warnings():
     import audioop
 
 PTIME = 0.02
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux value; not exported on 3.11
 
 
 class Phone:
@@ -32,6 +34,7 @@ class Phone:
     def __init__(self, ip: str = "127.0.0.1") -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((ip, 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         self.sock.setblocking(False)
         self.addr: tuple[str, int] = self.sock.getsockname()
         self.ssrc = random.getrandbits(32)
@@ -56,10 +59,16 @@ class Phone:
     def drain(self) -> None:
         while True:
             try:
-                data = self.sock.recv(4096)
+                data, anc, _flags, _src = self.sock.recvmsg(4096, 64)
             except BlockingIOError:
                 return
-            self.received.append((time.monotonic(), data))
+            # kernel arrival time, so a busy test process does not distort measured pacing
+            stamp = time.time()
+            for level, kind, val in anc:
+                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                    sec, nsec = struct.unpack("qq", val[:16])
+                    stamp = sec + nsec / 1e9
+            self.received.append((stamp, data))
 
     def take(self) -> list[bytes]:
         got = [d for _, d in self.received]
@@ -151,8 +160,9 @@ def assert_moh_stream(got: list[tuple[float, bytes]], pt: int, size: int, ptime:
     assert len(ssrcs) == 1
     gaps = [t1 - t0 for (t0, _), (t1, _) in itertools.pairwise(got)]
     mean = sum(gaps) / len(gaps)
-    assert mean == pytest.approx(ptime, abs=0.002)
-    assert max(gaps) < ptime + 0.015
+    assert mean == pytest.approx(ptime, abs=0.003)
+    assert sorted(gaps)[len(gaps) // 2] == pytest.approx(ptime, abs=0.002)
+    assert max(gaps) < ptime + 0.15  # only an overloaded (shared CI) machine stalls this long
     payload = b"".join(p[12:] for _, p in got)
     dec = audioop.ulaw2lin(payload, 2) if pt == 0 else audioop.alaw2lin(payload, 2)
     assert audioop.rms(dec, 2) > 300  # music, not silence
@@ -351,6 +361,18 @@ def test_loss_is_counted_from_sequence_gaps(relay: Relay, call: tuple) -> None:
     wait_until(lambda: len(b.received) >= 27, 1.0, [(b, ("", 0))])
     s = next(s for s in relay.stats() if s["leg"] == la.id)
     assert s["rx_packets"] == 27 and s["rx_expected"] == 30 and s["rx_lost"] == 3
+
+
+def test_stats_are_plain_json_and_stop_is_idempotent() -> None:
+    r = Relay(port_min=41300, port_max=41399)
+    r.start()
+    leg = r.open_leg("k")
+    r.learn(leg, "127.0.0.1", 5000)
+    assert json.loads(json.dumps(r.stats()))[0]["remote"] == "127.0.0.1:5000"
+    r.stop()
+    r.stop()
+    with pytest.raises(RelayError, match="stopped"):
+        r.open_leg("k")
 
 
 def test_bridge_refuses_legs_of_different_calls(relay: Relay) -> None:

@@ -314,12 +314,14 @@ class Relay:
     def stop(self) -> None:
         """Stop the threads and close every leg. Idempotent."""
         with self._lock:
+            if self._wake_r < 0:
+                return
             self._stopping = True
             for leg in list(self._legs.values()):
                 self.close_leg(leg)
             thread = self._thread
         if thread is not None:
-            os.write(self._wake_w, b"x")
+            os.write(self._wake_w, b"x")  # wakes epoll at once instead of its 1 s timeout
             thread.join(5.0)
             self._moh_thread.stop()
             self._moh_thread.join(5.0)
