@@ -1,0 +1,128 @@
+"""`skinnyctl init` through the real CLI, and what the written file promises."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from skinnyctl.errors import UserError
+from skinnyctl.site import Device, Line, Server, load_site, parse_site
+from skinnyctl.site.init import initial_site_text, write_initial_site
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "skinnyctl", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+
+
+def test_init_then_check_round_trip(tmp_path: Path) -> None:
+    target = tmp_path / "office"  # does not exist yet: init creates it
+    result = run_cli("init", target)
+    assert result.returncode == 0, result.stderr
+    assert (target / "site.toml").is_file()
+    result = run_cli("check", target)
+    assert result.returncode == 0, result.stderr
+    assert "2 devices, 2 lines" in result.stdout
+    # Nothing but site.toml: the temporary file of the atomic write is gone.
+    assert [p.name for p in target.iterdir()] == ["site.toml"]
+
+
+def test_init_refuses_to_overwrite_and_force_replaces(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text("# my own site\n")
+    result = run_cli("init", tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "--force" in result.stderr
+    assert site.read_text() == "# my own site\n"
+    result = run_cli("init", "--force", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert site.read_text() == initial_site_text()
+
+
+def test_init_into_a_file_is_refused(tmp_path: Path) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    with pytest.raises(UserError, match="not a directory"):
+        write_initial_site(blocker, force=True)
+    assert blocker.read_text() == "x"
+
+
+def test_initial_site_works_on_loopback_unprivileged(tmp_path: Path) -> None:
+    site = load_site(write_initial_site(tmp_path, force=False))
+    assert site.server.listen == "127.0.0.1"
+    assert site.server.addresses == ("127.0.0.1",)
+    assert site.server.tftp_port > 1024 and site.server.sccp_port > 1024
+    assert str(site.server.tftp_root) == "tftp"
+    assert {d.model.name for d in site.devices} == {"7960", "7961"}
+    assert len(site.lines) == 2
+    assert any(b.kind == "speed_dial" for d in site.devices for b in d.buttons)
+    assert site.dialplan
+
+
+def _every_key() -> set[str]:
+    keys = {f.name for f in fields(Server)} - {"cisco_time_zone"}
+    keys |= {f.name for f in fields(Line)}
+    keys |= {f.name for f in fields(Device)} - {"buttons"}  # buttons: [[devices.buttons]]
+    keys |= {"type", "label", "line", "number", "url", "feature"}  # buttons
+    keys |= {"pattern", "action", "timeout"}  # dialplan
+    keys |= {
+        "servers",
+        "subnet",
+        "range",
+        "router",
+        "dns",
+        "domain",
+        "interface",
+        "lease_time",
+        "tftp_servers",
+        "reservations",
+    }
+    return keys
+
+
+def test_every_key_appears_in_the_initial_site() -> None:
+    text = initial_site_text()
+    written = set(re.findall(r"^(?:# (?:# )?)?([a-z_]+) = ", text, re.MULTILINE))
+    missing = _every_key() - written
+    assert not missing, f"keys not shown in initial_site.toml: {sorted(missing)}"
+    # ...and each is explained: its first appearance sits under a prose comment (possibly
+    # shared with the settings or the [header] right above it).
+    lines = text.splitlines()
+    setting = re.compile(r"^(# (# )?)?[a-z_]+ = |^(# )?\[")
+    unexplained = []
+    for key in sorted(_every_key()):
+        i = next(n for n, ln in enumerate(lines) if re.match(rf"^(# (# )?)?{key} = ", ln))
+        if re.search(r"[\]\"'0-9a-z]\s+# \w", lines[i]):
+            continue  # explained on its own line
+        while i > 0 and (setting.match(lines[i - 1]) or lines[i - 1] in ("#", "# " + "-" * 93)):
+            i -= 1
+        if not (i > 0 and lines[i - 1].startswith("#") and lines[i - 1].strip("# -")):
+            unexplained.append(key)
+    assert not unexplained, f"keys without an explanation: {unexplained}"
+
+
+def test_commented_examples_are_valid_when_uncommented() -> None:
+    out, active = [], False
+    for line in initial_site_text().splitlines():
+        active = active or line.startswith("[server]")
+        m = re.match(r"^# (\[.*\]|[A-Za-z_]+ = .*|# .*)$", line) if active else None
+        out.append(m.group(1) if m else line)
+    site = parse_site("\n".join(out))
+    assert "reception" in site.softkey_sets
+    assert site.dhcp.flavours and site.dhcp.subnet
+    assert site.models["7960"].firmware
