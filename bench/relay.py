@@ -396,6 +396,10 @@ def main() -> None:
             table.setdefault(r.name, []).append(r)
             if r.name == "direct":
                 base = r
+                if r.loss_pct >= 0.1 or r.late_slots:
+                    print(f"  ! the harness alone cannot carry {n} calls here (direct run lost "
+                          f"{r.loss_pct:.1f}% / sender late): the figures below are not "
+                          "meaningful for this N; run on an idle machine")
             add50 = r.p50_us - base.p50_us if base else float("nan")
             add99 = r.p99_us - base.p99_us if base else float("nan")
             print(f"{r.name:<10} {n:>5} {r.offered_pps:>10.0f} {r.forwarded_pps:>9.0f} "
