@@ -213,6 +213,7 @@ class CallManager:
         self.calls: CallLayer = calls or NoCalls()
         self.stations = Stations()
         self.zone = answers.site_zone(site.server.time_zone)
+        self._by_mac = {d.mac: d for d in site.devices}  # Site.device() scans a list
         # Built once: the same objects go to every phone, so the edge can cache their bytes.
         self._softkey_template = answers.softkey_template()
         self._softkey_sets_cache: dict[str, Message] = {}
@@ -355,7 +356,7 @@ class CallManager:
 
     def _site_device(self, msg: Register) -> Device | None:
         mac = device_name_mac(msg.device_name)
-        return self.site.device(mac) if mac else None
+        return self._by_mac.get(mac) if mac else None
 
     def _publish(self, kind: str, **fields: Any) -> Publish:
         return Publish(Event(kind, self.clock.wall(), fields))

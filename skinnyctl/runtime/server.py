@@ -113,6 +113,7 @@ class SccpServer:
         self._inbox: queue.Queue[Any] = queue.Queue()
         self._outbox: collections.deque[Action] = collections.deque()
         self._conns: dict[int, _Conn] = {}
+        self._closing: set[_Conn] = set()  # asked to close, output draining (linger timer)
         self._next_id = 1
         self._listener: socket.socket | None = None
         self._sel: selectors.BaseSelector | None = None
@@ -264,7 +265,7 @@ class SccpServer:
         sel = self._sel
         assert sel is not None
         while not self._stopping.is_set():
-            timeout = 1.0 if any(c.closing for c in self._conns.values()) else None
+            timeout = 1.0 if self._closing else None
             try:
                 ready = sel.select(timeout)
             except OSError:
@@ -351,6 +352,7 @@ class SccpServer:
                 conn.decoder.version = a.version
             elif isinstance(a, Close):
                 conn.closing = a.reason or "closed"
+                self._closing.add(conn)
                 conn.close_by = self.clock.now() + self.close_linger
                 if not conn.out:
                     self._shutdown(conn)
@@ -434,13 +436,16 @@ class SccpServer:
             conn.writing = False
 
     def _expire_lingering(self) -> None:
+        if not self._closing:
+            return
         now = self.clock.now()
-        for conn in [c for c in self._conns.values() if c.closing and c.close_by <= now]:
+        for conn in [c for c in self._closing if c.close_by <= now]:
             self._drop(conn, f"{conn.closing} (output not drained)")
 
     def _drop(self, conn: _Conn, reason: str) -> None:
         if self._conns.pop(conn.id, None) is None:
             return
+        self._closing.discard(conn)
         assert self._sel is not None
         with contextlib.suppress(KeyError, ValueError, OSError):
             self._sel.unregister(conn.sock)
