@@ -466,8 +466,10 @@ class XMLAlarm(Message):
 @message(0x0081, FROM_CM)
 class RegisterAck(Message):
     keep_alive_interval: int = u32()
-    date_template: str = text(6)
-    _reserved: None = pad(2)
+    # chan-sccp's char[7] + 1 pad (mod_skinny: 6 + 2, same 8 bytes): room for "M/D/YA", the
+    # trailing A asking for a 12-hour clock (text fields keep one byte for the NUL).
+    date_template: str = text(7)
+    _reserved: None = pad(1)
     secondary_keep_alive_interval: int = u32()
     protocol_version: int = u8()
     features: bytes = raw(3)
