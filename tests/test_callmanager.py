@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -51,6 +52,8 @@ from skinnyctl.sccp import (
     Version,
     VersionReq,
     XMLAlarm,
+    decode,
+    encode,
 )
 from skinnyctl.site import load_site
 from skinnyctl.site.model import Site
@@ -307,3 +310,13 @@ def test_buttons_limited_to_capacity_with_expansion(tmp_path: Path, clock: FakeC
     assert st is not None and st.device is not None
     assert st.device.capacity == 6 + 14  # 7961 + 7914
     assert st.layout is not None and st.layout.dropped == 0
+
+
+def test_twelve_hour_date_template_reaches_the_phone(site: Site, clock: FakeClock) -> None:
+    twelve = dataclasses.replace(
+        site, server=dataclasses.replace(site.server, date_format="M/D/YA")
+    )
+    cm = CallManager(twelve, clock)
+    ack = sent(connect_and_register(cm), RegisterAck)[0]
+    frame = encode(ack, 11)
+    assert decode(RegisterAck.MESSAGE_ID, frame[12:]).date_template == "M/D/YA"
