@@ -21,7 +21,6 @@ import argparse
 import importlib.metadata as md
 import json
 import os
-import re
 import shlex
 import shutil
 import statistics
@@ -59,10 +58,15 @@ def build(where: Path) -> Path:
 
 def installed_size(name: str = "skinnyctl") -> tuple[int, list[str]]:
     """Bytes in site-packages of ``name`` and everything it requires (recursively)."""
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:  # pip always carries a copy
+        from pip._vendor.packaging.requirements import Requirement
+
     seen: dict[str, md.Distribution] = {}
     todo = [name]
     while todo:
-        wanted = re.split(r"[ ;<>=!~\[(]", todo.pop(), maxsplit=1)[0].lower().replace("_", "-")
+        wanted = todo.pop().lower().replace("_", "-")
         if wanted in seen:
             continue
         try:
@@ -70,8 +74,11 @@ def installed_size(name: str = "skinnyctl") -> tuple[int, list[str]]:
         except md.PackageNotFoundError:
             continue
         seen[wanted] = dist
-        # Extras (test, dev, ...) are not installed for users: skip requirements gated on them.
-        todo += [r for r in dist.requires or [] if "extra ==" not in r]
+        for text in dist.requires or []:
+            req = Requirement(text)
+            # Only what a user's install pulls in here: no extras, no other platforms.
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
     total = 0
     for wanted, dist in seen.items():
         if wanted == name:
