@@ -183,6 +183,19 @@ def templates_export(
     typer.echo(f'next: set templates_dir = "{directory}" in [server] and edit a copy')
 
 
+@app.command()
+def demo(
+    directory: Annotated[
+        Path, typer.Argument(help="Where to keep the demo site.")
+    ] = Path("skinnyctl-demo"),
+) -> None:
+    """Try everything at once: write a two-phone demo site, check it, provision it and serve it
+    on loopback (unprivileged ports) until Ctrl-C."""
+    from skinnyctl.demo import run_demo
+
+    run_demo(directory, echo=typer.echo)
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into messages and exit codes."""
     try:
