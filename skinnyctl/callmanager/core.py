@@ -77,6 +77,8 @@ from skinnyctl.sccp import (
     TimeDateReq,
     Unregister,
     UnregisterAck,
+    UserToDeviceData,
+    UserToDeviceDataVersion1,
     Version,
     VersionReq,
     XMLAlarm,
@@ -85,7 +87,7 @@ from skinnyctl.sccp.enums import model_name
 from skinnyctl.site.catalog import MODELS_BY_DEVICE_TYPE
 from skinnyctl.site.model import Device, Site
 
-from . import answers
+from . import answers, mwi
 from .clock import Clock
 from .events import (
     Action,
@@ -187,6 +189,7 @@ class NoCalls:
 
 
 _ALARMS = (Alarm, XMLAlarm)
+_USER_TO_DEVICE = (UserToDeviceData, UserToDeviceDataVersion1)
 _DEVICE_TO_USER = (
     DeviceToUserData,
     DeviceToUserDataResponse,
@@ -214,6 +217,8 @@ class CallManager:
         self.stations = Stations()
         self.zone = answers.site_zone(site.server.time_zone)
         self._by_mac = {d.mac: d for d in site.devices}  # Site.device() scans a list
+        # Message waiting per directory number: site.toml's start value, then the control API.
+        self.mwi: dict[str, bool] = {ln.number: ln.mwi for ln in site.lines}
         # Built once: the same objects go to every phone, so the edge can cache their bytes.
         self._softkey_template = answers.softkey_template()
         self._softkey_sets_cache: dict[str, Message] = {}
@@ -309,6 +314,60 @@ class CallManager:
     def snapshot(self) -> list[dict[str, Any]]:
         """Registered devices as plain data."""
         return [st.snapshot() for st in self.stations.registered()]
+
+    # --- commands of the control API (core thread; they return actions like handle) ----------
+
+    def send_to(self, device_name: str, message: Message) -> list[Action]:
+        """Send ``message`` to a registered device (``skinnyctl send``). KeyError if the
+        device is not registered. UserToDeviceData* is also published (user_to_device)."""
+        st = self.stations.by_name(device_name)
+        if st is None:
+            raise KeyError(device_name)
+        log.info("control: sending %s to %s", type(message).__name__, st.label)
+        actions: list[Action] = [Send(st.conn, message)]
+        if isinstance(message, _USER_TO_DEVICE):
+            actions.append(
+                self._publish("user_to_device", **st.event_fields(), **_d2u_fields(message))
+            )
+        return actions
+
+    def set_mwi(self, number: str, on: bool) -> list[Action]:
+        """Message waiting on line ``number``: its lamp on every registered device carrying
+        it (the line's icon, and the handset lamp while any of the device's lines waits)."""
+        self.mwi[number] = on
+        actions: list[Action] = []
+        for st, instance in self.stations.carriers(number):
+            actions.append(Send(st.conn, mwi.lamp(instance, on)))
+            actions.append(Send(st.conn, mwi.lamp(mwi.HANDSET, mwi.any_waiting(st, self.mwi))))
+        log.info("message waiting %s on line %s", "on" if on else "off", number)
+        return actions
+
+    def reload(self, site: Site) -> list[Action]:
+        """Use a new (already validated) site: new registrations see it at once; registered
+        devices keep their registration and calls (reset them to apply button changes)."""
+        old = self.site
+        self.site = site
+        self._by_mac = {d.mac: d for d in site.devices}
+        self.zone = answers.site_zone(site.server.time_zone)
+        self._softkey_sets_cache.clear()
+        hook = getattr(self.calls, "reload", None)
+        actions: list[Action] = list(hook(site) or []) if callable(hook) else []
+        for line in site.lines:
+            previous = old.line(line.number)
+            file_changed = previous is None or previous.mwi != line.mwi
+            if file_changed and self.mwi.get(line.number, False) != line.mwi:
+                actions += self.set_mwi(line.number, line.mwi)
+        return actions
+
+    def changed_devices(self) -> list[str]:
+        """Registered devices registered with a description the current site changed or no
+        longer has (after a reload): a Reset applies the change."""
+        out = []
+        for st in self.stations.registered():
+            new = self._by_mac.get(st.device.mac) if st.device else None
+            if new is None or new != st.device or layout_for(self.site, new) != st.layout:
+                out.append(st.name)
+        return out
 
     # --- machinery ----------------------------------------------------------------------------
 
@@ -532,7 +591,11 @@ class CallManager:
 
     def _button_template(self, st: Station, msg: ButtonTemplateReq) -> list[Action]:
         assert st.layout is not None
-        return [Send(st.conn, answers.button_template(st.layout))]
+        # MWI lamps follow the template: the phone knows its line instances by then.
+        return [
+            Send(st.conn, answers.button_template(st.layout)),
+            *(Send(st.conn, m) for m in mwi.device_lamps(st, self.mwi)),
+        ]
 
     def _softkey_sets(self, st: Station, msg: SoftKeySetReq) -> list[Action]:
         name = st.device.softkeys if st.device else "default"
@@ -594,8 +657,10 @@ class CallManager:
 
 
 def _d2u_fields(msg: Any) -> dict[str, Any]:
+    """The seed's DeviceToUser/UserToDevice headers of a *ToUserData*/UserToDevice* message."""
     fields = {
         "message": type(msg).__name__,
+        "message_id": msg.MESSAGE_ID,
         "application_id": msg.application_id,
         "line_instance": msg.line_instance,
         "call_reference": msg.call_reference,
