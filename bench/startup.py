@@ -11,6 +11,7 @@ cold  binary: a fresh, empty TMPDIR for every run, so the executable unpacks its
       run, so every module (stdlib included) is compiled again instead of read from .pyc.
       Neither drops the kernel's page cache (that would disturb everything else on the machine).
 warm  the same command repeated with the same TMPDIR / cache prefix, after warm-up runs.
+      PYTHONDONTWRITEBYTECODE is unset for every run, else python would never get warm.
 size  binary: the file. python: what ``pip install`` puts in site-packages for skinnyctl and
       its dependencies (not the interpreter itself, which the binary also carries).
 """
@@ -132,13 +133,15 @@ def measure(argv: list[str], var: str, scratch: Path, cold_runs: int, warm_runs:
     if use_hyperfine:
         # `env` keeps the command free of shell-specific syntax; hyperfine subtracts the shell.
         def line(d: Path) -> str:
-            return shlex.join(["env", f"{var}={d}", "COLUMNS=100", *argv])
+            return shlex.join(["env", "-u", "PYTHONDONTWRITEBYTECODE", f"{var}={d}", "COLUMNS=100",
+                               *argv])  # fmt: skip
 
         prepare = f"rm -rf {shlex.quote(str(cold_dir))} && mkdir {shlex.quote(str(cold_dir))}"
         cold = hyperfine(line(cold_dir), prepare, cold_runs, 0)
         warm = hyperfine(line(warm_dir), None, warm_runs, 3)
         return cold, warm
     base = dict(os.environ, COLUMNS="100")
+    base.pop("PYTHONDONTWRITEBYTECODE", None)
     cold = python_timer(argv, {**base, var: str(cold_dir)}, cold_dir, cold_runs, 0)
     warm = python_timer(argv, {**base, var: str(warm_dir)}, None, warm_runs, 3)
     return cold, warm
