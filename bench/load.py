@@ -244,7 +244,11 @@ def run_once(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
         stderr=open(tmp / "serve.log", "wb"),  # noqa: SIM115
     )
     try:
-        wait_port(port, server)
+        try:
+            wait_port(port, server)
+        except RuntimeError:
+            print((tmp / "serve.log").read_text()[-2000:], file=sys.stderr)
+            raise
         fig["rss_idle_mb"] = rss_mb(server.pid)[0]
         cpu0 = cpu_seconds(server.pid)
         with Swarm("127.0.0.1", port, phones) as swarm:

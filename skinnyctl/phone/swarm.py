@@ -125,6 +125,7 @@ class Swarm:
         self.phones = [SwarmPhone(mac, model) for mac, model in phones]
         self._sel = selectors.DefaultSelector()
         self._frames: dict[tuple[str, int], bytes] = {}  # shared request frames, by version
+        self._active = 0  # phones whose script is running
 
     # --- public -------------------------------------------------------------------------------
 
@@ -134,7 +135,8 @@ class Swarm:
         for p in self.phones:
             self._connect(p, self._registration(p))
         deadline = t0 + timeout
-        while any(self._busy(p) for p in self.phones):
+        # Counting the busy phones on every poll would make the client O(N) per event.
+        while self._active:
             left = deadline - time.perf_counter()
             if left <= 0:
                 for p in self.phones:
@@ -160,18 +162,19 @@ class Swarm:
         before = sum(p.keepalive_acks for p in live)
         frame = encode(KeepAlive())
         t0 = time.perf_counter()
-        n = len(live) or 1
-        due = [t0 + interval * i / n for i in range(len(live))]
+        n = len(live)
         end = t0 + seconds
+        sent = 0  # phone i's k-th KeepAlive is due at t0 + interval * (k + i / n)
         while True:
             now = time.perf_counter()
             if now >= end:
                 break
-            for i, p in enumerate(live):
-                if due[i] <= now and not p.error:
+            while n and t0 + interval * sent / n <= now:
+                p = live[sent % n]
+                if not p.error:
                     self._send(p, frame)
-                    due[i] += interval
-            self._poll(min(0.01, end - now))
+                sent += 1
+            self._poll(min(0.005, end - now))
         self._poll(0.2)  # the last acks
         return sum(p.keepalive_acks for p in live) - before
 
@@ -265,6 +268,7 @@ class Swarm:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         p.sock = sock
         p._script = script
+        self._active += 1
         p.started = time.perf_counter()
         rc = sock.connect_ex((self.host, self.port))
         if rc not in (0, errno.EINPROGRESS):
@@ -274,13 +278,21 @@ class Swarm:
         p._writing = True
 
     def _start(self, p: SwarmPhone, script: Script) -> None:
+        if p._script is None:
+            self._active += 1
         p._script = script
         try:
             p._wanted = next(script)
         except StopIteration:
-            p._script = None
+            self._end(p)
             return
         self._deliver_pending(p)
+
+    def _end(self, p: SwarmPhone) -> None:
+        if p._script is not None:
+            self._active -= 1
+            p._script = None
+        p._wanted = ()
 
     def _poll(self, timeout: float) -> None:
         for key, mask in self._sel.select(timeout):
@@ -348,8 +360,7 @@ class Swarm:
             try:
                 p._wanted = p._script.send(frame)
             except StopIteration:
-                p._script = None
-                p._wanted = ()
+                self._end(p)
             except Exception as e:  # a script bug or an undecodable answer: this phone fails
                 self._fail(p, f"{type(e).__name__}: {e}")
 
@@ -395,7 +406,7 @@ class Swarm:
 
     def _fail(self, p: SwarmPhone, reason: str) -> None:
         p.error = p.error or reason
-        p._script = None
+        self._end(p)
         if p.sock is not None:
             with contextlib.suppress(KeyError, ValueError):
                 self._sel.unregister(p.sock)
