@@ -196,6 +196,232 @@ def demo(
     run_demo(directory, echo=typer.echo)
 
 
+# --- control of a running serve (skinnyctl.control) --------------------------------------------
+
+SiteOpt = Annotated[
+    Path,
+    typer.Option("--site", "-s", help="site.toml of the running serve (finds its socket)."),
+]
+SocketOpt = Annotated[
+    Path | None, typer.Option("--socket", help="Control socket (default: from the site).")
+]
+TcpOpt = Annotated[
+    str | None,
+    typer.Option("--tcp", help="HOST:PORT of the TCP control endpoint (needs the token)."),
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option("--token", help="Token for --tcp (default: $SKINNYCTL_TOKEN, then the site)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _ask(site: Path, sock: Path | None, tcp: str | None, token: str | None,
+         command: str, **args: object) -> object:
+    from skinnyctl.control import ControlError, client_for, error_text
+
+    try:
+        return client_for(site_path(site), sock, tcp, token).request(command, **args)
+    except ControlError as e:
+        raise UserError(error_text(e)) from None
+
+
+def _complete_device(ctx: typer.Context, incomplete: str) -> list[str]:
+    from skinnyctl.control.endpoint import complete_devices
+
+    return complete_devices(site_path(ctx.params.get("site") or Path("site.toml")), incomplete)
+
+
+def _complete_message(incomplete: str) -> list[str]:
+    from skinnyctl.control.endpoint import complete_messages
+
+    return complete_messages(incomplete)
+
+
+def _complete_field(ctx: typer.Context, incomplete: str) -> list[str]:
+    from skinnyctl.control.endpoint import complete_fields
+
+    return complete_fields(ctx.params.get("message"), incomplete)
+
+
+@app.command()
+def status(
+    what: Annotated[
+        str, typer.Argument(help="summary, devices, device NAME, lines or calls.")
+    ] = "summary",
+    name: Annotated[
+        str | None, typer.Argument(help="Device name (status device NAME).",
+                                   autocompletion=_complete_device)
+    ] = None,
+    site: SiteOpt = Path("site.toml"),
+    socket: SocketOpt = None,
+    tcp: TcpOpt = None,
+    token: TokenOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Inspect a running serve: uptime and counts, devices, one device's buttons, lines, calls."""
+    from skinnyctl.control import format as fmt
+
+    commands = {"summary": "status", "devices": "devices", "device": "device",
+                "lines": "lines", "calls": "calls"}
+    if what not in commands:
+        raise UserError(f"status {what!r}: write one of {', '.join(commands)}")
+    if what == "device" and not name:
+        raise UserError("status device NAME: which device? (e.g. SEP001120AABBCC)")
+    args = {"name": name} if what == "device" else {}
+    result = _ask(site, socket, tcp, token, commands[what], **args)
+    printer = {"summary": fmt.status, "devices": fmt.devices, "device": fmt.device,
+               "lines": fmt.lines, "calls": fmt.calls}[what]
+    typer.echo(fmt.as_json(result) if json else printer(result))  # type: ignore[arg-type]
+
+
+@app.command()
+def send(
+    device: Annotated[str, typer.Argument(help="Device name, e.g. SEP001120AABBCC.",
+                                          autocompletion=_complete_device)],
+    message: Annotated[str, typer.Argument(help="Message, e.g. SetLamp, Reset, "
+                                           "UserToDeviceDataVersion1.",
+                                           autocompletion=_complete_message)],
+    fields: Annotated[
+        list[str] | None,
+        typer.Argument(help="field=value ... (data=@FILE reads a file; a bare last argument "
+                       "is the data payload).", autocompletion=_complete_field),
+    ] = None,
+    site: SiteOpt = Path("site.toml"),
+    socket: SocketOpt = None,
+    tcp: TcpOpt = None,
+    token: TokenOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Send an SCCP message to a registered phone (mod_skinny's `device ... send`)."""
+    from skinnyctl.control import ControlError, error_text
+    from skinnyctl.control import format as fmt
+    from skinnyctl.control.build import parse_args, read_data_files
+
+    try:
+        values = read_data_files(parse_args(message, fields or []))
+    except (ControlError, ValueError) as e:
+        raise UserError(error_text(e)) from None
+    result = _ask(site, socket, tcp, token, "send", device=device, message=message,
+                  fields=values)
+    typer.echo(fmt.as_json(result) if json else f"sent {result['message']} to "  # type: ignore[index]
+               f"{result['device']}")  # type: ignore[index]
+
+
+@app.command()
+def mwi(
+    line: Annotated[str, typer.Argument(help="Directory number, e.g. 1001.")],
+    state: Annotated[str, typer.Argument(help="on or off.")],
+    site: SiteOpt = Path("site.toml"),
+    socket: SocketOpt = None,
+    tcp: TcpOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Message waiting on a line: its lamp on every device carrying it."""
+    if state.lower() not in ("on", "off"):
+        raise UserError(f"mwi {line} {state}: write on or off")
+    result = _ask(site, socket, tcp, token, "mwi", line=line, on=state.lower() == "on")
+    devices = result["devices"] or ["no registered device"]  # type: ignore[index]
+    typer.echo(f"line {line}: message waiting {state.lower()} ({', '.join(devices)})")
+
+
+@app.command("set")
+def set_(
+    name: Annotated[str, typer.Argument(help="keepalive, digit_timeout or log_level.")],
+    value: Annotated[str, typer.Argument(help="The new value.")],
+    site: SiteOpt = Path("site.toml"),
+    socket: SocketOpt = None,
+    tcp: TcpOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Change a runtime setting of a running serve (not written to site.toml)."""
+    from skinnyctl.control import format as fmt
+
+    typer.echo(fmt.settings(_ask(site, socket, tcp, token, "set", name=name, value=value)))  # type: ignore[arg-type]
+
+
+@app.command()
+def reload(
+    site: SiteOpt = Path("site.toml"),
+    socket: SocketOpt = None,
+    tcp: TcpOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Re-read site.toml in a running serve, keeping calls; a broken file is refused."""
+    r = _ask(site, socket, tcp, token, "reload")
+    assert isinstance(r, dict)
+    typer.echo(f"reloaded {r['site']}: {r['devices']} devices, {r['lines']} lines")
+    if r["changed_devices"]:
+        typer.echo("changed, registered devices (apply with: skinnyctl send NAME Reset "
+                   "reset_type=restart): " + ", ".join(r["changed_devices"]))
+    if r["restart_needed"]:
+        typer.echo("need a restart of serve to change: " + ", ".join(r["restart_needed"]))
+
+
+@app.command()
+def events(
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events.")]
+    = False,
+    kind: Annotated[list[str] | None, typer.Option("--kind", "-k", help="Only this kind "
+                    "(repeatable): register, unregister, expire, alarm, xml_alarm, call_state, "
+                    "user_to_device, device_to_user.")] = None,
+    site: SiteOpt = Path("site.toml"),
+    socket: SocketOpt = None,
+    tcp: TcpOpt = None,
+    token: TokenOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """The event stream: recent events, and with --follow every new one until Ctrl-C."""
+    from skinnyctl.control import ControlError, client_for, error_text
+    from skinnyctl.control import format as fmt
+
+    def show(e: dict[str, object]) -> None:
+        import json as json_
+
+        typer.echo(json_.dumps(e, default=str) if json else fmt.event(e))
+
+    if not follow:
+        for e in _ask(site, socket, tcp, token, "events", kinds=kind):  # type: ignore[attr-defined]
+            show(e)
+        return
+    try:
+        for e in client_for(site_path(site), socket, tcp, token).events(kind, recent=True):
+            show(e)
+    except ControlError as e:
+        raise UserError(error_text(e)) from None
+
+
+@app.command()
+def calls(
+    history: Annotated[bool, typer.Option("--history", help="Call detail records.")] = False,
+    number: Annotated[str | None, typer.Option("--number", "-n", help="Only calls from or "
+                                               "to this number.")] = None,
+    since: Annotated[str | None, typer.Option(help="From this date (2024-05-01[T13:30]).")]
+    = None,
+    until: Annotated[str | None, typer.Option(help="Up to this date (inclusive).")] = None,
+    site: SiteOpt = Path("site.toml"),
+    socket: SocketOpt = None,
+    tcp: TcpOpt = None,
+    token: TokenOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Active calls of a running serve, or with --history the recorded calls (no server
+    needed: read from the store next to site.toml)."""
+    from skinnyctl.control import ControlError, error_text
+    from skinnyctl.control import format as fmt
+    from skinnyctl.control.commands import query_history
+
+    if not history:
+        result = _ask(site, socket, tcp, token, "calls")
+        typer.echo(fmt.as_json(result) if json else fmt.calls(result))  # type: ignore[arg-type]
+        return
+    try:
+        rows = query_history(load_site(site_path(site)), number, since, until)
+    except ControlError as e:
+        raise UserError(error_text(e)) from None
+    typer.echo(fmt.as_json(rows) if json else fmt.history(rows))
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into messages and exit codes."""
     try:

@@ -340,6 +340,21 @@ def _server(r: _Reader, raw: Any) -> Server:
     moh = r.get(t, path, "music_on_hold", str, "", "a path to a WAV file")
     templates = r.get(t, path, "templates_dir", str, "", "a directory path")
     control = r.get(t, path, "control_socket", str, "", "a path")
+    control_tcp = r.get(t, path, "control_tcp_port", int, 0, "a port number (0 = off)")
+    if not 0 <= control_tcp <= 65535:
+        r.problem(
+            (*path, "control_tcp_port"),
+            f"control_tcp_port = {control_tcp} is not a port number",
+            "write 0 (Unix socket only) or a port from 1 to 65535",
+        )
+        control_tcp = 0
+    control_token = r.get(t, path, "control_token", str, "", "a string")
+    if control_tcp and len(control_token) < 16:
+        r.problem(
+            (*path, "control_token" if "control_token" in t else "control_tcp_port"),
+            "control_tcp_port needs a control_token of at least 16 characters",
+            'add e.g. control_token = "' + "<output of: openssl rand -hex 16>" + '"',
+        )
     strings = {
         k: r.get(t, path, k, str, getattr(d, k), "a string")
         for k in (
@@ -372,6 +387,8 @@ def _server(r: _Reader, raw: Any) -> Server:
         rtp_port_max=rtp_max,
         templates_dir=Path(templates) if templates else None,
         control_socket=Path(control) if control else None,
+        control_tcp_port=control_tcp,
+        control_token=control_token,
         **strings,
     )
 

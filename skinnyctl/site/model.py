@@ -83,6 +83,8 @@ class Server:
     rtp_port_max: int = 32767
     templates_dir: Path | None = None
     control_socket: Path | None = None  # None = default under the site directory
+    control_tcp_port: int = 0  # control API on 127.0.0.1 too (0 = Unix socket only)
+    control_token: str = ""  # required with control_tcp_port: each request must carry it
     services_url: str = ""
     directory_url: str = ""
     idle_url: str = ""

@@ -1,0 +1,375 @@
+"""What each control request does, against the running service.
+
+Every query or command that touches call-control state runs on the core thread
+(``Service.on_core``), so it sees a consistent picture and never races the core. Results are
+plain JSON-able data; formatting for people is ``format.py``'s job, on the client side.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from skinnyctl import __version__
+from skinnyctl.callmanager import Action, CallManager
+from skinnyctl.callmanager.stations import ButtonSlot, Station
+from skinnyctl.site.model import Device, Site
+
+from .build import BuildError, build, describe, sendable, to_plain
+from .protocol import ControlError
+
+if TYPE_CHECKING:
+    from skinnyctl.runtime.service import Service
+
+log = logging.getLogger("skinnyctl.control")
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+SETTINGS = {
+    "keepalive": "seconds between keepalives, told to phones at registration (5..3600)",
+    "digit_timeout": "seconds to wait for the next digit (0.5..60)",
+    "log_level": "one of " + ", ".join(LOG_LEVELS),
+}
+
+
+class Commands:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def run(self, command: str, args: dict[str, Any]) -> Any:
+        handler = getattr(self, "cmd_" + command.replace("-", "_"), None)
+        if handler is None or not isinstance(command, str):
+            raise ControlError(f"unknown command {command!r}", valid=self.names())
+        result: Any = handler(**args) if args else handler()
+        return result
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return sorted(n[4:] for n in dir(cls) if n.startswith("cmd_"))
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _core(self, fn: Callable[[CallManager], Any]) -> Any:
+        return self.service.on_core(fn)
+
+    def _calls(self, core: CallManager) -> list[dict[str, Any]]:
+        snap = getattr(core.calls, "snapshot", None)
+        if not callable(snap):
+            return []
+        result = snap()
+        return list(result) if result else []
+
+    # --- status -------------------------------------------------------------------------------
+
+    def cmd_status(self) -> dict[str, Any]:
+        svc = self.service
+
+        def q(core: CallManager) -> dict[str, Any]:
+            return {
+                "registered": len(core.stations.registered()),
+                "connections": len(core.stations),
+                "calls": len(self._calls(core)),
+            }
+
+        counts = self._core(q)
+        site = svc.site
+        return {
+            "version": __version__,
+            "site": str(site.path) if site.path else None,
+            "started_at": svc.started_at,
+            "uptime": round(time.time() - svc.started_at, 1),
+            "sccp": f"{svc.sccp.host}:{svc.sccp.port}",
+            "devices": {
+                "registered": counts["registered"],
+                "configured": len(site.devices),
+                "discovered": len(svc.discovered),
+            },
+            "connections": counts["connections"],
+            "lines": len(site.lines),
+            "calls": counts["calls"],
+            "relay_legs": len(svc.relay.stats()) if svc.relay is not None else None,
+        }
+
+    def cmd_devices(self) -> dict[str, Any]:
+        svc = self.service
+        registered = self._core(lambda core: core.snapshot())
+        names = {d["device_name"] for d in registered}
+        configured = [
+            {
+                "device_name": d.name,
+                "model": d.model.name,
+                "description": d.description,
+                "lines": list(d.lines),
+                "registered": d.name in names,
+            }
+            for d in svc.site.devices
+        ]
+        discovered = [
+            {
+                "device_name": d.name,
+                "mac": d.mac,
+                "ip": d.ip,
+                "model": d.model,
+                "sources": list(d.sources),
+                "first_seen": d.first_seen.isoformat(),
+                "last_seen": d.last_seen.isoformat(),
+                "count": d.count,
+            }
+            for d in svc.discovered.list()
+        ]
+        return {"registered": registered, "configured": configured, "discovered": discovered}
+
+    def cmd_device(self, name: str) -> dict[str, Any]:
+        site = self.service.site
+        key = name.strip().upper()
+
+        def q(core: CallManager) -> dict[str, Any] | None:
+            st = core.stations.by_name(key)
+            if st is None:
+                return None
+            calls = self._calls(core)
+            out = st.snapshot()
+            out["registered"] = True
+            out["buttons"] = (
+                [_button(slot, core.mwi, calls) for slot in st.layout.slots] if (st.layout) else []
+            )
+            return out
+
+        found = self._core(q)
+        if found is not None:
+            return found
+        device = site.device(key[3:] if key.startswith("SEP") else key)
+        if device is None:
+            valid = [d.name for d in site.devices]
+            raise ControlError(f"no device {name!r} in the site", valid=valid)
+        return _configured_device(site, device)
+
+    def cmd_lines(self) -> list[dict[str, Any]]:
+        site = self.service.site
+
+        def q(core: CallManager) -> list[dict[str, Any]]:
+            calls = self._calls(core)
+            out = []
+            for line in site.lines:
+                carriers = core.stations.carriers(line.number)
+                out.append(
+                    {
+                        "number": line.number,
+                        "display_name": line.display_name,
+                        "mwi": core.mwi.get(line.number, False),
+                        "state": _line_state(line.number, calls),
+                        "configured_on": [d.name for d in site.devices_with_line(line.number)],
+                        "registered_on": [
+                            {"device_name": st.name, "instance": inst} for st, inst in carriers
+                        ],
+                    }
+                )
+            return out
+
+        result: list[dict[str, Any]] = self._core(q)
+        return result
+
+    def cmd_calls(self) -> dict[str, Any]:
+        calls = self._core(self._calls)
+        relay = self.service.relay
+        return {"calls": calls, "rtp": relay.stats() if relay is not None else []}
+
+    def cmd_history(
+        self, number: str | None = None, since: str | None = None, until: str | None = None
+    ) -> list[dict[str, Any]]:
+        return query_history(self.service.site, number, since, until, self.service)
+
+    # --- driving phones -----------------------------------------------------------------------
+
+    def cmd_messages(self) -> list[dict[str, Any]]:
+        return [describe(cls) for cls in sendable().values()]
+
+    def cmd_send(self, device: str, message: str, fields: dict[str, str] | None = None) -> Any:
+        try:
+            msg = build(message, {str(k): str(v) for k, v in (fields or {}).items()})
+        except BuildError as e:
+            raise ControlError(str(e), valid=e.valid) from None
+
+        def act(core: CallManager) -> list[Action]:
+            try:
+                return core.send_to(device, msg)
+            except KeyError:
+                raise ControlError(
+                    f"device {device!r} is not registered",
+                    valid=sorted(st.name for st in core.stations.registered()),
+                ) from None
+
+        self.service.command(act)
+        return {"device": device.upper(), **to_plain(msg)}
+
+    def cmd_mwi(self, line: str, on: bool) -> dict[str, Any]:
+        if self.service.site.line(line) is None:
+            raise ControlError(
+                f"no line {line!r} in the site", valid=[ln.number for ln in self.service.site.lines]
+            )
+        devices: list[str] = []
+
+        def act(core: CallManager) -> list[Action]:
+            devices.extend(st.name for st, _ in core.stations.carriers(line))
+            return core.set_mwi(line, bool(on))
+
+        self.service.command(act)
+        return {"line": line, "mwi": bool(on), "devices": devices}
+
+    # --- settings and reload ------------------------------------------------------------------
+
+    def cmd_settings(self) -> dict[str, Any]:
+        s = self.service.site.server
+        level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
+        return {"keepalive": s.keepalive, "digit_timeout": s.digit_timeout, "log_level": level}
+
+    def cmd_set(self, name: str, value: str) -> dict[str, Any]:
+        key = name.replace("-", "_").lower()
+        if key not in SETTINGS:
+            raise ControlError(
+                f"unknown setting {name!r}", valid=[f"{k}: {v}" for k, v in SETTINGS.items()]
+            )
+        if key == "log_level":
+            level = str(value).lower()
+            if level not in LOG_LEVELS:
+                raise ControlError(f"log_level {value!r} is not a level", valid=list(LOG_LEVELS))
+            logging.getLogger().setLevel(level.upper())
+            log.info("log level set to %s", level)
+            return self.cmd_settings()
+        try:
+            number = float(value)
+        except ValueError:
+            raise ControlError(f"{key} = {value!r} is not a number") from None
+        server = self.service.site.server
+        if key == "keepalive":
+            if not (number.is_integer() and 5 <= number <= 3600):
+                raise ControlError(f"keepalive = {value} is out of range: write 5 to 3600")
+            server = replace(server, keepalive=int(number))
+        else:
+            if not 0.5 <= number <= 60:
+                raise ControlError(f"digit_timeout = {value} is out of range: write 0.5 to 60")
+            server = replace(server, digit_timeout=number)
+        self.service.apply_site(replace(self.service.site, server=server))
+        log.info("setting %s = %s", key, value)
+        return self.cmd_settings()
+
+    def cmd_reload(self) -> dict[str, Any]:
+        return self.service.reload()
+
+    # --- events and completion ----------------------------------------------------------------
+
+    def cmd_events(self, follow: bool = False, kinds: list[str] | None = None) -> Any:
+        # the server answers this one itself (it streams); here only the recent history
+        recent = list(self.service.bus.recent)
+        return [e.to_dict() for e in recent if not kinds or e.kind in kinds]
+
+    def cmd_names(self) -> dict[str, list[str]]:
+        registered = self._core(lambda core: [st.name for st in core.stations.registered()])
+        configured = [d.name for d in self.service.site.devices]
+        return {
+            "devices": sorted(set(registered) | set(configured)),
+            "lines": [ln.number for ln in self.service.site.lines],
+            "messages": list(sendable()),
+        }
+
+
+# --- shaping data ---------------------------------------------------------------------------
+
+
+def _button(slot: ButtonSlot, mwi: dict[str, bool], calls: list[dict[str, Any]]) -> dict[str, Any]:
+    b = slot.button
+    value = {"line": b.line, "speed_dial": b.number, "service_url": b.url, "feature": b.feature}
+    out: dict[str, Any] = {
+        "position": slot.position,
+        "type": b.kind,
+        "instance": slot.instance,
+        "label": b.label or (slot.line.label if slot.line else "") or "",
+        "value": value.get(b.kind, ""),
+    }
+    if b.kind == "line":
+        out["mwi"] = mwi.get(b.line, False)
+        out["state"] = _line_state(b.line, calls)
+    return out
+
+
+def _configured_device(site: Site, device: Device) -> dict[str, Any]:
+    from skinnyctl.callmanager.stations import layout_for
+
+    layout = layout_for(site, device)
+    return {
+        "device_name": device.name,
+        "registered": False,
+        "model": device.model.name,
+        "device_type": device.model.device_type,
+        "description": device.description,
+        "firmware": site.firmware_for(device),
+        "lines": list(device.lines),
+        "buttons": [_button(slot, {}, []) | {"state": None} for slot in layout.slots],
+    }
+
+
+def _line_state(number: str, calls: list[dict[str, Any]]) -> str:
+    """ "idle", else the states of the calls on the line (CallLayer.snapshot's legs)."""
+    states = []
+    for call in calls:
+        for leg in call.get("legs", []) or [call]:
+            if str(leg.get("line", leg.get("number", ""))) == number:
+                states.append(str(leg.get("state", "active")))
+    return ",".join(states) if states else "idle"
+
+
+def station_label(st: Station) -> str:
+    return st.label
+
+
+def parse_when(text: str | None, end: bool = False) -> datetime | None:
+    """A date (2024-05-01: the whole day) or date-time in ISO form; naive = local time."""
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ControlError(
+            f"{text!r} is not a date: write 2024-05-01 or 2024-05-01T13:30"
+        ) from None
+    if end and len(text) <= 10:
+        when = when.replace(hour=23, minute=59, second=59, microsecond=999999)
+    if when.tzinfo is None:
+        when = when.astimezone()
+    return when
+
+
+def query_history(
+    site: Site,
+    number: str | None,
+    since: str | None,
+    until: str | None,
+    service: Any = None,
+) -> list[dict[str, Any]]:
+    """Call detail records from the durable store (no server needed)."""
+    start, end = parse_when(since), parse_when(until, end=True)
+    store = getattr(service, "cdr", None) if service is not None else None
+    if store is not None:
+        return [dict(r) for r in store.query(number=number or None, since=start, until=end)]
+    store = open_cdr_store(site)
+    if store is None:
+        return []
+    try:
+        return [dict(r) for r in store.query(number=number or None, since=start, until=end)]
+    finally:
+        store.close()
+
+
+def open_cdr_store(site: Site) -> Any:
+    """The CDR store of the site, or None while this build has none (issue 5)."""
+    try:
+        from skinnyctl.callmanager import cdr
+    except ImportError:
+        return None
+    path = cdr.cdr_path(site)
+    if not path.exists():
+        return None  # no call yet: nothing to read, and nothing to create
+    return cdr.CdrStore(path)

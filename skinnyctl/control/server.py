@@ -1,0 +1,273 @@
+"""The control endpoint of ``serve``: a Unix socket only its owner can open (mode 0600), and
+optionally TCP on 127.0.0.1 with a token from site.toml.
+
+One accept thread per listener, one thread per client (clients are few: the administrator's
+CLI, a script following events). A bad request gets an error answer, never a crash; a client
+that sends garbage or too much is dropped. Requests run via :class:`Commands`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hmac
+import json
+import logging
+import os
+import socket
+import stat
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from skinnyctl.errors import UserError
+
+from .commands import Commands
+from .protocol import MAX_REQUEST, ControlError, encode
+
+if TYPE_CHECKING:
+    from skinnyctl.runtime.service import Service
+
+log = logging.getLogger("skinnyctl.control")
+
+MAX_CLIENTS = 32
+
+
+class ControlServer:
+    def __init__(
+        self,
+        service: Service,
+        socket_path: Path,
+        tcp_port: int = 0,
+        token: str = "",
+        tcp_host: str = "127.0.0.1",
+    ) -> None:
+        if tcp_port and not token:
+            raise UserError("control_tcp_port is set but control_token is empty: set a token")
+        self.service = service
+        self.commands = Commands(service)
+        self.socket_path = socket_path
+        self.tcp_port = tcp_port
+        self.tcp_host = tcp_host
+        self.token = token
+        self._listeners: list[tuple[socket.socket, bool]] = []  # (socket, needs token)
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._clients: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._listeners.append((self._bind_unix(), False))
+        if self.tcp_port:
+            self._listeners.append((self._bind_tcp(), True))
+        for sock, needs_token in self._listeners:
+            t = threading.Thread(
+                target=self._accept_loop, args=(sock, needs_token), name="control", daemon=True
+            )
+            t.start()
+            self._threads.append(t)
+        log.info(
+            "control socket %s%s",
+            self.socket_path,
+            f", TCP {self.tcp_host}:{self.tcp_port}" if self.tcp_port else "",
+        )
+
+    @property
+    def tcp_address(self) -> tuple[str, int] | None:
+        for sock, needs_token in self._listeners:
+            if needs_token:
+                host, port = sock.getsockname()[:2]
+                return str(host), int(port)
+        return None
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for sock, _ in self._listeners:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                sock.close()
+        with self._lock:
+            for c in list(self._clients):
+                with contextlib.suppress(OSError):
+                    c.shutdown(socket.SHUT_RDWR)
+        for t in self._threads:
+            t.join(2.0)
+        with contextlib.suppress(OSError):
+            if stat.S_ISSOCK(self.socket_path.lstat().st_mode):
+                self.socket_path.unlink()
+
+    def _bind_unix(self) -> socket.socket:
+        path = self.socket_path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create {path.parent} for the control socket: {e}") from None
+        if path.exists() or path.is_symlink():
+            if not stat.S_ISSOCK(path.lstat().st_mode):
+                raise UserError(
+                    f"{path} exists and is not a socket: remove it or set [server] control_socket"
+                )
+            if _alive(path):
+                raise UserError(
+                    f"another skinnyctl serve answers on {path}: stop it first, or set "
+                    "[server] control_socket to another path"
+                )
+            path.unlink()  # left over by a serve that died
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Owner-only from the first instant: bind under a umask that leaves no group/other bits.
+        old = os.umask(0o177)
+        try:
+            sock.bind(str(path))
+        except OSError as e:
+            sock.close()
+            raise UserError(f"cannot create the control socket {path}: {e.strerror}") from None
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o600)
+        sock.listen(16)
+        return sock
+
+    def _bind_tcp(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.tcp_host, self.tcp_port))
+        except OSError as e:
+            sock.close()
+            if e.errno == errno.EADDRINUSE:
+                raise UserError(
+                    f"control port {self.tcp_host}:{self.tcp_port} is in use: set another "
+                    "[server] control_tcp_port"
+                ) from None
+            raise UserError(f"cannot listen on {self.tcp_host}:{self.tcp_port}: {e}") from None
+        sock.listen(16)
+        return sock
+
+    # --- serving ------------------------------------------------------------------------------
+
+    def _accept_loop(self, listener: socket.socket, needs_token: bool) -> None:
+        while not self._stopping.is_set():
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                if self._stopping.is_set():
+                    return
+                continue
+            with self._lock:
+                if len(self._clients) >= MAX_CLIENTS:
+                    log.warning("control: too many clients, refusing one")
+                    with contextlib.suppress(OSError):
+                        client.sendall(encode({"ok": False, "error": "too many clients"}))
+                        client.close()
+                    continue
+                self._clients.add(client)
+            threading.Thread(
+                target=self._serve_client,
+                args=(client, needs_token),
+                name="control-client",
+                daemon=True,
+            ).start()
+
+    def _serve_client(self, client: socket.socket, needs_token: bool) -> None:
+        try:
+            with client, client.makefile("rb") as reader:
+                while not self._stopping.is_set():
+                    line = reader.readline(MAX_REQUEST + 1)
+                    if not line:
+                        return
+                    if len(line) > MAX_REQUEST:
+                        client.sendall(encode({"ok": False, "error": "request too large"}))
+                        return
+                    request = _parse(line)
+                    if isinstance(request, str):
+                        client.sendall(encode({"ok": False, "error": request}))
+                        continue
+                    if needs_token and not self._token_ok(request.get("token")):
+                        log.warning("control: TCP request with a wrong token refused")
+                        client.sendall(encode({"ok": False, "error": "wrong or missing token"}))
+                        return
+                    if request.get("command") == "events" and request.get("args", {}).get("follow"):
+                        self._follow(client, request.get("args", {}))
+                        return
+                    client.sendall(encode(self._answer(request)))
+        except OSError:
+            pass  # the client went away
+        finally:
+            with self._lock:
+                self._clients.discard(client)
+
+    def _token_ok(self, given: Any) -> bool:
+        return isinstance(given, str) and hmac.compare_digest(given.encode(), self.token.encode())
+
+    def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        command = request.get("command")
+        args = request.get("args") or {}
+        if not isinstance(command, str) or not isinstance(args, dict):
+            return {"ok": False, "error": 'a request is {"command": NAME, "args": {...}}'}
+        try:
+            return {"ok": True, "result": self.commands.run(command, args)}
+        except ControlError as e:
+            return {"ok": False, "error": str(e), "valid": e.valid, "problems": e.problems}
+        except TypeError as e:  # wrong or missing arguments for the command
+            log.info("control: bad arguments for %s: %s", command, e)
+            return {"ok": False, "error": f"bad arguments for {command}: {e}"}
+        except TimeoutError:
+            return {"ok": False, "error": "the call manager did not answer in time"}
+        except Exception as e:
+            log.exception("control: %s failed", command)
+            return {"ok": False, "error": f"{command} failed: {e}"}
+
+    def _follow(self, client: socket.socket, args: dict[str, Any]) -> None:
+        kinds = args.get("kinds") or None
+        sub = self.service.bus.subscribe(kinds)
+        try:
+            recent = list(self.service.bus.recent)
+            seen = {id(e) for e in recent}
+            shown = [e.to_dict() for e in recent if not kinds or e.kind in kinds]
+            client.sendall(encode({"ok": True, "result": shown if args.get("recent") else []}))
+            client.setblocking(True)
+            while not self._stopping.is_set():
+                event = sub.get(timeout=0.5)
+                if event is None:
+                    if _peer_closed(client):
+                        return
+                    continue
+                if id(event) in seen:
+                    seen.discard(id(event))
+                    continue
+                client.sendall(encode({"event": event.to_dict()}))
+        finally:
+            sub.close()
+
+
+def _parse(line: bytes) -> dict[str, Any] | str:
+    try:
+        request = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        return f"not JSON: {e}"
+    if not isinstance(request, dict):
+        return "a request is a JSON object"
+    return request
+
+
+def _peer_closed(client: socket.socket) -> bool:
+    try:
+        data = client.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    return data == b""
+
+
+def _alive(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        try:
+            s.connect(str(path))
+        except OSError:
+            return False
+        return True
