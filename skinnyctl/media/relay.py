@@ -369,12 +369,16 @@ class Relay:
             "widen the media port range or end some calls"
         )
 
-    def open_leg(self, call_key: object) -> Leg:
-        """Allocate a port pair for one phone of call `call_key`."""
+    def open_leg(self, call_key: object, port: int | None = None) -> Leg:
+        """Allocate a port pair for one phone of call `call_key` (exactly `port` and `port + 1`
+        when given: the call manager chooses ports itself so it stays free of I/O)."""
         with self._lock:
             if self._stopping:
                 raise RelayError("relay is stopped")
-            rtp_sock, rtcp_sock = self._bind_pair()
+            if port is None:
+                rtp_sock, rtcp_sock = self._bind_exact(None)
+            else:
+                rtp_sock, rtcp_sock = self._bind_exact(port)
             leg = Leg(next(self._ids), call_key)
             leg._rtp = _Port(rtp_sock, leg, rtp=True)
             leg._rtcp = _Port(rtcp_sock, leg, rtp=False)
@@ -383,6 +387,38 @@ class Relay:
                 self._ports[p.fd] = p
                 self._epoll.register(p.fd, select.EPOLLIN)
             return leg
+
+    def _bind_exact(self, port: int | None) -> tuple[socket.socket, socket.socket]:
+        if port is None:
+            return self._bind_pair()
+        if port & 1 or not (self.port_min <= port and port + 1 <= self.port_max):
+            raise RelayError(
+                f"RTP port {port} is not an even port of {self.port_min}-{self.port_max}"
+            )
+        socks: list[socket.socket] = []
+        try:
+            for p in (port, port + 1):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind((self.host, p))
+                s.setblocking(False)
+        except OSError as e:
+            for s in socks:
+                s.close()
+            raise RelayError(f"cannot bind RTP ports {port}/{port + 1}: {e.strerror or e}") from e
+        try:
+            self._free.remove(port)
+        except ValueError:
+            pass
+        return socks[0], socks[1]
+
+    def rekey(self, leg: Leg, call_key: object) -> None:
+        """Move `leg` to call `call_key` (a transfer joins legs of two calls); unbridges it."""
+        with self._lock:
+            self._check(leg)
+            if leg.call_key != call_key:
+                self._unbridge(leg)
+                leg.call_key = call_key
 
     def learn(self, leg: Leg, ip: str, port: int) -> None:
         """Record the phone's RTP address (OpenReceiveChannelAck, or SCCP peer IP behind NAT)."""

@@ -11,6 +11,12 @@
 Threads: one reader (frames in, decoded, logged, waiters woken) and, after registering, one
 keepalive sender at the interval the server gave (or ``keepalive_interval``). Later issues add
 calls and RTP on top of ``send`` / ``wait_for``.
+
+Media (calls): the phone answers every OpenReceiveChannel with an OpenReceiveChannelAck naming
+its RTP socket (127.0.0.1, a free UDP port, bound on the first request); StartMediaTransmission
+sets where ``send_rtp`` sends (``media_to``), StopMediaTransmission clears it. Packets received
+on the RTP socket are kept in ``rtp_in`` (``wait_rtp`` waits for them). ``answer_media = False``
+leaves OpenReceiveChannel unanswered.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ from skinnyctl.sccp import (
     LineStat,
     LineStatReq,
     Message,
+    OpenReceiveChannel,
+    OpenReceiveChannelAck,
     Register,
     RegisterAck,
     RegisterAvailableLines,
@@ -56,7 +64,9 @@ from skinnyctl.sccp import (
     SoftKeyTemplateRes,
     SpeedDialStat,
     SpeedDialStatReq,
+    StartMediaTransmission,
     StimulusType,
+    StopMediaTransmission,
     TimeDateReq,
     Unregister,
     UnregisterAck,
@@ -91,6 +101,15 @@ PROFILES: dict[str, Profile] = {
     "7961": Profile(30018, 17, b"\x00\x72\x85", 5, 6, "SCCP41.8-5-3S", False, False),
     "7941": Profile(115, 17, b"\x00\x72\x85", 5, 2, "SCCP41.8-5-3S", False, False),
 }
+
+
+@dataclass(frozen=True)
+class RtpPacket:
+    source: tuple[str, int]
+    payload_type: int
+    seq: int
+    ssrc: int
+    payload: bytes
 
 
 class Rejected(Exception):
@@ -156,6 +175,11 @@ class SimPhone:
         self._taken: set[int] = set()
         self._send_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self.answer_media = True
+        self.media_to: tuple[str, int] | None = None
+        self.rtp_in: list[RtpPacket] = []
+        self._rtp: socket.socket | None = None
+        self._rtp_seq = 0
 
     # --- connection -------------------------------------------------------------------------
 
@@ -172,6 +196,9 @@ class SimPhone:
 
     def close(self) -> None:
         self.closed.set()
+        if self._rtp is not None:
+            with contextlib.suppress(OSError):
+                self._rtp.close()
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)
@@ -262,6 +289,7 @@ class SimPhone:
                         self.frames.append(("from_cm", frame))
                         self.received.append(msg)
                         self._cond.notify_all()
+                    self._media_message(msg)
         except (OSError, ValueError) as e:
             reason = str(e)
         finally:
@@ -353,6 +381,82 @@ class SimPhone:
             MediaCapability(payload_capability=Codec.G729_ANNEX_A, max_frames_per_packet=60),
         ]
 
+    # --- media ------------------------------------------------------------------------------------
+
+    @property
+    def rtp_listen_port(self) -> int:
+        """The UDP port the phone receives RTP on (0 until the first OpenReceiveChannel)."""
+        return int(self._rtp.getsockname()[1]) if self._rtp is not None else 0
+
+    def _media_message(self, msg: Message) -> None:
+        if isinstance(msg, OpenReceiveChannel) and self.answer_media:
+            self._open_rtp()
+            with contextlib.suppress(OSError):
+                self.send(
+                    OpenReceiveChannelAck(
+                        media_reception_status=0,
+                        ip_addr="127.0.0.1",
+                        port_number=self.rtp_listen_port,
+                        pass_thru_party_id=msg.pass_thru_party_id,
+                        call_reference=msg.call_reference,
+                    )
+                )
+        elif isinstance(msg, StartMediaTransmission):
+            self.media_to = (msg.remote_ip_addr, msg.remote_port_number)
+        elif isinstance(msg, StopMediaTransmission):
+            self.media_to = None
+
+    def _open_rtp(self) -> None:
+        if self._rtp is not None:
+            return
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        self._rtp = sock
+        self._start(self._rtp_reader, "rtp")
+
+    def _rtp_reader(self) -> None:
+        sock = self._rtp
+        assert sock is not None
+        while not self.closed.is_set():
+            try:
+                data, src = sock.recvfrom(2048)
+            except OSError:
+                return
+            if len(data) < 12:
+                continue
+            _, pt, seq, _ts, ssrc = struct.unpack_from("!BBHII", data)
+            with self._cond:
+                self.rtp_in.append(RtpPacket(src, pt & 0x7F, seq, ssrc, data[12:]))
+                self._cond.notify_all()
+
+    def send_rtp(self, count: int = 5, payload: bytes = b"", pt: int = 0) -> int:
+        """Send ``count`` RTP packets (20 ms of G.711 each) to where StartMediaTransmission
+        said; returns how many were sent (0 when no transmission was started)."""
+        if self.media_to is None or self._rtp is None:
+            return 0
+        ssrc = int(self.mac[-8:], 16)
+        body = (payload or self.name.encode()).ljust(160, b"\xff")[:160]
+        for _ in range(count):
+            self._rtp_seq = (self._rtp_seq + 1) & 0xFFFF
+            header = struct.pack("!BBHII", 0x80, pt, self._rtp_seq, self._rtp_seq * 160, ssrc)
+            self._rtp.sendto(header + body, self.media_to)
+        return count
+
+    def wait_rtp(
+        self, predicate: Callable[[RtpPacket], bool] | None = None, timeout: float = 5.0
+    ) -> RtpPacket:
+        """The first received RTP packet matching ``predicate``; waits."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for p in self.rtp_in:
+                    if predicate is None or predicate(p):
+                        return p
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{self.name}: no matching RTP within {timeout} s")
+                self._cond.wait(left)
+
     # --- keepalive ------------------------------------------------------------------------------
 
     def start_keepalive(self, interval: float) -> None:
@@ -372,4 +476,4 @@ class SimPhone:
         t.start()
 
 
-__all__ = ["PROFILES", "Profile", "Registration", "Rejected", "SimPhone"]
+__all__ = ["PROFILES", "Profile", "Registration", "Rejected", "RtpPacket", "SimPhone"]

@@ -44,6 +44,15 @@ from skinnyctl.callmanager import (
     SetVersion,
     SystemClock,
 )
+from skinnyctl.callmanager.calls import (
+    RelayBridge,
+    RelayClose,
+    RelayHold,
+    RelayLearn,
+    RelayLeg,
+    RelayResume,
+    WriteCdr,
+)
 from skinnyctl.errors import UserError
 from skinnyctl.sccp import (
     FrameDecoder,
@@ -57,6 +66,9 @@ from skinnyctl.site.discovered import DiscoveredDevices
 from skinnyctl.site.model import Site
 
 from .bus import EventBus
+from .calledge import CallEdge
+
+_CALL_ACTIONS = (RelayLeg, RelayLearn, RelayBridge, RelayHold, RelayResume, RelayClose, WriteCdr)
 
 log = logging.getLogger("skinnyctl.runtime")
 
@@ -108,6 +120,10 @@ class SccpServer:
         self.bus = bus or EventBus()
         self.discovered = discovered if discovered is not None else DiscoveredDevices()
         self.core = CallManager(site, self.clock, calls)
+        attach = getattr(calls, "attach", None)
+        if callable(attach):
+            attach(self.core)  # the call layer reads the core's stations (lines -> devices)
+        self.call_edge = CallEdge()  # Service sets .relay and .cdr
         self.out_limit = out_limit
         self.close_linger = close_linger
         self._inbox: queue.Queue[Any] = queue.Queue()
@@ -245,6 +261,8 @@ class SccpServer:
                 to_io = True
             elif isinstance(a, Publish):
                 self.bus.publish(a.event)
+            elif isinstance(a, _CALL_ACTIONS):
+                self.call_edge.apply(a)  # relay commands, call records
             elif isinstance(a, RecordDiscovered):
                 try:
                     self.discovered.record(a.mac, "sccp", a.ip, model=a.model)

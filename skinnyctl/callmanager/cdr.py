@@ -1,0 +1,149 @@
+"""Call detail records, durable: one SQLite database in WAL mode, ``synchronous = FULL``.
+
+Why SQLite/WAL: each ``append`` is one committed transaction, on disk (fsync of the WAL) before
+it returns, so records survive a crash of the process or the machine; readers (``skinnyctl
+calls --history``) never block the writer. Default place: ``<site dir>/state/cdr.sqlite``.
+
+A record (dict) holds: call_id, caller, caller_name, caller_device, called, called_name,
+callee_device, start, answer, end (Unix time; answer None when never answered), reason,
+duration (end - start) and talk (end - answer, 0 when unanswered). ``query`` returns them in
+start order, times as Unix floats plus ``*_iso`` UTC strings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from skinnyctl.site.model import Site
+
+FIELDS = (
+    "call_id",
+    "caller",
+    "caller_name",
+    "caller_device",
+    "called",
+    "called_name",
+    "callee_device",
+    "start",
+    "answer",
+    "end",
+    "reason",
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cdr (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id INTEGER NOT NULL,
+    caller TEXT NOT NULL DEFAULT '',
+    caller_name TEXT NOT NULL DEFAULT '',
+    caller_device TEXT NOT NULL DEFAULT '',
+    called TEXT NOT NULL DEFAULT '',
+    called_name TEXT NOT NULL DEFAULT '',
+    callee_device TEXT NOT NULL DEFAULT '',
+    start REAL NOT NULL,
+    answer REAL,
+    "end" REAL NOT NULL,
+    reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS cdr_start ON cdr(start);
+CREATE INDEX IF NOT EXISTS cdr_caller ON cdr(caller);
+CREATE INDEX IF NOT EXISTS cdr_called ON cdr(called);
+"""
+
+
+def cdr_path(site: Site) -> Path:
+    """Where ``serve`` writes the records of ``site`` (and ``calls --history`` reads them)."""
+    return site.base_dir / "state" / "cdr.sqlite"
+
+
+def _ts(value: dt.datetime | float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:  # naive = local time, as a user typing a date means it
+            value = value.astimezone()
+        return value.timestamp()
+    return float(value)
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
+
+
+class CdrStore:
+    """Thread-safe; one connection per store, serialised by a lock."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._db.commit()
+
+    def append(self, record: dict[str, Any]) -> None:
+        row = {k: record.get(k) for k in FIELDS}
+        for k in ("caller", "caller_name", "caller_device", "called", "called_name"):
+            row[k] = str(row[k] or "")
+        row["callee_device"] = str(row["callee_device"] or "")
+        row["reason"] = str(row["reason"] or "")
+        row["call_id"] = int(row["call_id"] or 0)
+        row["start"] = _ts(row["start"]) or 0.0
+        row["answer"] = _ts(row["answer"])
+        row["end"] = _ts(row["end"]) or row["start"]
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO cdr (call_id, caller, caller_name, caller_device, called, "
+                'called_name, callee_device, start, answer, "end", reason) VALUES '
+                "(:call_id, :caller, :caller_name, :caller_device, :called, :called_name, "
+                ":callee_device, :start, :answer, :end, :reason)",
+                row,
+            )
+            self._db.commit()
+
+    def query(
+        self,
+        number: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Records where ``number`` called or was called, started in [since, until]."""
+        where, args = [], []
+        if number:
+            where.append("(caller = ? OR called = ?)")
+            args += [number, number]
+        if since is not None:
+            where.append("start >= ?")
+            args.append(_ts(since))
+        if until is not None:
+            where.append("start <= ?")
+            args.append(_ts(until))
+        sql = f"SELECT {', '.join(f'{chr(34)}{f}{chr(34)}' for f in FIELDS)} FROM cdr"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY start, id"
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        out = []
+        for r in rows:
+            rec = dict(zip(FIELDS, r, strict=True))
+            rec["duration"] = round(rec["end"] - rec["start"], 3)
+            rec["talk"] = round(rec["end"] - rec["answer"], 3) if rec["answer"] else 0.0
+            for k in ("start", "answer", "end"):
+                rec[k + "_iso"] = _iso(rec[k])
+            out.append(rec)
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    stop = close  # Service stops its parts with stop()
