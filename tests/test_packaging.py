@@ -9,6 +9,8 @@ The build takes one to three minutes on this machine (see packaging/README.md), 
 
 from __future__ import annotations
 
+import ast
+import io
 import os
 import re
 import shutil
@@ -19,6 +21,7 @@ import sys
 import time
 import tomllib
 import xml.etree.ElementTree as ET
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,6 +181,44 @@ def test_bundle_holds_every_module_and_data_file(binary: Path) -> None:
     # Byte for byte: the templates the binary renders are the ones in the tree.
     for name in sorted(data):
         assert archive.extract(name) == (ROOT / name).read_bytes(), name
+
+
+def imported_modules() -> dict[str, str]:
+    """Absolute imports in skinnyctl's source: {module: first file importing it}."""
+    found: dict[str, str] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                found.setdefault(name, str(path.relative_to(ROOT)))
+    return found
+
+
+def test_bundle_holds_every_module_skinnyctl_imports(binary: Path) -> None:
+    """No import of skinnyctl's (the standard library's included) was excluded or missed: such a
+    gap only shows when a user runs the command that needs it."""
+    from PyInstaller.archive.readers import CArchiveReader
+
+    archive = CArchiveReader(str(binary))
+    bundled = set(archive.open_embedded_archive("PYZ.pyz").toc)
+    with zipfile.ZipFile(io.BytesIO(archive.extract("base_library.zip"))) as base:
+        for name in base.namelist():
+            parts = Path(name).with_suffix("").parts
+            bundled.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    for name in archive.toc:  # extension modules: [python3.11/lib-dynload/]a/b.cpython-*.so
+        match = re.fullmatch(r"(?:python3\.\d+/lib-dynload/)?(.+?)\.cpython-[^/]+\.so", name)
+        if match:
+            bundled.add(match.group(1).replace("/", "."))
+    bundled |= set(sys.builtin_module_names) | set(archive.toc)  # toc: the bootstrap modules
+    imports = imported_modules()
+    assert "typer" in imports, "the source scan found no imports"
+    missing = {name: where for name, where in imports.items() if name not in bundled}
+    assert missing == {}
 
 
 def test_init_then_check(binary: Path, tmp_path: Path, tmpdir_env: dict[str, str]) -> None:
