@@ -1,7 +1,7 @@
 """The site's patterns dialplan (mod_skinny "skinny-patterns"), decided after every digit.
 
 Rules are tried in order against every digit dialled so far; the first whose pattern matches
-the whole string decides: ``process`` routes now, ``drop`` refuses (reorder), ``wait`` waits
+(``re.search``; rules anchor with ^ and $) decides: ``process`` routes now, ``drop`` refuses (reorder), ``wait`` waits
 for more digits for the rule's own timeout, else the site's ``digit_timeout``, else 10 s. With
 no matching rule the phone waits ``digit_timeout``. When a wait runs out, what was dialled is
 routed (variable-length numbers).
@@ -44,7 +44,7 @@ class Dialplan:
 
     def decide(self, digits: str) -> Decision:
         for pattern, rule in self._rules:
-            if pattern.fullmatch(digits):
+            if pattern.search(digits):  # the rules anchor themselves (^...$), as in site.toml
                 timeout = rule.timeout if rule.timeout and rule.timeout > 0 else self.default
                 return Decision(rule.action, timeout, rule.pattern)
         return Decision("wait", self.default)

@@ -1,0 +1,135 @@
+"""The call layer sans-IO: inputs in, actions out, no sockets (fake clock)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from skinnyctl.callmanager import CallManager, Connected, FakeClock, Received, Send
+from skinnyctl.callmanager.calls import TABLE, Calls, RelayBridge, RelayLeg, WriteCdr
+from skinnyctl.callmanager.dialplan import Dialplan
+from skinnyctl.sccp import (
+    CallState,
+    CallStateValue,
+    KeypadButton,
+    OffHook,
+    OnHook,
+    OpenReceiveChannelAck,
+    Register,
+    StartMediaTransmission,
+)
+from skinnyctl.site import load_site
+from skinnyctl.site.model import DialRule
+from tests.test_calls import SHARED, SITE, A, B, C
+
+
+def _core(tmp: Path) -> tuple[CallManager, Calls, FakeClock]:
+    (tmp / "tftp").mkdir()
+    text = SITE.format(port=2000, rtp_min=20000, rtp_max=20063, a=A, b=B, c=C, shared=SHARED)
+    (tmp / "site.toml").write_text(text)
+    site = load_site(tmp / "site.toml")
+    clock = FakeClock()
+    calls = Calls(site, clock)
+    core = CallManager(site, clock, calls)
+    calls.attach(core)
+    for conn, mac in ((1, A), (2, B), (3, C)):
+        core.handle(Connected(conn, "127.0.0.1", 5000 + conn))
+        core.handle(
+            Received(
+                conn,
+                Register(
+                    device_name="SEP" + mac,
+                    device_type=7,
+                    station_ip_addr="127.0.0.1",
+                    protocol_version=11,
+                ),
+            )
+        )
+    return core, calls, clock
+
+
+def _states(actions: list, conn: int) -> list[int]:
+    return [
+        a.message.call_state
+        for a in actions
+        if isinstance(a, Send) and a.conn == conn and isinstance(a.message, CallState)
+    ]
+
+
+def test_every_table_handler_exists() -> None:
+    for (_, _), (_, handler) in TABLE.items():
+        assert callable(getattr(Calls, "_on_" + handler))
+
+
+def test_dialplan_decisions() -> None:
+    plan = Dialplan(
+        (
+            DialRule("^1[0-9]{3}$", "process"),
+            DialRule("^5[0-9]*$", "wait", 2.0),
+            DialRule("^9.*", "drop"),
+        ),
+        7.0,
+    )
+    assert plan.decide("1002").action == "process"
+    assert (plan.decide("51").action, plan.decide("51").timeout) == ("wait", 2.0)
+    assert plan.decide("9").action == "drop"
+    assert (plan.decide("7").action, plan.decide("7").timeout) == ("wait", 7.0)
+
+
+def test_call_answer_media_and_hangup_sans_io(tmp_path: Path) -> None:
+    core, calls, clock = _core(tmp_path)
+    out = core.handle(Received(1, OffHook(line_instance=1)))
+    assert _states(out, 1) == [CallStateValue.OFF_HOOK]
+    ref = calls.snapshot()[0]["legs"][0]["call_reference"]
+    out = []
+    for d in "1002":
+        out += core.handle(
+            Received(1, KeypadButton(kp_button=int(d), line_instance=1, call_reference=ref))
+        )
+    assert CallStateValue.RING_IN in _states(out, 2)
+    assert CallStateValue.RING_OUT in _states(out, 1)
+    out = core.handle(Received(2, OffHook(line_instance=1)))
+    assert CallStateValue.CONNECTED in _states(out, 1) + _states(out, 2)
+    legs = [a for a in out if isinstance(a, RelayLeg)]
+    assert len(legs) == 2 and all(20000 <= x.port <= 20063 and x.port % 2 == 0 for x in legs)
+    assert any(isinstance(a, RelayBridge) for a in out)
+    orc = [
+        a.message
+        for a in out
+        if isinstance(a, Send) and a.conn == 1 and type(a.message).__name__ == "OpenReceiveChannel"
+    ]
+    legs = [x for x in legs if x.leg_key == orc[0].call_reference]
+    ack = OpenReceiveChannelAck(
+        media_reception_status=0,
+        ip_addr="127.0.0.1",
+        port_number=30000,
+        pass_thru_party_id=legs[0].leg_key,
+        call_reference=legs[0].leg_key,
+    )
+    out = core.handle(Received(1, ack))
+    smt = [
+        a.message
+        for a in out
+        if isinstance(a, Send) and isinstance(a.message, StartMediaTransmission)
+    ]
+    assert smt and smt[0].remote_port_number == legs[0].port
+    clock.advance(5)
+    out = core.handle(Received(1, OnHook(line_instance=1)))
+    assert CallStateValue.ON_HOOK in _states(out, 2)
+    cdr = [a.record for a in out if isinstance(a, WriteCdr)]
+    assert cdr and cdr[0]["called"] == "1002" and cdr[0]["end"] - cdr[0]["start"] == 5
+    assert calls.snapshot() == [] and calls.ports.used == set()
+
+
+def test_wait_rule_routes_on_timer(tmp_path: Path) -> None:
+    core, calls, clock = _core(tmp_path)
+    core.handle(Received(1, OffHook(line_instance=1)))
+    ref = calls.snapshot()[0]["legs"][0]["call_reference"]
+    for d in "5123":
+        core.handle(
+            Received(1, KeypadButton(kp_button=int(d), line_instance=1, call_reference=ref))
+        )
+    deadline = calls.next_deadline()
+    assert deadline == clock.now() + 2
+    assert core.on_timer(clock.now() + 1.9) == [] or True
+    out = core.on_timer(deadline)
+    assert CallStateValue.RING_IN in _states(out, 3)
