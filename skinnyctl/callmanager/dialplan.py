@@ -1,7 +1,8 @@
 """The site's patterns dialplan (mod_skinny "skinny-patterns"), decided after every digit.
 
 Rules are tried in order against every digit dialled so far; the first whose pattern matches
-(``re.search``; rules anchor with ^ and $) decides: ``process`` routes now, ``drop`` refuses (reorder), ``wait`` waits
+(``re.search``; rules anchor with ^ and $) decides: ``process`` routes now, ``drop``
+refuses (reorder), ``wait`` waits
 for more digits for the rule's own timeout, else the site's ``digit_timeout``, else 10 s. With
 no matching rule the phone waits ``digit_timeout``. When a wait runs out, what was dialled is
 routed (variable-length numbers).
