@@ -42,7 +42,7 @@ INSTALLED_SITE = "/etc/skinnyctl"
 # listed is tested when the binary has it and skipped otherwise. When a feature lands, add its
 # name here (one-line change). "reload" = serve re-reads site.toml on SIGHUP (the unit's
 # ExecReload) and keeps running.
-REQUIRED = {"init", "check", "provision", "serve"}
+REQUIRED = {"init", "check", "provision", "serve", "status"}
 
 
 def _ci() -> bool:
@@ -423,9 +423,16 @@ def has_reload() -> None:
 def test_serve_status_shows_the_registered_phone(
     binary: Path, has_status: None, served: Served, tmpdir_env: dict[str, str]
 ) -> None:
-    _register(served, served.macs[0])
-    out = ok(run(binary, "status", served.site, env=tmpdir_env))
-    assert re.sub(r"[^0-9A-F]", "", served.macs[0].upper()) in out.upper(), out
+    """`skinnyctl status` as the install guide runs it, through the control socket."""
+    from skinnyctl.phone.sim import SimPhone
+
+    mac = served.macs[0]
+    with SimPhone("127.0.0.1", served.sccp_port, mac, model="7960") as phone:
+        phone.connect(timeout=10)
+        phone.register(timeout=10, keepalive=False)
+        ok(run(binary, "status", "--site", served.site, env=tmpdir_env))
+        out = ok(run(binary, "status", "devices", "--site", served.site, env=tmpdir_env))
+    assert "SEP" + re.sub(r"[^0-9A-F]", "", mac.upper()) in out.upper(), out
 
 
 def test_serve_reloads_on_sighup(has_reload: None, served: Served) -> None:
