@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
-from skinnyctl.callmanager import Clock, SystemClock
+from skinnyctl.callmanager import Action, CallManager, Clock, SystemClock
+from skinnyctl.callmanager.calls import Calls
+from skinnyctl.callmanager.cdr import CdrStore, cdr_path
 from skinnyctl.errors import UserError
-from skinnyctl.site import load_site
+from skinnyctl.site import SiteError, load_site
 from skinnyctl.site.discovered import DiscoveredDevices
 from skinnyctl.site.model import Site
 
@@ -24,6 +29,22 @@ from .bus import EventBus
 from .server import SccpServer
 
 log = logging.getLogger("skinnyctl.serve")
+
+T = TypeVar("T")
+# [server] keys a running serve cannot change: a reload keeps the old values and says so.
+RESTART_KEYS = (
+    "listen",
+    "sccp_port",
+    "tftp_port",
+    "tftp_root",
+    "rtp_port_min",
+    "rtp_port_max",
+    "media",
+    "music_on_hold",
+    "control_socket",
+    "control_tcp_port",
+    "control_token",
+)
 
 
 class Service:
@@ -34,21 +55,116 @@ class Service:
         self.clock = clock or SystemClock()
         self.bus = EventBus()
         self.discovered = DiscoveredDevices()
-        self.sccp = SccpServer(site, clock=self.clock, bus=self.bus, discovered=self.discovered)
+        self.calls = Calls(site, self.clock)
+        self.sccp = SccpServer(
+            site, clock=self.clock, bus=self.bus, discovered=self.discovered, calls=self.calls
+        )
         self.tftp: Any = None
-        self.relay: Any = None  # part 2 hands it to the call layer
-        self.control: Any = None  # the control issue plugs its API in here
+        self.relay: Any = None  # the call layer drives it through SccpServer.call_edge
+        self.cdr: CdrStore | None = None
+        self.control: Any = None  # the control API (skinnyctl.control.server.ControlServer)
+        self.started_at = time.time()
         self._started: list[Any] = []
+        self._reload_lock = threading.Lock()
 
-    def start(self) -> None:
+    def start(self, control: bool = True) -> None:
         try:
             self._start_tftp()
             self._start_relay()
+            self._open_cdr()
+            self.sccp.call_edge.relay = self.relay
             self.sccp.start()
             self._started.append(self.sccp)
+            if control:
+                self._start_control()
         except BaseException:
             self.stop()
             raise
+        self.started_at = time.time()
+
+    def _start_control(self) -> None:
+        from skinnyctl.control.protocol import default_socket
+        from skinnyctl.control.server import ControlServer
+
+        s = self.site.server
+        path = default_socket(self.site.path or Path("site.toml"), s.control_socket)
+        self.control = ControlServer(
+            self,
+            path,
+            tcp_port=getattr(s, "control_tcp_port", 0),
+            token=getattr(s, "control_token", ""),
+        )
+        self.control.start()
+        self._started.append(self.control)
+
+    # --- for the control API (any thread) ------------------------------------------------------
+
+    def on_core(self, fn: Callable[[CallManager], T]) -> T:
+        """``fn(core)`` on the core thread: a consistent view, no race with the phones."""
+        return self.sccp.call(fn)
+
+    def command(self, fn: Callable[[CallManager], list[Action]]) -> None:
+        """Run ``fn(core)`` on the core thread and carry out the actions it returns there."""
+
+        def run(core: CallManager) -> None:
+            # on the core thread: dispatching here is what the core loop itself does
+            self.sccp._dispatch(fn(core))
+
+        self.sccp.call(run)
+
+    def apply_site(self, site: Site) -> list[str]:
+        """Switch to a validated site without dropping anything; the registered devices whose
+        description changed (a Reset applies it to them)."""
+        self.site = site
+        self.sccp.site = site
+
+        def swap(core: CallManager) -> list[Action]:
+            return core.reload(site)
+
+        self.command(swap)
+        changed: list[str] = self.on_core(lambda core: core.changed_devices())
+        return changed
+
+    def reload(self) -> dict[str, Any]:
+        """Re-read site.toml. An invalid file is refused (ControlError listing its problems)
+        and the running configuration stays; calls and registrations are kept either way."""
+        from skinnyctl.control.protocol import ControlError
+
+        path = self.site.path
+        if path is None:
+            raise ControlError("this server was not started from a file: nothing to reload")
+        with self._reload_lock:
+            try:
+                new = load_site(path)
+            except SiteError as e:
+                log.error("reload of %s refused (%d problems); keeping the running configuration",
+                          path, len(e.problems))
+                for p in e.problems:
+                    log.error("  %s", p)
+                raise ControlError(
+                    f"{path} has {len(e.problems)} problem(s); the running configuration is kept",
+                    problems=[str(p) for p in e.problems],
+                ) from None
+            except UserError as e:
+                raise ControlError(f"cannot reload {path}: {e}") from None
+            old = self.site.server
+            kept = [k for k in RESTART_KEYS if getattr(old, k, 0) != getattr(new.server, k, 0)]
+            if kept:
+                # these stay as they are until a restart; everything else applies now
+                from dataclasses import replace
+
+                new = replace(
+                    new, server=replace(new.server, **{k: getattr(old, k) for k in kept})
+                )
+            changed = self.apply_site(new)
+        log.info("reloaded %s: %d devices, %d lines", path, len(new.devices), len(new.lines))
+        return {
+            "site": str(path),
+            "devices": len(new.devices),
+            "lines": len(new.lines),
+            "changed_devices": changed,
+            "restart_needed": kept,
+        }
 
     def _start_tftp(self) -> None:
         try:
@@ -83,6 +199,17 @@ class Service:
         self.relay.start()
         self._started.append(self.relay)
 
+    def _open_cdr(self) -> None:
+        path = cdr_path(self.site)
+        try:
+            self.cdr = CdrStore(path)
+        except (OSError, sqlite3.Error) as e:
+            raise UserError(
+                f"cannot open the call records {path}: {e}; make its directory writable"
+            ) from e
+        self.sccp.call_edge.cdr = self.cdr
+        self._started.append(self.cdr)
+
     def stop(self) -> None:
         while self._started:
             part = self._started.pop()
@@ -104,16 +231,24 @@ def run(path: Path, verbose: bool = False) -> None:
     service = Service(site)
     stop = threading.Event()
 
+    hup = threading.Event()
+
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
         stop.set()
 
+    def on_hup(signum: int, frame: FrameType | None) -> None:
+        hup.set()  # reloading is not signal-handler work: the loop below does it
+
     old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    old[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hup)
     try:
         service.start()
         log.info("serving %s: %d devices, %d lines", path, len(site.devices), len(site.lines))
-        while not stop.wait(1.0):
-            pass
+        while not stop.wait(0.25):
+            if hup.is_set():
+                hup.clear()
+                _reload_on_signal(service)
     except UserError:
         raise
     finally:
@@ -121,3 +256,15 @@ def run(path: Path, verbose: bool = False) -> None:
         for sig, handler in old.items():
             signal.signal(sig, handler)
         log.info("stopped")
+
+
+def _reload_on_signal(service: Service) -> None:
+    from skinnyctl.control.protocol import ControlError
+
+    log.info("received SIGHUP, reloading %s", service.site.path)
+    try:
+        service.reload()
+    except ControlError:
+        pass  # already logged with every problem; the running configuration stays
+    except Exception:
+        log.exception("reload failed; the running configuration stays")
