@@ -96,6 +96,10 @@ description = "never plugged in"
 [[devices.buttons]]
 type = "line"
 line = "1002"
+
+[[dialplan]]
+pattern = "^1[0-9]{{3}}$"
+action = "process"
 """
 
 
@@ -596,7 +600,77 @@ def test_call_history_filters_by_number_and_date(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "not a date" in bad.stderr
 
 
+def test_a_call_shows_in_status_survives_a_refused_reload_and_lands_in_history(
+    served: Served,
+) -> None:
+    pytest.importorskip("skinnyctl.callmanager.calls")
+    from skinnyctl.sccp import CallState, CallStateValue, KeypadButton, OffHook, OnHook
+
+    def state(p: SimPhone, value: int) -> CallState:
+        return p.wait_for(CallState, 5, lambda m: m.call_state == value)
+
+    with served.phone("001120AABB01", "7960") as a, served.phone("001120AABB02", "7961") as b:
+        a.send(OffHook(line_instance=1, call_reference=0))
+        ra = state(a, CallStateValue.OFF_HOOK).call_reference
+        for d in "1002":
+            a.send(KeypadButton(kp_button=int(d), line_instance=1, call_reference=ra))
+        rb = state(b, CallStateValue.RING_IN).call_reference
+        b.send(OffHook(line_instance=1, call_reference=rb))
+        state(a, CallStateValue.CONNECTED)
+        state(b, CallStateValue.CONNECTED)
+        _rtp_both_ways(a, b)
+
+        calls = served.json("status", "calls")
+        assert len(calls["calls"]) == 1
+        call = calls["calls"][0]
+        assert (call["caller"], call["called"]) == ("1001", "1002")
+        legs = {leg["device_name"]: leg for leg in call["legs"]}
+        assert set(legs) == {A, B}
+        assert legs[A]["state"] == legs[B]["state"] == "connected"
+        assert legs[A]["rtp_phone"].startswith("127.0.0.1:")
+        assert calls["rtp"] and all(r["rx_packets"] > 0 for r in calls["rtp"])
+        assert served.json("status")["calls"] == 1
+        lines = {ln["number"]: ln for ln in served.json("status", "lines")}
+        assert lines["1001"]["state"] == "connected" and lines["1002"]["state"] == "connected"
+        table = served.cli("status", "calls").stdout
+        assert A in table and B in table and "RTP relay" in table
+
+        good = served.site.read_text()
+        served.site.write_text(good.replace("[[devices]]", "[[devices]\n", 1))
+        assert served.cli("reload", check=False).returncode == 1
+        served.site.write_text(good)
+        assert served.cli("reload").returncode == 0
+        # the call goes on: same call, audio still flows both ways
+        assert [c["call_id"] for c in served.json("status", "calls")["calls"]] == [call["call_id"]]
+        a.rtp_in.clear()
+        b.rtp_in.clear()
+        _rtp_both_ways(a, b)
+
+        b.send(OnHook(line_instance=1, call_reference=rb))
+        deadline = time.monotonic() + 10
+        while served.json("status")["calls"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert served.json("status", "calls")["calls"] == []
+    history = served.json("calls", "--history", "--number", "1002")
+    assert [(r["caller"], r["called"]) for r in history] == [("1001", "1002")]
+    assert history[0]["answer"] is not None
+
+
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _rtp_both_ways(x: SimPhone, y: SimPhone) -> None:
+    xs, ys = int(x.mac[-8:], 16), int(y.mac[-8:], 16)
+    for _ in range(50):
+        x.send_rtp(3)
+        y.send_rtp(3)
+        try:
+            y.wait_rtp(lambda p: p.ssrc == xs, 0.2)
+            x.wait_rtp(lambda p: p.ssrc == ys, 0.2)
+            return
+        except TimeoutError:
+            continue
+    raise AssertionError(f"no RTP between {x.name} and {y.name}")
 
 
 class _Follower:

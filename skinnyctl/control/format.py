@@ -175,15 +175,29 @@ def calls(data: dict[str, Any]) -> str:
             for leg in legs:
                 rows.append(
                     [
-                        c.get("id", c.get("call_id", "")),
+                        c.get("call_id", c.get("id", "")),
+                        f"{c.get('caller', '')}->{c.get('called', '')}",
                         c.get("state", ""),
-                        leg.get("device", leg.get("device_name", "")),
-                        leg.get("line", leg.get("number", "")),
+                        leg.get("device_name", leg.get("device", "")),
+                        leg.get("line", ""),
                         leg.get("state", ""),
-                        leg.get("media", leg.get("media_address", leg.get("rtp", ""))),
+                        leg.get("rtp_phone") or None,
+                        leg.get("rtp_sends_to") or None,
+                        leg.get("relay_port"),
                     ]
                 )
-        out = [table(["call", "call state", "device", "line", "leg state", "media"], rows)]
+        headers = [
+            "call",
+            "from->to",
+            "call state",
+            "device",
+            "line",
+            "leg state",
+            "phone rtp",
+            "phone sends to",
+            "relay port",
+        ]
+        out = [table(headers, rows)]
     rtp = data.get("rtp") or []
     if rtp:
         out.append("\nRTP relay:")
