@@ -42,7 +42,7 @@ INSTALLED_SITE = "/etc/skinnyctl"
 # listed is tested when the binary has it and skipped otherwise. When a feature lands, add its
 # name here (one-line change). "reload" = serve re-reads site.toml on SIGHUP (the unit's
 # ExecReload) and keeps running.
-REQUIRED = {"init", "check", "provision", "serve", "status"}
+REQUIRED = {"init", "check", "provision", "serve", "status", "reload"}
 
 
 def _ci() -> bool:
