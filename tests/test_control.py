@@ -30,6 +30,7 @@ from skinnyctl.sccp import (
     KeepAlive,
     KeepAliveAck,
     LampMode,
+    RegisterAck,
     Reset,
     ResetType,
     RingMode,
@@ -463,13 +464,45 @@ def test_reload_refuses_a_broken_site_and_keeps_serving(served: Served) -> None:
 def test_settings_change_at_run_time(served: Served) -> None:
     assert "keepalive = 45" in served.cli("set", "keepalive", "45").stdout
     with served.phone("001120AABB01", "7960") as a:
-        assert a.received and a.version  # registered
-        first = next(m for m in a.received if type(m).__name__ == "RegisterAck")
-        assert first.keep_alive_interval == 45  # type: ignore[attr-defined]
-    assert served.json("status", "device", A)["registered"] is False or True
+        ack = next(m for m in a.received if isinstance(m, RegisterAck))
+        assert ack.keep_alive_interval == 45  # what a phone registering now is told
     bad = served.cli("set", "keepalive", "2", check=False)
     assert bad.returncode == 1 and "out of range" in bad.stderr
+    assert "keepalive = 45" in served.cli("set", "digit_timeout", "4.5").stdout
+    assert served.json("status")["devices"]["configured"] == 3
     assert "log_level = debug" in served.cli("set", "log_level", "debug").stdout
+    unknown = served.cli("set", "volume", "11", check=False)
+    assert unknown.returncode == 1 and "keepalive" in unknown.stderr
+
+
+def test_shell_completion_of_devices_messages_and_fields(tmp_path: Path) -> None:
+    site = write_site(tmp_path)
+
+    def complete(words: str) -> list[str]:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "_SKINNYCTL_COMPLETE": "complete_bash",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+        }
+        out = subprocess.run(
+            [sys.executable, "-c", "from skinnyctl.cli import app; app(prog_name='skinnyctl')"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+            check=False,
+        )
+        return out.stdout.split()
+
+    assert site.name == "site.toml"  # found as the default --site in the working directory
+    assert complete("skinnyctl send SEP") == [A, B, C]  # from the site file, no server
+    assert complete("skinnyctl send SEP001120AABB01 SetL") == ["SetLamp"]
+    assert complete("skinnyctl send SEP001120AABB01 SetLamp lamp_mode=b") == ["lamp_mode=blink"]
+    assert "stimulus_instance=" in complete("skinnyctl send SEP001120AABB01 SetLamp st")
+    assert complete("skinnyctl status device SEP001120AABB0") == [A, B, C]
 
 
 def test_control_socket_is_owner_only(served: Served) -> None:
