@@ -33,7 +33,9 @@ from an older phone decodes with defaults. Encoding writes the full layout of th
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
+import socket
 import struct
 from collections.abc import Callable, Mapping
 from enum import IntEnum
@@ -482,10 +484,18 @@ def pad(size: int, **kw: Any) -> Any:
 
 
 class Struct:
-    """Base of every declared layout (messages and their sub-structures)."""
+    """Base of every declared layout (messages and their sub-structures).
+
+    ``encode_into``/``decode_from`` run a codec compiled once per (class, version) from
+    ``LAYOUT`` (see ``_compile``): runs of fixed-size fields are one ``struct`` pack/unpack.
+    The field-by-field interpreter (``_encode_fields``/``_decode_fields``) is the reference;
+    the compiled encoder falls back to it when a value is not what ``struct`` takes as is
+    (e.g. an out-of-range int, which the interpreter masks), so output and errors are the same.
+    """
 
     LAYOUT: ClassVar[tuple[FieldSpec, ...]] = ()
     _NORMALIZE: ClassVar[tuple[FieldSpec, ...]] = ()
+    _CODECS: ClassVar[dict[int, _Codec]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -501,7 +511,28 @@ class Struct:
     def active_layout(cls, version: int) -> list[FieldSpec]:
         return [s for s in cls.LAYOUT if s.active(version)]
 
+    @classmethod
+    def _codec(cls, version: int) -> _Codec:
+        codecs = cls.__dict__.get("_CODECS")
+        if codecs is None:
+            codecs = {}
+            cls._CODECS = codecs
+        codec = codecs.get(version)
+        if codec is None:
+            codec = codecs[version] = _compile(cls, version)
+        return codec
+
     def encode_into(self, out: bytearray, version: int) -> None:
+        codec = self._codec(version)
+        start = len(out)
+        try:
+            codec.encode(self, out)
+        except (struct.error, TypeError, OverflowError, AttributeError):
+            # Values struct cannot pack as they are: the interpreter converts or explains.
+            del out[start:]
+            self._encode_fields(out, version)
+
+    def _encode_fields(self, out: bytearray, version: int) -> None:
         for spec in self.active_layout(version):
             if isinstance(spec.wire, Counter):
                 value: Any = len(getattr(self, spec.wire.of))
@@ -516,6 +547,13 @@ class Struct:
 
     @classmethod
     def decode_from(cls, r: Reader, version: int) -> Any:
+        decode = cls._codec(version).decode
+        if decode is None:
+            return cls._decode_fields(r, version)
+        return decode(r)
+
+    @classmethod
+    def _decode_fields(cls, r: Reader, version: int) -> Any:
         ctx = Context(version)
         kwargs: dict[str, Any] = {}
         for spec in cls.active_layout(version):
@@ -530,7 +568,10 @@ class Struct:
     @classmethod
     def wire_size(cls, version: int) -> int:
         """Encoded size of a default instance (fixed-size structures only)."""
-        return len(cls().encode_body(version))
+        codec = cls._codec(version)
+        if codec.default_size < 0:
+            codec.default_size = len(cls().encode_body(version))
+        return codec.default_size
 
 
 def struct_layout(cls: type[Any]) -> type[Any]:
@@ -549,3 +590,363 @@ def struct_layout(cls: type[Any]) -> type[Any]:
         if not s.wire_only and type(s.wire).normalize is not WireType.normalize
     )
     return cls
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiled codecs: one per (class, version), generated from LAYOUT on first use.
+#
+# Consecutive fixed-size fields become one ``struct.Struct`` ("segment"), so a fixed layout
+# encodes with one pack and decodes with one unpack_from; decoded objects are built without
+# the dataclass __init__ (decoded values are already in normal form). Arrays of fixed
+# structures pack/unpack per entry; anything else (blob, tail text, nested variable layouts)
+# runs the field's WireType as the interpreter does.
+
+
+class _Codec:
+    __slots__ = ("decode", "default_size", "encode", "flat")
+
+    def __init__(self) -> None:
+        self.encode: Callable[[Any, bytearray], None] = _unset
+        self.decode: Callable[[Reader], Any] | None = None
+        self.default_size = -1
+        # Only fixed-size fields: (struct format without "<", values(obj) -> tuple,
+        # make(values) -> obj), for embedding into an enclosing segment or array.
+        self.flat: tuple[str, Callable[[Any], tuple[Any, ...]], Callable[[Any], Any]] | None
+        self.flat = None
+
+
+def _unset(obj: Any, out: bytearray) -> None:
+    raise TypeError("codec not compiled")
+
+
+@functools.lru_cache(maxsize=4096)
+def _ip4_packed(value: Any) -> bytes:
+    return ipaddress.IPv4Address(value).packed
+
+
+@functools.lru_cache(maxsize=4096)
+def _ip6_packed(value: Any) -> bytes:
+    return ipaddress.IPv6Address(value).packed
+
+
+@functools.lru_cache(maxsize=1024)
+def _ip6_text(raw: bytes) -> str:
+    return str(ipaddress.IPv6Address(raw))
+
+
+@functools.lru_cache(maxsize=4096)
+def _ipaddr_v4(value: Any) -> bytes:
+    addr = ipaddress.ip_address(value)
+    if addr.version != 4:
+        raise ValueError(f"IPv6 address {value} needs protocol version >= 17")
+    return addr.packed
+
+
+@functools.lru_cache(maxsize=4096)
+def _ipaddr_v46(value: Any) -> tuple[int, bytes]:
+    addr = ipaddress.ip_address(value)
+    return (0 if addr.version == 4 else 1), addr.packed + bytes(16 - len(addr.packed))
+
+
+def _ipaddr_text(kind: int, raw: bytes) -> str:
+    if kind == 1:
+        return _ip6_text(raw)
+    return socket.inet_ntoa(raw[:4])
+
+
+def _padded(data: bytes, pos: int, size: int) -> bytes:
+    """``size`` bytes at ``pos``, zeros past the end (Reader.take's rule)."""
+    chunk = data[pos : pos + size]
+    return chunk + bytes(size - len(chunk))
+
+
+class _Simple:
+    """How one fixed-size field is packed: format, number of values, and code templates."""
+
+    def __init__(self, fmt: str, nvals: int, enc: str, dec: str) -> None:
+        self.fmt = fmt
+        self.nvals = nvals
+        self.enc = enc  # expression of the pack arguments, "{v}" = the field's value
+        self.dec = dec  # expression of the field's value, "{0}", "{1}" = unpacked values
+
+
+_UINT_FMT = {1: "B", 2: "H", 4: "I"}
+
+
+def _simple(wire: WireType, version: int, ns: dict[str, Any]) -> _Simple | None:
+    """The fixed-size description of ``wire`` at ``version``, or None if it is not one.
+    Helper objects the templates name are put into ``ns``."""
+    if isinstance(wire, Versioned):
+        wire = wire.at(version)
+    if isinstance(wire, UInt):
+        if wire.enum is None:
+            return _Simple(_UINT_FMT[wire.size], 1, "{v}", "{0}")
+        key = _name(ns, "E", wire.enum._value2member_map_.get)
+        return _Simple(_UINT_FMT[wire.size], 1, "{v}", f"{key}({{0}}, {{0}})")
+    if isinstance(wire, Text):
+        return _Simple(
+            f"{wire.size}s",
+            1,
+            f'str({{v}}).encode("latin-1", "replace")[: {wire.size - 1}]',
+            '{0}.split(b"\\0", 1)[0].decode("latin-1")',
+        )
+    if isinstance(wire, Raw):
+        return _Simple(f"{wire.size}s", 1, "{v}", "{0}")
+    if isinstance(wire, IPv4):
+        return _Simple("4s", 1, "_ip4_packed({v})", "_inet_ntoa({0})")
+    if isinstance(wire, IPv6):
+        return _Simple("16s", 1, "_ip6_packed({v})", "_ip6_text({0})")
+    if isinstance(wire, IPAddr):
+        if version < IPV46_FROM_VERSION:
+            return _Simple("4s", 1, "_ipaddr_v4({v})", "_inet_ntoa({0})")
+        return _Simple("I16s", 2, "*_ipaddr_v46({v})", "_ipaddr_text({0}, {1})")
+    if isinstance(wire, FixedList):
+        item = _simple(wire.item, version, ns)
+        if item is None:
+            return None
+        n, count = item.nvals, wire.count
+        norm = wire.normalize
+        if item.enc == "{v}" and n == 1:
+            def values(v: Any) -> Any:
+                return v if type(v) is list and len(v) == count else norm(v)
+        else:
+            conv = eval(f"lambda v: ({item.enc.format(v='v')},)", ns)
+
+            def values(v: Any) -> Any:
+                return [x for i in norm(v) for x in conv(i)]
+
+        enc_key = _name(ns, "L", values)
+        if item.dec == "{0}" and n == 1:
+            dec = "list({0})"
+        else:
+            item_dec = item.dec.format(*(f"_w[_i + {j}]" for j in range(n)))
+            dec_fn = eval(
+                f"lambda _w: [{item_dec} for _i in range(0, {n * count}, {n})]", ns
+            )
+            dec = f"{_name(ns, 'L', dec_fn)}({{0}})"
+        return _Simple(item.fmt * count, n * count, f"*{enc_key}({{v}})", dec)
+    if isinstance(wire, Nested):
+        flat = wire.cls._codec(version).flat
+        if flat is None:
+            return None
+        fmt, values, make = flat
+        sub = wire.cls
+
+        def nested_values(v: Any) -> tuple[Any, ...]:
+            if type(v) is not sub:
+                raise TypeError("not the declared structure")  # the interpreter decides
+            return values(v)
+
+        sub_st = struct.Struct("<" + fmt)
+        nvals = len(sub_st.unpack(bytes(sub_st.size)))
+        return _Simple(
+            fmt,
+            nvals,
+            f"*{_name(ns, 'N', nested_values)}({{v}})",
+            f"{_name(ns, 'M', make)}({{0}})",
+        )
+    return None
+
+
+def _name(ns: dict[str, Any], prefix: str, obj: Any) -> str:
+    key = f"_{prefix}{len(ns)}"
+    ns[key] = obj
+    return key
+
+
+def _compile(cls: type[Struct], version: int) -> _Codec:
+    codec = _Codec()
+    ns: dict[str, Any] = {
+        "_ip4_packed": _ip4_packed,
+        "_ip6_packed": _ip6_packed,
+        "_ip6_text": _ip6_text,
+        "_ipaddr_v4": _ipaddr_v4,
+        "_ipaddr_v46": _ipaddr_v46,
+        "_ipaddr_text": _ipaddr_text,
+        "_inet_ntoa": socket.inet_ntoa,
+        "_padded": _padded,
+        "_Context": Context,
+        "_new": object.__new__,
+        "_cls": cls,
+        "_version": version,
+    }
+    enc = ["def _enc(self, out):"]
+    dec = ["def _dec(r):", "    d = r.data", "    p = r.pos"]
+    seg_fmt: list[str] = []
+    seg_args: list[str] = []
+    seg_dec: list[tuple[str, _Simple]] = []  # (target, how)
+    names: dict[str, str] = {}  # field name -> local variable holding its decoded value
+    counters: dict[str, str] = {}  # counter field name -> local variable
+    uses_ctx = False
+    flat = True
+    flat_fmt: list[str] = []
+
+    def flush() -> None:
+        if not seg_fmt:
+            return
+        fmt = "<" + "".join(seg_fmt)
+        st = struct.Struct(fmt)
+        key = _name(ns, "S", st)
+        enc.append(f"    out += {key}.pack({', '.join(seg_args)})")
+        dec.append(f"    if len(d) - p >= {st.size}:")
+        dec.append(f"        v = {key}.unpack_from(d, p)")
+        dec.append("    else:")
+        dec.append(f"        v = {key}.unpack(_padded(d, p, {st.size}))")
+        dec.append(f"    p += {st.size}")
+        i = 0
+        for target, how in seg_dec:
+            if target:
+                args = [f"v[{i + j}]" for j in range(how.nvals)]
+                if how.nvals > 1 and "{1}" not in how.dec:
+                    args = [f"v[{i}:{i + how.nvals}]"]
+                dec.append(f"    {target} = {how.dec.format(*args)}")
+            i += how.nvals
+        seg_fmt.clear()
+        seg_args.clear()
+        seg_dec.clear()
+
+    for spec in cls.active_layout(version):
+        wire = spec.wire.at(version) if isinstance(spec.wire, Versioned) else spec.wire
+        local = f"f_{spec.name}"
+        if isinstance(wire, Padding):
+            seg_fmt.append(f"{wire.size}x")
+            flat_fmt.append(f"{wire.size}x")
+            continue
+        if isinstance(wire, Counter):
+            counters[spec.name] = f"c_{spec.name}"
+            seg_fmt.append("I")
+            seg_args.append(f"len(self.{wire.of})")
+            seg_dec.append((f"c_{spec.name}", _Simple("I", 1, "", "{0}")))
+            flat = False
+            continue
+        how = _simple(wire, version, ns)
+        if how is not None:
+            seg_fmt.append(how.fmt)
+            flat_fmt.append(how.fmt)
+            seg_args.append(how.enc.format(v=f"self.{spec.name}"))
+            seg_dec.append((local, how))
+            names[spec.name] = local
+            continue
+        flat = False
+        flush()
+        item_flat = wire.cls._codec(version).flat if isinstance(wire, Array) else None
+        if isinstance(wire, Array) and item_flat is not None:
+            key = _name(ns, "A", _array_codec(wire, version, item_flat))
+            enc.append(f"    {key}[0](self.{spec.name}, out)")
+            count = counters.get(wire.count, "0")
+            dec.append(f"    {local}, p = {key}[1](d, p, {count})")
+        else:
+            key = _name(ns, "W", wire)
+            enc.append(f"    {key}.encode(self.{spec.name}, _version, out)")
+            uses_ctx = True
+            dec.append("    r.pos = p")
+            dec.append(f"    {local} = {key}.decode(r, ctx)")
+            dec.append("    p = r.pos")
+        names[spec.name] = local
+    flush()
+    enc.append("    return None")
+    if uses_ctx:
+        # generic decoders read counts from the context: fill it as the interpreter does
+        at = 3
+        dec.insert(at, f"    ctx = _Context({version})")
+        for cname, var in counters.items():
+            for idx, line in enumerate(dec):
+                if line.startswith(f"    {var} = "):
+                    dec.insert(idx + 1, f"    ctx.values[{cname!r}] = {var}")
+                    break
+    dec.append("    r.pos = p")
+    dec += _construct(cls, names, ns, "    ")
+    code = "\n".join(enc) + "\n\n" + "\n".join(dec) + "\n"
+    exec(compile(code, f"<sccp codec {cls.__name__} v{version}>", "exec"), ns)
+    codec.encode = ns["_enc"]
+    codec.decode = ns["_dec"]
+    if flat:
+        codec.flat = _flat(cls, version, "".join(flat_fmt), ns)
+    return codec
+
+
+def _construct(cls: type[Struct], names: dict[str, str], ns: dict[str, Any],
+               indent: str) -> list[str]:
+    """Code building an instance from decoded locals without running the dataclass __init__
+    (the result equals ``cls(**decoded)``: every other field gets its default)."""
+    lines = [f"{indent}o = _new(_cls)", f"{indent}od = o.__dict__"]
+    for f in dataclasses.fields(cls):
+        if f.name in names:
+            lines.append(f"{indent}od[{f.name!r}] = {names[f.name]}")
+        elif not f.init and f.default_factory is dataclasses.MISSING:
+            continue  # __init__ leaves these to the class attribute
+        elif f.default is not dataclasses.MISSING:
+            lines.append(f"{indent}od[{f.name!r}] = {_name(ns, 'D', f.default)}")
+        elif f.default_factory is not dataclasses.MISSING:
+            lines.append(f"{indent}od[{f.name!r}] = {_name(ns, 'F', f.default_factory)}()")
+        else:
+            raise TypeError(f"{cls.__name__}.{f.name} has no default")
+    if cls.__post_init__ is not Struct.__post_init__:
+        lines.append(f"{indent}o.__post_init__()")
+    lines.append(f"{indent}return o")
+    return lines
+
+
+def _flat(
+    cls: type[Struct], version: int, fmt: str, ns: dict[str, Any]
+) -> tuple[str, Callable[[Any], tuple[Any, ...]], Callable[[Any], Any]]:
+    """values(obj) and make(values) for embedding a fixed layout into another segment."""
+    args: list[str] = []
+    names: dict[str, str] = {}
+    body = ["def _make(v):"]
+    i = 0
+    for spec in cls.active_layout(version):
+        wire = spec.wire.at(version) if isinstance(spec.wire, Versioned) else spec.wire
+        if isinstance(wire, Padding):
+            continue
+        how = _simple(wire, version, ns)
+        assert how is not None
+        args.append(how.enc.format(v=f"self.{spec.name}"))
+        vals = [f"v[{i + j}]" for j in range(how.nvals)]
+        if how.nvals > 1 and "{1}" not in how.dec:
+            vals = [f"v[{i}:{i + how.nvals}]"]
+        body.append(f"    f_{spec.name} = {how.dec.format(*vals)}")
+        names[spec.name] = f"f_{spec.name}"
+        i += how.nvals
+    body += _construct(cls, names, ns, "    ")
+    code = f"def _values(self):\n    return ({', '.join(args)}{',' if args else ''})\n\n"
+    code += "\n".join(body) + "\n"
+    exec(compile(code, f"<sccp flat {cls.__name__} v{version}>", "exec"), ns)
+    return fmt, ns["_values"], ns["_make"]
+
+
+def _array_codec(
+    wire: Array,
+    version: int,
+    flat: tuple[str, Callable[[Any], tuple[Any, ...]], Callable[[Any], Any]],
+) -> tuple[Callable[[Any, bytearray], None], Callable[[bytes, int, int], tuple[list[Any], int]]]:
+    fmt, values, make = flat
+    st = struct.Struct("<" + fmt)
+    size = st.size
+    item_cls, capacity, limit = wire.cls, wire.capacity, wire.limit
+    pack, unpack_from = st.pack, st.unpack_from
+    filler: list[bytes] = []
+
+    def encode(value: Any, out: bytearray) -> None:
+        items = list(value)
+        if len(items) > limit:
+            raise ValueError(f"{item_cls.__name__}: {len(items)} entries, at most {limit}")
+        for item in items:
+            if type(item) is item_cls:
+                out += pack(*values(item))
+            else:
+                item.encode_into(out, version)
+        if capacity is not None and capacity > len(items):
+            if not filler:
+                filler.append(item_cls().encode_body(version))
+            out += filler[0] * (capacity - len(items))
+
+    def decode(data: bytes, pos: int, count: int) -> tuple[list[Any], int]:
+        # Never trust the count beyond the declared capacity or the bytes actually present.
+        n = min(count, limit)
+        n = min(n, max(0, len(data) - pos) // size) if size else 0
+        items = [make(unpack_from(data, pos + i * size)) for i in range(n)]
+        pos += size * (capacity if capacity is not None else n)
+        return items, pos
+
+    return encode, decode
