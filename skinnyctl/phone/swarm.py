@@ -326,7 +326,7 @@ class Swarm:
             self._fail(p, f"read: {e.strerror or e}")
             return
         if not data:
-            self._fail(p, "closed by server")
+            self._fail(p, f"closed by server while waiting for {self._waiting_for(p)}")
             return
         buf = p._in
         buf += data
