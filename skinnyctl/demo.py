@@ -35,6 +35,6 @@ def run_demo(directory: Path, echo: Callable[[str], None] = print) -> None:
     if first is not None:
         echo("In another terminal, register a simulated phone and look around:")
         echo(f"    skinnyctl phone {path} --mac {first.mac} --model {first.model.name}")
-        echo(f"    skinnyctl status {path}")
+        echo(f"    skinnyctl status --site {path}")
     echo("")
     run(path)
