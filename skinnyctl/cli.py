@@ -166,6 +166,41 @@ def tftp(
     run_standalone(site_path(site), root=root, host=host, port=port, echo=typer.echo)
 
 
+@app.command()
+def phone(
+    mac: Annotated[str, typer.Argument(help="MAC of the phone to simulate, as in site.toml.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="7960, 7940, 7961 or 7941.")] = "7960",
+    server: Annotated[
+        str | None,
+        typer.Option("--server", help="HOST[:PORT] of the call manager (default: from the site)."),
+    ] = None,
+    call: Annotated[
+        str | None, typer.Option("--call", help="After registering, dial this number.")
+    ] = None,
+    answer: Annotated[
+        bool, typer.Option("--answer", help="After registering, wait for a call and answer it.")
+    ] = False,
+    count: Annotated[
+        int, typer.Option("--count", "-n", help="Register this many phones (MACs counting up).")
+    ] = 1,
+    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for ring/answer.")] = 30.0,
+    hold: Annotated[float, typer.Option("--hold", help="Seconds to stay in the call.")] = 2.0,
+    site: Annotated[
+        Path, typer.Option("--site", help="site.toml giving the server address.")
+    ] = Path("site.toml"),
+) -> None:
+    """Simulate phones against a running server: register, show what it sent, call, answer."""
+    from skinnyctl.phone.cli import run_many, run_phone, server_address
+
+    host, port = server_address(server, site_path(site))
+    if count > 1:
+        if run_many(host, port, mac, count, model, echo=typer.echo):
+            raise typer.Exit(1)
+        return
+    run_phone(host, port, mac, model, call=call, answer=answer, wait=wait, hold=hold,
+              echo=typer.echo)
+
+
 templates_app = typer.Typer(help="Jinja2 templates for the generated files.", no_args_is_help=True)
 app.add_typer(templates_app, name="templates")
 
