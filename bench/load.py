@@ -82,8 +82,8 @@ def write_site(directory: Path, phones: int, keepalive: int) -> tuple[Path, int]
         f"tftp_port = {free_port()}",
         f"keepalive = {keepalive}",
         'media = "relay"',
-        "rtp_port_min = 40000",
-        "rtp_port_max = 44000",
+        "rtp_port_min = 20000",  # below the ephemeral range free_port() draws from
+        "rtp_port_max = 24000",
         "",
         # firmware set, as in a real site (else every 7960 logs that its VersionReq has none)
         '[models."7960"]',
