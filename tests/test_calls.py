@@ -5,6 +5,7 @@ checked with tshark; media is real RTP through the relay."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -266,25 +267,12 @@ def call_a_to_b(rig: Rig, a: SimPhone, b: SimPhone) -> tuple[int, int]:
 
 def media_flows(x: SimPhone, y: SimPhone) -> None:
     """RTP from x reaches y and back (through the relay, or directly)."""
-    xs, ys = int(x.mac[-8:], 16), int(y.mac[-8:], 16)
     for _ in range(50):
-        settled_media = x.media_to is not None and y.media_to is not None
-        if settled_media:
+        if x.media_to is not None and y.media_to is not None:
             break
-        import time
-
         time.sleep(0.05)
     assert x.media_to and y.media_to, "StartMediaTransmission never came"
-    for _ in range(20):
-        x.send_rtp(3)
-        y.send_rtp(3)
-        try:
-            y.wait_rtp(lambda p: p.ssrc == xs, 0.2)
-            x.wait_rtp(lambda p: p.ssrc == ys, 0.2)
-            return
-        except TimeoutError:
-            continue
-    raise AssertionError(f"no RTP between {x.name} and {y.name}")
+    assert x.media_flows_with(y), f"no RTP between {x.name} and {y.name}"
 
 
 def clean(rig: Rig, *phones: SimPhone) -> None:

@@ -434,7 +434,7 @@ class SimPhone:
         said; returns how many were sent (0 when no transmission was started)."""
         if self.media_to is None or self._rtp is None:
             return 0
-        ssrc = int(self.mac[-8:], 16)
+        ssrc = self.rtp_ssrc
         body = (payload or self.name.encode()).ljust(160, b"\xff")[:160]
         for _ in range(count):
             self._rtp_seq = (self._rtp_seq + 1) & 0xFFFF
@@ -456,6 +456,25 @@ class SimPhone:
                 if left <= 0:
                     raise TimeoutError(f"{self.name}: no matching RTP within {timeout} s")
                 self._cond.wait(left)
+
+    @property
+    def rtp_ssrc(self) -> int:
+        """The SSRC this phone's RTP carries (derived from its MAC, so a peer can tell it)."""
+        return int(self.mac[-8:], 16)
+
+    def media_flows_with(self, other: SimPhone, tries: int = 50) -> bool:
+        """Whether RTP from this phone reaches ``other`` and back (relayed or direct): sends a
+        few packets each way per try, up to ``tries`` times."""
+        for _ in range(tries):
+            self.send_rtp(3)
+            other.send_rtp(3)
+            try:
+                other.wait_rtp(lambda p: p.ssrc == self.rtp_ssrc, 0.2)
+                self.wait_rtp(lambda p: p.ssrc == other.rtp_ssrc, 0.2)
+            except TimeoutError:
+                continue
+            return True
+        return False
 
     # --- keepalive ------------------------------------------------------------------------------
 
