@@ -33,8 +33,16 @@ def run_demo(directory: Path, echo: Callable[[str], None] = print) -> None:
         f"TFTP port {site.server.tftp_port}. Stop with Ctrl-C."
     )
     if first is not None:
-        echo("In another terminal, register a simulated phone and look around:")
-        echo(f"    skinnyctl phone {path} --mac {first.mac} --model {first.model.name}")
+        echo("In other terminals, let one simulated phone wait for a call and another place it:")
+        if len(site.devices) > 1 and site.devices[1].lines:
+            second = site.devices[1]
+            echo(f"    skinnyctl phone {second.mac} -m {second.model.name} --site {path} --answer")
+            echo(
+                f"    skinnyctl phone {first.mac} -m {first.model.name} --site {path} "
+                f"--call {second.lines[0]}"
+            )
+        else:
+            echo(f"    skinnyctl phone {first.mac} -m {first.model.name} --site {path}")
         echo(f"    skinnyctl status --site {path}")
     echo("")
     run(path)

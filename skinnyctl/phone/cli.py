@@ -9,6 +9,7 @@ made it and how long it took. Output goes through ``echo``; failures raise :clas
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -145,6 +146,10 @@ def run_phone(
             _call(phone, call, wait, hold, echo)
         elif answer:
             _answer(phone, wait, hold, echo)
+        # Leave like a phone being unplugged politely, so the server logs an unregister
+        # rather than a lost connection.
+        with contextlib.suppress(TimeoutError, OSError):
+            phone.unregister(timeout=2)
 
 
 def _state(phone: SimPhone, states: set[int], timeout: float) -> CallState:
