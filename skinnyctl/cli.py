@@ -159,8 +159,10 @@ def tftp(
         int | None, typer.Option("--port", help="UDP port (default: tftp_port, 69).")
     ] = None,
 ) -> None:
-    """Run only the TFTP service in the foreground until Ctrl-C: files of the TFTP root plus
-    device files rendered from the site, re-read when site.toml changes."""
+    """Run only the TFTP service in the foreground until Ctrl-C.
+
+    Serves the files of the TFTP root plus device files rendered from the site, re-read when
+    site.toml changes."""
     from skinnyctl.tftp.run import run_standalone
 
     run_standalone(site_path(site), root=root, host=host, port=port, echo=typer.echo)
@@ -224,8 +226,10 @@ def demo(
         Path, typer.Argument(help="Where to keep the demo site.")
     ] = Path("skinnyctl-demo"),
 ) -> None:
-    """Try everything at once: write a two-phone demo site, check it, provision it and serve it
-    on loopback (unprivileged ports) until Ctrl-C."""
+    """Try everything at once on a built-in two-phone site, on loopback, until Ctrl-C.
+
+    Writes the demo site (unless DIRECTORY has one), checks it, provisions it and serves it on
+    unprivileged ports."""
     from skinnyctl.demo import run_demo
 
     run_demo(directory, echo=typer.echo)
@@ -440,8 +444,9 @@ def calls(
     token: TokenOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Active calls of a running serve, or with --history the recorded calls (no server
-    needed: read from the store next to site.toml)."""
+    """Active calls of a running serve, or with --history the recorded calls.
+
+    The history needs no running server: it is read from the store next to site.toml."""
     from skinnyctl.control import ControlError, error_text
     from skinnyctl.control import format as fmt
     from skinnyctl.control.commands import query_history
