@@ -78,6 +78,7 @@ OUT_LIMIT = 256 * 1024  # bytes queued for a peer that does not read before we g
 CLOSE_LINGER = 5.0  # seconds a closing connection may take to drain its output
 READ_SIZE = 65536
 MAX_CORE_WAIT = 1.0  # the core thread re-checks its deadlines at least this often
+CORE_BATCH = 512  # inputs handled before the core dispatches (and checks its timers)
 # Message types the core sends as one shared object to many phones (their bytes are cached).
 _SHARED = (SoftKeyTemplateRes, SoftKeySetRes)
 
@@ -227,11 +228,17 @@ class SccpServer:
             except queue.Empty:
                 item = ()
             actions: list[Action] = []
-            # Batch what is already queued: one wake-up of the I/O thread per batch.
-            for _ in range(512):
+            # Batch what is already queued: one wake-up of the I/O thread per batch. Every item
+            # taken from the queue is handled (a full batch used to drop the one fetched last:
+            # a lost Register or request left a phone hanging until its connection expired).
+            handled = 0
+            while True:
                 if item is None:
                     return
                 actions += self._core_item(item)
+                handled += 1
+                if handled >= CORE_BATCH:
+                    break
                 try:
                     item = self._inbox.get_nowait()
                 except queue.Empty:
