@@ -1,7 +1,7 @@
 """Capacity of one box: N simulated phones against ``python -m skinnyctl serve``.
 
-    python bench/load.py                 # 1,000 phones, 10 s of keepalive, 3 runs
-    python bench/load.py --phones 200 --runs 1 --keepalive-seconds 5
+    python bench/load.py                 # 1,000 phones, 10 s keepalive, 50 calls/s for 10 s, 3 runs
+    python bench/load.py --phones 200 --runs 1 --keepalive-seconds 5 --call-rate 20
 
 Each run starts a fresh server (a subprocess, cold), then:
 
@@ -9,13 +9,22 @@ Each run starts a fresh server (a subprocess, cold), then:
    (the ``Swarm`` client: one selectors loop, not a thread per phone, so the client is not
    what is measured); prints the time from the first connect to the last phone registered;
 2. keepalive: every phone sends KeepAlive every ``--keepalive-interval`` seconds;
-3. the server's CPU time (utime + stime) of each phase and its RSS (VmRSS, VmHWM) from
+3. calls: ``--call-rate`` calls a second for ``--call-seconds`` between distinct pairs of idle
+   registered phones, through the real call flow: OffHook, the callee's number dialled
+   (KeypadButton per digit after the dial tone, or ``--dial enbloc``; the site's dialplan has
+   a ``process`` rule for the bench's numbers, so routing is immediate), the callee answers its
+   RingIn with OffHook, both answer OpenReceiveChannel and send RTP (``--rtp-pps``) through the
+   relay, the caller hangs up after ``--hold`` seconds. Call setup = the caller's OffHook sent
+   to the callee's CallState RingIn received; a call is completed when both hung up with RTP
+   received on both sides;
+4. the server's CPU time (utime + stime) of each phase and its RSS (VmRSS, VmHWM) from
    /proc/PID;
-4. the loopback floor, in the same run: a bare Python TCP server (one selectors loop, a
+5. the loopback floor, in the same run: a bare Python TCP server (one selectors loop, a
    subprocess too) answering every request with canned frames of the very sizes the real
    server sent, driven by the same client. The gap between the two is the server's own work.
 
-Targets (issue 11): 1,000 phones registered in under 2 s, RSS under 150 MB.
+Targets (issue 11): 1,000 phones registered in under 2 s, RSS under 150 MB, call setup p99
+under 5 ms at 50 calls/s.
 Figures are medians over ``--runs``; the machine's load average is printed: other work on the
 machine shows up in the figures.
 """
@@ -23,7 +32,10 @@ machine shows up in the figures.
 from __future__ import annotations
 
 import argparse
+import collections
+import math
 import os
+import random
 import selectors
 import signal
 import socket
@@ -39,7 +51,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from skinnyctl.phone import SimPhone  # noqa: E402
-from skinnyctl.phone.swarm import Swarm  # noqa: E402
+from skinnyctl.phone.swarm import CallResult, Swarm, SwarmPhone  # noqa: E402
 from skinnyctl.sccp import (  # noqa: E402
     MESSAGES,
     ButtonTemplateReq,
@@ -90,6 +102,11 @@ def write_site(directory: Path, phones: int, keepalive: int) -> tuple[Path, int]
         'firmware = "P0030801SR02"',
         '[models."7961"]',
         'firmware = "SCCP41.8-5-3S"',
+        "",
+        # the bench's numbers are five digits from 10000: routed at the last digit
+        "[[dialplan]]",
+        'pattern = "^1[0-9]{4}$"',
+        'action = "process"',
         "",
     ]
     for i in range(phones + 1):
@@ -234,6 +251,63 @@ def floor_server(port: int, answers_file: str) -> None:
                 s.send(out)  # small; loopback buffers take it
 
 
+# --- the call phase --------------------------------------------------------------------------
+
+
+def number_of(i: int) -> str:
+    return str(10000 + i)
+
+
+def call_phase(swarm: Swarm, args: argparse.Namespace) -> list[CallResult]:
+    """``args.call_rate`` calls a second for ``args.call_seconds``, each between two idle
+    registered phones (a phone is in one call at a time); waits for the last to end."""
+    index = {id(p): i for i, p in enumerate(swarm.phones)}
+    idle: collections.deque[SwarmPhone] = collections.deque(
+        random.Random(11).sample(
+            [p for p in swarm.phones if p.registered_at and not p.error],
+            k=sum(1 for p in swarm.phones if p.registered_at and not p.error),
+        )
+    )
+    swarm.rtp_pps = args.rtp_pps
+    planned = int(args.call_rate * args.call_seconds)
+    results: list[CallResult] = []
+    active: list[CallResult] = []
+    t0 = time.perf_counter()
+    deadline = t0 + args.call_seconds + args.hold + 15.0
+    k = 0
+    while (k < planned or active) and time.perf_counter() < deadline:
+        now = time.perf_counter()
+        while k < planned and t0 + k / args.call_rate <= now:
+            k += 1
+            if len(idle) < 2:
+                results.append(CallResult(swarm.phones[0], swarm.phones[0], "", error="no idle"))
+                continue
+            a, b = idle.popleft(), idle.popleft()
+            call = swarm.place_call(a, b, number_of(index[id(b)]), hold=args.hold, dial=args.dial)
+            results.append(call)
+            active.append(call)
+        next_call = t0 + k / args.call_rate if k < planned else now + 0.05
+        swarm.poll(max(0.0, min(0.05, next_call - time.perf_counter())))
+        still = []
+        for call in active:
+            if call.done:
+                idle.extend((call.caller, call.callee))
+            else:
+                still.append(call)
+        active = still
+    for call in active:
+        call.error = call.error or "not over in time"
+    return results
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile (nearest rank) of ``values``; nan when empty."""
+    if not values:
+        return float("nan")
+    v = sorted(values)
+    return v[min(len(v) - 1, max(0, math.ceil(q * len(v)) - 1))]
+
+
 # --- one run ---------------------------------------------------------------------------------
 
 
@@ -259,7 +333,9 @@ def run_once(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
         cpu0 = cpu_seconds(server.pid)
         with Swarm("127.0.0.1", port, phones) as swarm:
             client0 = time.process_time()
-            res = swarm.register_all(timeout=120)
+            # well below the server's expiry (2 x keepalive): a phone that never finishes must
+            # not leave the others silent until the server drops them
+            res = swarm.register_all(timeout=min(30.0, args.keepalive))
             cpu1 = cpu_seconds(server.pid)
             fig["client_cpu_s"] = time.process_time() - client0
             if res.failures:
@@ -274,6 +350,34 @@ def run_once(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
             fig["keepalive_acks"] = acks
             fig["keepalive_cpu_pct"] = 100 * (cpu2 - cpu1) / args.keepalive_seconds
             fig["rss_after_keepalive_mb"] = rss_mb(server.pid)[0]
+            if args.call_rate > 0 and args.call_seconds > 0:
+                client0 = time.process_time()
+                t0 = time.perf_counter()
+                calls = call_phase(swarm, args)
+                elapsed = time.perf_counter() - t0
+                cpu3 = cpu_seconds(server.pid)
+                fig["call_client_cpu_s"] = time.process_time() - client0
+                ok = [c for c in calls if c.ok]
+                rang = [1000 * c.setup_time for c in calls if c.ring_in]
+                fig["calls"] = len(calls)
+                fig["calls_ok"] = len(ok)
+                fig["calls_failed"] = len(calls) - len(ok)
+                fig["setup_p50_ms"] = pct(rang, 0.50)
+                fig["setup_p99_ms"] = pct(rang, 0.99)
+                fig["setup_max_ms"] = max(rang, default=float("nan"))
+                fig["calls_cpu_pct"] = 100 * (cpu3 - cpu2) / elapsed
+                fig["calls_cpu_ms_per_call"] = 1000 * (cpu3 - cpu2) / max(1, len(calls))
+                fig["rtp_per_call"] = statistics.median(
+                    [c.caller_rtp + c.callee_rtp for c in ok] or [0]
+                )
+                fig["rss_after_calls_mb"] = rss_mb(server.pid)[0]
+                reasons = collections.Counter(c.error or "no RTP" for c in calls if not c.ok)
+                if reasons:
+                    print(f"  call failures: {dict(reasons.most_common(5))}", file=sys.stderr)
+            closed = collections.Counter(p.error for p in swarm.phones if p.error)
+            fig["phones_closed"] = sum(closed.values())
+            if closed:
+                print(f"  phones closed: {dict(closed.most_common(5))}", file=sys.stderr)
         answers = capture_answers(port, mac_of(args.phones), MODELS[args.phones % 2])
     finally:
         stop(server)
@@ -291,7 +395,7 @@ def run_once(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
         wait_port(fport, floor)
         cpu0 = cpu_seconds(floor.pid)
         with Swarm("127.0.0.1", fport, phones) as swarm:
-            res = swarm.register_all(timeout=120)
+            res = swarm.register_all(timeout=30)
             fig["floor_storm_s"] = res.seconds
             fig["floor_storm_cpu_s"] = cpu_seconds(floor.pid) - cpu0
             fig["floor_registered"] = res.registered
@@ -307,6 +411,11 @@ def main() -> None:
     ap.add_argument("--keepalive", type=int, default=30, help="site keepalive (s)")
     ap.add_argument("--keepalive-seconds", type=float, default=10.0)
     ap.add_argument("--keepalive-interval", type=float, default=2.0)
+    ap.add_argument("--call-rate", type=float, default=50.0, help="calls per second (0: none)")
+    ap.add_argument("--call-seconds", type=float, default=10.0)
+    ap.add_argument("--hold", type=float, default=1.0, help="seconds each call stays connected")
+    ap.add_argument("--rtp-pps", type=float, default=10.0, help="RTP packets/s per phone")
+    ap.add_argument("--dial", choices=("keypad", "enbloc"), default="keypad")
     ap.add_argument("--floor-server", nargs=2, metavar=("PORT", "ANSWERS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.floor_server:
@@ -348,6 +457,20 @@ def main() -> None:
         f"  keepalive            {med('keepalive_cpu_pct'):6.1f} % CPU at {ka_rate:.0f} "
         f"KeepAlive/s ({med('keepalive_acks'):.0f} acks in {args.keepalive_seconds:g} s)"
     )
+    if "calls" in runs[0]:
+        print(
+            f"  call setup           p50 {med('setup_p50_ms'):.2f} ms, p99 "
+            f"{med('setup_p99_ms'):.2f} ms (max {med('setup_max_ms'):.1f} ms; target p99 < 5 ms)"
+            f" at {args.call_rate:g} calls/s, off-hook to the far end's RingIn"
+        )
+        print(
+            f"  calls                {med('calls_ok'):.0f}/{med('calls'):.0f} completed "
+            f"({med('calls_failed'):.0f} failed), {med('rtp_per_call'):.0f} RTP packets received "
+            f"per call; server CPU {med('calls_cpu_pct'):.1f} % "
+            f"({med('calls_cpu_ms_per_call'):.2f} ms per call), RSS after "
+            f"{med('rss_after_calls_mb'):.1f} MB"
+        )
+    print(f"  phones closed        {med('phones_closed'):.0f}")
 
 
 if __name__ == "__main__":

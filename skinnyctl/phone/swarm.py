@@ -9,7 +9,14 @@ everything else is matched by message id alone, so the client stays cheap::
     swarm = Swarm("127.0.0.1", 2000, [("001120000001", "7960"), ...])
     result = swarm.register_all(timeout=30)     # connect + register every phone at once
     swarm.keepalive_for(10.0, interval=2.0)     # each phone sends KeepAlive, counts acks
+    call = swarm.place_call(a, b, "10001")      # a calls b's number: b answers, RTP, a hangs up
     swarm.close()
+
+Like a real phone, a registered phone sends KeepAlive at the interval of its RegisterAck by
+itself, answers OpenReceiveChannel with an OpenReceiveChannelAck naming its own UDP socket
+(opened then, in the same loop), sends RTP where StartMediaTransmission says (``rtp_pps``
+packets a second; a few prove the media path without loading the machine) and counts what it
+receives. Everything runs on the one loop; timers too (``later``).
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
+import heapq
+import itertools
 import selectors
 import socket
 import struct
@@ -27,11 +36,15 @@ from dataclasses import dataclass, field
 from skinnyctl.sccp import (
     ButtonTemplate,
     ButtonTemplateReq,
+    CallState,
+    CallStateValue,
     CapabilitiesReq,
     CapabilitiesRes,
+    CloseReceiveChannel,
     ConfigStat,
     ConfigStatReq,
     DefineTimeDate,
+    EnblocCall,
     FeatureStat,
     FeatureStatReq,
     ForwardStat,
@@ -40,9 +53,14 @@ from skinnyctl.sccp import (
     IpPort,
     KeepAlive,
     KeepAliveAck,
+    KeypadButton,
     LineStat,
     LineStatReq,
     Message,
+    OffHook,
+    OnHook,
+    OpenReceiveChannel,
+    OpenReceiveChannelAck,
     Register,
     RegisterAck,
     RegisterAvailableLines,
@@ -56,7 +74,9 @@ from skinnyctl.sccp import (
     SoftKeyTemplateRes,
     SpeedDialStat,
     SpeedDialStatReq,
+    StartMediaTransmission,
     StimulusType,
+    StopMediaTransmission,
     TimeDateReq,
     Version,
     VersionReq,
@@ -68,10 +88,21 @@ from skinnyctl.sccp.framing import MAX_MESSAGE_LENGTH
 from .sim import PROFILES, Profile, SimPhone
 
 _HDR = struct.Struct("<III")
+_RTP = struct.Struct("!BBHII")
 # A frame received: (message id, header version, body).
 Frame = tuple[int, int, bytes]
 # A phone's script: yields the message ids it waits for, receives the matching frame.
 Script = Generator[tuple[int, ...], Frame, None]
+# Not a message id: what a script yields to wait for its timer (``Swarm._sleep``).
+TIMER = -1
+_CALL_STATE = CallState.MESSAGE_ID
+_ORC = OpenReceiveChannel.MESSAGE_ID
+_SMT = StartMediaTransmission.MESSAGE_ID
+_STOP_MT = StopMediaTransmission.MESSAGE_ID
+_CRC = CloseReceiveChannel.MESSAGE_ID
+# What a registered phone keeps for its script; everything else it has seen (lamps, prompts,
+# soft keys, tones, call info) is dropped at once, so the client stays cheap.
+_KEPT = frozenset({_CALL_STATE, TIMER})
 
 
 @dataclass(eq=False)
@@ -87,6 +118,13 @@ class SwarmPhone:
     registered_at: float = 0.0  # when the last answer of the sequence arrived (0: not yet)
     error: str = ""
     keepalive_acks: int = 0
+    keepalive_interval: float = 0.0  # from RegisterAck (0: the phone sends none by itself)
+    keepalive_sent: float = 0.0  # when it last sent KeepAlive
+    busy: bool = False  # in a call placed by place_call
+    media_to: tuple[str, int] | None = None  # where StartMediaTransmission said to send RTP
+    rtp_sent: int = 0
+    rtp_received: int = 0
+    rtp: socket.socket | None = field(default=None, repr=False)
     sock: socket.socket | None = field(default=None, repr=False)
     _in: bytearray = field(default_factory=bytearray, repr=False)
     _out: bytearray = field(default_factory=bytearray, repr=False)
@@ -95,6 +133,7 @@ class SwarmPhone:
     _wanted: tuple[int, ...] = field(default=(), repr=False)
     _writing: bool = field(default=False, repr=False)
     _connected: bool = field(default=False, repr=False)
+    _timer_token: object = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.mac = self.mac.replace(":", "").replace("-", "").replace(".", "").upper()
@@ -104,6 +143,45 @@ class SwarmPhone:
     @property
     def registration_time(self) -> float:
         return self.registered_at - self.started if self.registered_at else float("nan")
+
+
+class _RtpSocket:
+    """A phone's UDP socket in the selector (its key data, told apart from a phone)."""
+
+    __slots__ = ("phone",)
+
+    def __init__(self, phone: SwarmPhone) -> None:
+        self.phone = phone
+
+
+@dataclass(eq=False)
+class CallResult:
+    """One call placed by :meth:`Swarm.place_call`; times are ``time.perf_counter()``."""
+
+    caller: SwarmPhone
+    callee: SwarmPhone
+    number: str
+    off_hook: float = 0.0  # caller's OffHook sent
+    ring_in: float = 0.0  # callee's CallState RingIn received
+    connected: float = 0.0  # caller's CallState Connected received
+    ended: float = 0.0  # caller's CallState OnHook after its OnHook (0: not over)
+    caller_rtp: int = 0  # RTP packets the caller received (from the callee, via the relay)
+    callee_rtp: int = 0
+    error: str = ""
+    _legs_done: int = field(default=0, repr=False)
+
+    @property
+    def done(self) -> bool:
+        return self._legs_done == 2
+
+    @property
+    def ok(self) -> bool:
+        return self.done and not self.error and self.caller_rtp > 0 and self.callee_rtp > 0
+
+    @property
+    def setup_time(self) -> float:
+        """Caller's off-hook to the far end's RingIn (seconds; nan if it never rang)."""
+        return self.ring_in - self.off_hook if self.ring_in else float("nan")
 
 
 @dataclass
@@ -126,6 +204,10 @@ class Swarm:
         self._sel = selectors.DefaultSelector()
         self._frames: dict[tuple[str, int], bytes] = {}  # shared request frames, by version
         self._active = 0  # phones whose script is running
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._timer_seq = itertools.count()
+        self.rtp_pps = 10.0  # RTP packets a second each phone in a call sends
+        self.later(1.0, self._keepalives)
 
     # --- public -------------------------------------------------------------------------------
 
@@ -179,14 +261,43 @@ class Swarm:
         return sum(p.keepalive_acks for p in live) - before
 
     def run(self, phone: SwarmPhone, script: Callable[[SwarmPhone], Script]) -> None:
-        """Start another script on a registered phone (later issues: calls)."""
+        """Start another script on a registered phone."""
         self._start(phone, script(phone))
+
+    def place_call(
+        self,
+        caller: SwarmPhone,
+        callee: SwarmPhone,
+        number: str,
+        *,
+        hold: float = 1.0,
+        dial: str = "keypad",
+    ) -> CallResult:
+        """Start a call from ``caller`` (line 1) to ``number``, a line of ``callee``: OffHook,
+        the number (``dial`` = "keypad": one KeypadButton per digit after the dial tone's
+        CallState, as a user dials; "enbloc": one EnblocCall), the callee answers its RingIn
+        with OffHook, both answer OpenReceiveChannel and send RTP, the caller hangs up after
+        ``hold`` seconds connected. Runs on the loop: poll until ``result.done``."""
+        call = CallResult(caller, callee, number)
+        for p in (caller, callee):
+            p.busy = True
+            p.rtp_received = 0
+            p._pending.clear()  # what arrived since registration is not about this call
+        self._start(callee, self._callee(callee, call))
+        self._start(caller, self._caller(caller, call, hold, dial))
+        return call
+
+    def later(self, delay: float, fn: Callable[[], None]) -> None:
+        """Call ``fn`` on the loop ``delay`` seconds from now."""
+        at = time.perf_counter() + delay
+        heapq.heappush(self._timers, (at, next(self._timer_seq), fn))
 
     def poll(self, timeout: float) -> None:
         self._poll(timeout)
 
     def close(self) -> None:
         for p in self.phones:
+            self._close_rtp(p)
             if p.sock is not None:
                 with contextlib.suppress(KeyError, ValueError):
                     self._sel.unregister(p.sock)
@@ -215,6 +326,7 @@ class Swarm:
         ack = decode(mid, body, hv)
         assert isinstance(ack, RegisterAck)
         p.version = ack.protocol_version
+        p.keepalive_interval = float(ack.keep_alive_interval)
         self._send_shared(p, IpPort(rtp_media_port=20000))
         if prof.headset:
             self._send_shared(p, HeadsetStatus(headset_status=2))
@@ -244,7 +356,175 @@ class Swarm:
         self._send_shared(p, RegisterAvailableLines(max_num_of_avail_lines=lines))
         yield from self._ask(p, TimeDateReq(), DefineTimeDate)
         yield from self._ask(p, ConfigStatReq(), ConfigStat)
-        p.registered_at = time.perf_counter()
+        p.registered_at = p.keepalive_sent = time.perf_counter()
+        p._pending.clear()
+
+    # --- calls ----------------------------------------------------------------------------------
+
+    def _caller(self, p: SwarmPhone, call: CallResult, hold: float, dial: str) -> Script:
+        try:
+            call.off_hook = time.perf_counter()
+            self._say(p, OffHook(line_instance=1, call_reference=0))
+            ref = yield from self._until(p, CallStateValue.OFF_HOOK)  # dial tone
+            if dial == "enbloc":
+                self._say(p, EnblocCall(called_party=call.number, line_instance=1))
+            else:
+                for d in call.number:
+                    button = KeypadButton(kp_button=int(d), line_instance=1, call_reference=ref)
+                    self._say(p, button)
+            yield from self._until(p, CallStateValue.RING_OUT)
+            yield from self._until(p, CallStateValue.CONNECTED)
+            call.connected = time.perf_counter()
+            yield from self._sleep(p, hold)
+            self._say(p, OnHook(line_instance=1, call_reference=ref))
+            yield from self._until(p, CallStateValue.ON_HOOK)
+            call.ended = time.perf_counter()
+        except _CallFailed as e:
+            call.error = call.error or f"caller: {e}"
+        finally:
+            call.caller_rtp = p.rtp_received
+            self._leg_done(p, call)
+
+    def _callee(self, p: SwarmPhone, call: CallResult) -> Script:
+        try:
+            ref = yield from self._until(p, CallStateValue.RING_IN)
+            call.ring_in = time.perf_counter()
+            self._say(p, OffHook(line_instance=1, call_reference=ref))
+            yield from self._until(p, CallStateValue.CONNECTED)
+            yield from self._until(p, CallStateValue.ON_HOOK)  # the caller hung up
+        except _CallFailed as e:
+            call.error = call.error or f"callee: {e}"
+        finally:
+            call.callee_rtp = p.rtp_received
+            self._leg_done(p, call)
+
+    def _say(self, p: SwarmPhone, message: Message) -> None:
+        self._send(p, encode(message, p.version))
+
+    def _leg_done(self, p: SwarmPhone, call: CallResult) -> None:
+        if p.error:  # the connection failed under the call
+            role = "caller" if p is call.caller else "callee"
+            call.error = call.error or f"{role}: {p.error}"
+        p.busy = False
+        p.media_to = None
+        self._close_rtp(p)
+        call._legs_done += 1
+
+    def _until(
+        self, p: SwarmPhone, state: CallStateValue
+    ) -> Generator[tuple[int, ...], Frame, int]:
+        """Wait for CallState ``state``; its callRef. Another end of the call fails it."""
+        while True:
+            _, _, body = yield (_CALL_STATE,)
+            value, _line, ref = _HDR.unpack_from(body)
+            if value == state:
+                return int(ref)
+            if value in _FAILED and value != state:
+                raise _CallFailed(f"CallState {_state_name(value)} while waiting for {state.name}")
+
+    def _sleep(self, p: SwarmPhone, seconds: float) -> Generator[tuple[int, ...], Frame, None]:
+        """Wait ``seconds``; a CallState meanwhile that ends the call fails it."""
+        token = object()
+        p._timer_token = token
+        self.later(seconds, lambda: self._inject(p, token))
+        while True:
+            mid, _, body = yield (TIMER, _CALL_STATE)
+            if mid == TIMER:
+                return
+            value = _HDR.unpack_from(body)[0]
+            if value in _FAILED:
+                raise _CallFailed(f"CallState {_state_name(value)} during the call")
+
+    def _inject(self, p: SwarmPhone, token: object) -> None:
+        if p._timer_token is token and p._script is not None:
+            p._pending.append((TIMER, 0, b""))
+            self._deliver_pending(p)
+
+    # --- media and other messages a registered phone handles by itself ----------------------
+
+    def _unsolicited(self, p: SwarmPhone, mid: int, hv: int, body: bytes) -> bool:
+        """Handle what a real phone answers without its user; whether a script may want it."""
+        if mid == _ORC:
+            orc = decode(mid, body, hv or p.version)
+            assert isinstance(orc, OpenReceiveChannel)
+            port = self._open_rtp(p)
+            ack = OpenReceiveChannelAck(
+                media_reception_status=0 if port else 1,
+                ip_addr="127.0.0.1",
+                port_number=port,
+                pass_thru_party_id=orc.pass_thru_party_id,
+                call_reference=orc.call_reference,
+            )
+            self._send(p, encode(ack, p.version))
+        elif mid == _SMT:
+            smt = decode(mid, body, hv or p.version)
+            assert isinstance(smt, StartMediaTransmission)
+            first = p.media_to is None
+            p.media_to = (smt.remote_ip_addr, int(smt.remote_port_number))
+            if first:
+                self._send_rtp(p)
+        elif mid == _STOP_MT:
+            p.media_to = None
+        elif mid == _CRC:
+            self._close_rtp(p)
+        return mid in _KEPT
+
+    def _open_rtp(self, p: SwarmPhone) -> int:
+        if p.rtp is None:
+            try:
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                s.setblocking(False)
+                s.bind(("127.0.0.1", 0))
+            except OSError:
+                return 0
+            p.rtp = s
+            self._sel.register(s, selectors.EVENT_READ, _RtpSocket(p))
+        return int(p.rtp.getsockname()[1])
+
+    def _close_rtp(self, p: SwarmPhone) -> None:
+        if p.rtp is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._sel.unregister(p.rtp)
+            p.rtp.close()
+            p.rtp = None
+
+    def _send_rtp(self, p: SwarmPhone) -> None:
+        """One G.711 packet (20 ms) to ``media_to``; again in 1/rtp_pps s while it is set."""
+        if p.media_to is None or p.rtp is None:
+            return
+        p.rtp_sent += 1
+        seq = p.rtp_sent & 0xFFFF
+        header = _RTP.pack(0x80, 0, seq, seq * 160, int(p.mac[-8:], 16))
+        with contextlib.suppress(OSError):  # a port closed under us: the next packet retries
+            p.rtp.sendto(header + _SILENCE, p.media_to)
+        self.later(1.0 / self.rtp_pps, lambda: self._send_rtp(p))
+
+    def _read_rtp(self, p: SwarmPhone) -> None:
+        assert p.rtp is not None
+        for _ in range(64):
+            try:
+                data = p.rtp.recv(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            if len(data) >= 12:
+                p.rtp_received += 1
+
+    def _keepalives(self) -> None:
+        """Registered phones send KeepAlive at their RegisterAck's interval, as phones do."""
+        now = time.perf_counter()
+        frame = encode(KeepAlive())
+        for p in self.phones:
+            if (
+                p.keepalive_interval > 0
+                and p.registered_at
+                and not p.error
+                and now - p.keepalive_sent >= p.keepalive_interval
+            ):
+                p.keepalive_sent = now
+                self._send(p, frame)
+        self.later(1.0, self._keepalives)
 
     def _ask(
         self, p: SwarmPhone, request: Message, answer: type[Message]
@@ -295,8 +575,14 @@ class Swarm:
         p._wanted = ()
 
     def _poll(self, timeout: float) -> None:
+        if self._timers:
+            timeout = max(0.0, min(timeout, self._timers[0][0] - time.perf_counter()))
         for key, mask in self._sel.select(timeout):
-            p: SwarmPhone = key.data
+            p = key.data
+            if type(p) is _RtpSocket:
+                if p.phone.rtp is not None:
+                    self._read_rtp(p.phone)
+                continue
             if p.sock is None:
                 continue
             if mask & selectors.EVENT_WRITE:
@@ -315,6 +601,10 @@ class Swarm:
                     self._flush(p)
             if mask & selectors.EVENT_READ and p.sock is not None:
                 self._read(p)
+        now = time.perf_counter()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, fn = heapq.heappop(self._timers)
+            fn()
 
     def _read(self, p: SwarmPhone) -> None:
         assert p.sock is not None
@@ -342,9 +632,12 @@ class Swarm:
             if mid == KeepAliveAck.MESSAGE_ID:
                 p.keepalive_acks += 1
             else:
-                p._pending.append((mid, hv, bytes(buf[pos + 12 : end])))
-                if len(p._pending) > 256:  # unsolicited messages nobody waits for
-                    p._pending.popleft()
+                body = bytes(buf[pos + 12 : end])
+                # registering: keep all (answers may overtake); registered: see _unsolicited
+                if not p.registered_at or self._unsolicited(p, mid, hv, body):
+                    p._pending.append((mid, hv, body))
+                    if len(p._pending) > 256:  # unsolicited messages nobody waits for
+                        p._pending.popleft()
             pos = end
         del buf[:pos]
         self._deliver_pending(p)
@@ -406,12 +699,38 @@ class Swarm:
 
     def _fail(self, p: SwarmPhone, reason: str) -> None:
         p.error = p.error or reason
+        script = p._script
         self._end(p)
+        if script is not None:
+            script.close()  # a call script records why in its result (finally)
+        self._close_rtp(p)
         if p.sock is not None:
             with contextlib.suppress(KeyError, ValueError):
                 self._sel.unregister(p.sock)
             p.sock.close()
             p.sock = None
+
+
+class _CallFailed(Exception):
+    pass
+
+
+_SILENCE = b"\xff" * 160  # 20 ms of G.711 mu-law silence
+# CallStates that end what a call script waits for.
+_FAILED = frozenset(
+    {
+        int(CallStateValue.ON_HOOK),
+        int(CallStateValue.BUSY),
+        int(CallStateValue.CONGESTION),
+    }
+)
+
+
+def _state_name(value: int) -> str:
+    try:
+        return CallStateValue(value).name
+    except ValueError:
+        return str(value)
 
 
 def _with_ip(reg: Register, ip: str) -> Register:
@@ -420,4 +739,4 @@ def _with_ip(reg: Register, ip: str) -> Register:
     return dataclasses.replace(reg, station_ip_addr=ip)
 
 
-__all__ = ["StormResult", "Swarm", "SwarmPhone"]
+__all__ = ["CallResult", "StormResult", "Swarm", "SwarmPhone"]
