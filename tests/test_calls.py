@@ -650,3 +650,113 @@ def test_device_lost_mid_call_ends_it_for_the_other(rig: Rig) -> None:
     idle(b, mb)
     settled(rig, lambda: rig.snapshot() == [], "call gone")
     assert "device gone" in rig.cdr.query()[0]["reason"]
+
+
+# --- early media (§7.4 "Early media") -----------------------------------------------------------
+
+
+def test_early_media_caller_path_up_while_callee_rings(rig: Rig) -> None:
+    a, b = rig.phone(A), rig.phone(B, "7961")
+    m0a = mark(a)
+    a.send(OffHook(line_instance=1, call_reference=0))
+    ra = state(a, S.OFF_HOOK).call_reference
+    dial(a, "1002", ra)
+    rb = state(b, S.RING_IN).call_reference
+    # before anyone answers: ring-out with the local alerting tone, then A's receive channel
+    # opens and A is told to send to its relay leg (no Connected state yet)
+    smt = a.wait_for(StartMediaTransmission, 5)
+    expect(
+        a,
+        m0a,
+        (StartTone, {"tone": Tone.ALERTING_TONE}),
+        (CallState, {"call_state": S.RING_OUT}),
+        (OpenReceiveChannel, {"call_reference": ra}),
+        (StartMediaTransmission, {"call_reference": ra, "remote_ip_addr": "127.0.0.1"}),
+    )
+    assert not any(isinstance(m, CallState) and m.call_state == S.CONNECTED for m in after(a, m0a))
+    got = after(a, m0a)
+    ring_back = next(
+        i for i, m in enumerate(got) if isinstance(m, StartTone) and m.tone == Tone.ALERTING_TONE
+    )
+    assert not any(isinstance(m, StopTone) for m in got[ring_back:])  # ring-back keeps playing
+    assert rig.site.server.rtp_port_min <= smt.remote_port_number <= rig.site.server.rtp_port_max
+    assert b.count(OpenReceiveChannel) == 0
+    snap = rig.snapshot()[0]
+    assert snap["state"] == "ringing"
+    leg_a = next(x for x in snap["legs"] if x["device_name"] == a.name)
+    assert leg_a["relay_port"] == smt.remote_port_number and leg_a["rtp_phone"]
+    # A's early RTP reaches its relay leg while B still rings
+    a.send_rtp(5)
+    settled(
+        rig,
+        lambda: any(
+            s["local_port"] == smt.remote_port_number and s["rx_packets"] > 0
+            for s in rig.relay.stats()
+        ),
+        "A's early RTP at the relay",
+    )
+    # B answers: only B's side opens; B's first RTP reaches A without a new ORC to A
+    b.send(OffHook(line_instance=1, call_reference=rb))
+    state(a, S.CONNECTED)
+    b.wait_for(StartMediaTransmission, 5)
+    a.rtp_in.clear()
+    for _ in range(50):
+        b.send_rtp(3)
+        try:
+            a.wait_rtp(lambda p: p.ssrc == b.rtp_ssrc, 0.2)
+            break
+        except TimeoutError:
+            continue
+    else:
+        raise AssertionError("B's RTP never reached A")
+    assert a.count(OpenReceiveChannel) == 1 and a.count(StartMediaTransmission) == 1
+    assert b.count(OpenReceiveChannel) == 1
+    media_flows(a, b)
+    a.send(OnHook(line_instance=1, call_reference=ra))
+    state(b, S.ON_HOOK)
+    settled(rig, lambda: rig.snapshot() == [] and rig.relay.stats() == [], "call and legs gone")
+    clean(rig, a, b)
+
+
+def test_early_media_closed_before_busy_tone(rig: Rig) -> None:
+    a, b = rig.phone(A), rig.phone(B, "7961")
+    a.send(EnblocCall(called_party="1002"))
+    rb = state(b, S.RING_IN).call_reference
+    a.wait_for(StartMediaTransmission, 5)
+    m = mark(a)
+    b.send(SoftKeyEvent(soft_key_event=K.END_CALL, line_instance=1, call_reference=rb))
+    state(a, S.BUSY)
+    expect(  # the 7910 plays no tone while a stream is open (§8.1): media closes first
+        a,
+        m,
+        (CloseReceiveChannel, {}),
+        (StopMediaTransmission, {}),
+        (CallState, {"call_state": S.BUSY}),
+        (StartTone, {"tone": Tone.LINE_BUSY_TONE}),
+    )
+    settled(rig, lambda: rig.relay.stats() == [], "A's relay leg closed")
+    a.send(OnHook(line_instance=1, call_reference=0))
+    state(a, S.ON_HOOK)
+    settled(rig, lambda: rig.snapshot() == [], "call gone")
+    clean(rig, a, b)
+
+
+def test_early_media_direct_only_callee_opens_on_answer(direct_rig: Rig) -> None:
+    rig = direct_rig
+    a, b = rig.phone(A), rig.phone(B, "7961")
+    a.send(EnblocCall(called_party="1002"))
+    rb = state(b, S.RING_IN).call_reference
+    a.wait_for(OpenReceiveChannel, 5)  # A's receive channel opens during ring-out
+    settled(
+        rig,
+        lambda: any(x["rtp_phone"] for x in rig.snapshot()[0]["legs"]),
+        "A's ack recorded",
+    )
+    assert a.media_to is None  # nowhere to send to until B answers
+    b.send(SoftKeyEvent(soft_key_event=K.ANSWER, line_instance=1, call_reference=rb))
+    media_flows(a, b)
+    assert a.media_to == ("127.0.0.1", b.rtp_listen_port)
+    assert a.count(OpenReceiveChannel) == 1
+    a.send(OnHook(line_instance=1, call_reference=0))
+    state(b, S.ON_HOOK)
+    clean(rig, a, b)

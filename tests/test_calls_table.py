@@ -87,16 +87,26 @@ def test_call_answer_media_and_hangup_sans_io(tmp_path: Path) -> None:
         )
     assert CallStateValue.RING_IN in _states(out, 2)
     assert CallStateValue.RING_OUT in _states(out, 1)
-    out = core.handle(Received(2, OffHook(line_instance=1)))
-    assert CallStateValue.CONNECTED in _states(out, 1) + _states(out, 2)
-    legs = [a for a in out if isinstance(a, RelayLeg)]
-    assert len(legs) == 2 and all(20000 <= x.port <= 20063 and x.port % 2 == 0 for x in legs)
-    assert any(isinstance(a, RelayBridge) for a in out)
+    # early media: the caller's receive channel and relay leg open while the callee rings
     orc = [
         a.message
         for a in out
         if isinstance(a, Send) and a.conn == 1 and type(a.message).__name__ == "OpenReceiveChannel"
     ]
+    early = [a for a in out if isinstance(a, RelayLeg)]
+    assert len(orc) == 1 and len(early) == 1
+    assert not any(isinstance(a, Send) and a.conn == 2 and a.message is orc[0] for a in out)
+    out = core.handle(Received(2, OffHook(line_instance=1)))
+    assert CallStateValue.CONNECTED in _states(out, 1) + _states(out, 2)
+    later = [a for a in out if isinstance(a, RelayLeg)]
+    assert len(later) == 1  # only the callee's side opens on answer
+    assert not any(
+        isinstance(a, Send) and a.conn == 1 and type(a.message).__name__ == "OpenReceiveChannel"
+        for a in out
+    )
+    legs = early + later
+    assert all(20000 <= x.port <= 20063 and x.port % 2 == 0 for x in legs)
+    assert any(isinstance(a, RelayBridge) for a in out)
     legs = [x for x in legs if x.leg_key == orc[0].call_reference]
     ack = OpenReceiveChannelAck(
         media_reception_status=0,

@@ -35,9 +35,20 @@ Leg state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
    RelayBridge, RelayHold, RelayResume, RelayClose) the edge applies to ``media.Relay``; the
    ports come from a deterministic allocator here (:class:`Ports`), so the core needs no
    answer from the edge. Hold closes the holder's media and plays music to the held peer.
+7. Early media (mod_skinny "early media supported", §7.4 "Early media"): the caller's receive
+   channel is opened while the callee rings (OpenReceiveChannel right after the ring-out block,
+   its Ack answered with StartMediaTransmission to the caller's relay leg, or nothing yet with
+   direct media), without the Connected state/keys/prompt. The callee answering then opens only
+   the callee's side: the callee's first RTP reaches the caller with no second
+   OpenReceiveChannel round trip, and the caller's path to the relay is up (and counted in the
+   relay's statistics) before the answer.
+   The ring-back itself stays the phone's local alerting tone (§7.4 step 1 "generated
+   locally"): between our own phones there is no far-end progress media, and relay-played
+   ring-back on top of StartTone(Alerting) would be heard twice. A failed call (busy, reorder)
+   closes that early media before its tone (the 7910 plays no tone with a stream open, §8.1).
 
 Not implemented (logged and ignored): conference, park, pickup, call forward, DND, iDivert,
-barge; shared-line "remote hold" display; early media (phones never send progress media).
+barge.
 """
 
 from __future__ import annotations
@@ -717,8 +728,10 @@ class Calls:
             return actions + self._fail(leg, "tempfail", f"no device of {number} is registered")
         if target.busy_trigger and self._calls_on(number) >= target.busy_trigger:
             return actions + self._fail(leg, "busy", f"{number} has {target.busy_trigger} calls")
-        # caller side: ring-out (§7.4), then the callees ring, then the caller line's peers
+        # caller side: ring-out (§7.4) with early media (the caller's receive channel opens
+        # now, see the module docstring), then the callees ring, then the caller line's peers
         actions += self._ringout_block(leg)
+        actions += self._open_media(leg)
         for st, instance in carriers:
             ring = self._new_leg(st, instance, number, RI, call)
             call.ringing.append(ring)
@@ -740,9 +753,11 @@ class Calls:
         leg.state = FA
         log.info("call %d from %s: %s (%s)", leg.call.id, leg.device, kind, why)
         leg.call.ringing = []
+        # the 7910 plays no tone while a receive channel is open (§8.1): early media goes first
+        actions = self._drop_media(leg)
         L, C = leg.line, leg.ref
         if kind == "busy":
-            return self._to(
+            return actions + self._to(
                 leg,
                 self._state(leg, CallStateValue.BUSY),
                 StartTone(
@@ -751,7 +766,7 @@ class Calls:
                 self._prompt(leg, label(Label.BUSY)),
             )
         text = label(Label.TEMP_FAIL) if kind == "tempfail" else label(Label.UNKNOWN_NUMBER)
-        return self._to(
+        return actions + self._to(
             leg,
             StartTone(tone=Tone.REORDER_TONE, tone_direction=0, line_instance=L, call_reference=C),
             self._prompt(leg, text),
@@ -1247,6 +1262,16 @@ class Calls:
             CloseReceiveChannel(conference_id=C, pass_thru_party_id=C, call_reference=C),
             StopMediaTransmission(conference_id=C, pass_thru_party_id=C, call_reference=C),
         )
+
+    def _drop_media(self, leg: Leg) -> list[Action]:
+        """Close the phone's media and free its relay leg (the leg itself goes on)."""
+        actions = self._close_media(leg)
+        if leg.relay_port is not None:
+            actions.append(RelayClose(leg.ref))
+            self.ports.free(leg.relay_port)
+            leg.relay_port = None
+        leg.moh = False
+        return actions
 
     def _smt(self, leg: Leg, to: tuple[str, int]) -> list[Action]:
         if leg.smt == to:

@@ -210,6 +210,10 @@ def _answer(phone: SimPhone, wait: float, hold: float, echo: Echo) -> None:
     except TimeoutError:
         raise UserError(f"no call within {wait:g} s") from None
     ref = st.call_reference
+    try:  # CallInfo follows CallState(RingIn) in the same burst (§7.4): wait for it briefly
+        phone.wait_for(CallInfo, 1.0, lambda m: m.call_reference == ref)
+    except TimeoutError:
+        pass
     info = _latest(phone, CallInfo, ref)
     who = f" from {info.calling_party_name or '?'} <{info.calling_party}>" if info else ""
     echo(f"ringing{who}")
@@ -261,6 +265,9 @@ def _media(phone: SimPhone, echo: Echo) -> None:
         except TimeoutError:
             continue
     if got:
+        # a phone keeps streaming: the far end may have joined after our first packets
+        # (early media opens our path before it answers), so it must still hear us
+        phone.send_rtp(5)
         echo(f"media: RTP received back ({got} packets so far)")
     else:
         echo("media: no RTP received within 5 s (is the far end sending?)")
