@@ -760,3 +760,49 @@ def test_early_media_direct_only_callee_opens_on_answer(direct_rig: Rig) -> None
     a.send(OnHook(line_instance=1, call_reference=0))
     state(b, S.ON_HOOK)
     clean(rig, a, b)
+
+
+# --- failed calls left off-hook (§7.10, §7.14 auto hang-up 15 s) ------------------------------
+
+
+def test_busy_and_reorder_end_after_15_s_off_hook(rig: Rig) -> None:
+    a, b = rig.phone(A), rig.phone(B, "7961")
+    # busy: B refuses, A stays off-hook
+    a.send(OffHook(line_instance=1, call_reference=0))
+    ra = state(a, S.OFF_HOOK).call_reference
+    dial(a, "1002", ra)
+    rb = state(b, S.RING_IN).call_reference
+    b.send(SoftKeyEvent(soft_key_event=K.END_CALL, line_instance=1, call_reference=rb))
+    state(a, S.BUSY)
+    m = mark(a)
+    rig.clock.advance(14.9)
+    rig.server.poke()
+    rig.settle()
+    assert not any(isinstance(x, CallState) for x in after(a, m))  # still busy
+    assert rig.snapshot() != []
+    rig.clock.advance(0.2)
+    rig.server.poke()
+    state(a, S.ON_HOOK)
+    idle(a, m)
+    expect(a, m, (StopTone, {"call_reference": ra}), (CallState, {"call_reference": ra}))
+    settled(rig, lambda: rig.snapshot() == [], "busy call ended")
+    a.send(OnHook(line_instance=1, call_reference=ra))  # handset down later: a no-op
+    # reorder (unknown number) left off-hook ends the same way
+    m = mark(a)
+    a.send(EnblocCall(called_party="4444"))
+    a.wait_for(StartTone, 5, lambda t: t.tone == Tone.REORDER_TONE)
+    rig.clock.advance(15.0)
+    rig.server.poke()
+    state(a, S.ON_HOOK)
+    settled(rig, lambda: rig.snapshot() == [], "reorder call ended")
+    # the phone is clean: a new call starts with dial tone and rings B
+    a.send(OffHook(line_instance=1, call_reference=0))
+    ra = a.wait_for(CallState, 5, lambda s: s.call_state == S.OFF_HOOK).call_reference
+    dial(a, "1002", ra)
+    state(b, S.RING_IN)
+    a.send(OnHook(line_instance=1, call_reference=ra))
+    state(b, S.ON_HOOK)
+    settled(rig, lambda: rig.snapshot() == [], "all gone")
+    reasons = [r["reason"] for r in rig.cdr.query()]
+    assert reasons.count("failed call left off-hook") == 2
+    clean(rig, a, b)

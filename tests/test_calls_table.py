@@ -143,3 +143,23 @@ def test_wait_rule_routes_on_timer(tmp_path: Path) -> None:
     assert core.on_timer(clock.now() + 1.9) == [] or True
     out = core.on_timer(deadline)
     assert CallStateValue.RING_IN in _states(out, 3)
+
+
+def test_failed_call_hangs_up_after_15_s(tmp_path: Path) -> None:
+    from skinnyctl.callmanager.calls import FAIL_HANGUP_S
+    from skinnyctl.sccp import EnblocCall
+
+    core, calls, clock = _core(tmp_path)
+    core.handle(Received(1, OffHook(line_instance=1)))
+    out = core.handle(Received(1, EnblocCall(called_party="4444")))  # no such line: reorder
+    assert calls.next_deadline() == clock.now() + FAIL_HANGUP_S == clock.now() + 15
+    assert core.on_timer(clock.now() + 14.9) == []
+    out = core.on_timer(clock.now() + 15)
+    assert _states(out, 1) == [CallStateValue.ON_HOOK]
+    assert calls.snapshot() == [] and calls.next_deadline() is None
+    cdr = [a.record for a in out if isinstance(a, WriteCdr)]
+    assert cdr and cdr[0]["reason"] == "failed call left off-hook"
+    # hanging up first disarms it
+    core.handle(Received(1, EnblocCall(called_party="4444")))
+    core.handle(Received(1, OnHook(line_instance=1)))
+    assert calls.next_deadline() is None

@@ -113,6 +113,7 @@ from .stations import Station, Stations
 log = logging.getLogger("skinnyctl.callmanager.calls")
 
 PTIME_MS = 20
+FAIL_HANGUP_S = 15.0  # busy/reorder left off-hook ends after this ([CS] SCCP_HANGUP_TIMEOUT, §7.14)
 RTP_PRECEDENCE = 0xB8  # DSCP EF, what CUCM and mod_skinny send
 
 
@@ -220,6 +221,7 @@ class Ev(Enum):
     COMPLETE = "complete"
     HANGUP = "hangup"
     FAR_END = "far_end"
+    TIMEOUT = "timeout"  # busy/reorder heard for FAIL_HANGUP_S
 
 
 D, RO, RI, CO, HO, FA, RE, G = (
@@ -257,11 +259,13 @@ TABLE: dict[tuple[LS, Ev], tuple[LS, str]] = {
     (HO, Ev.HANGUP): (G, "end_call"),
     (HO, Ev.FAR_END): (G, "gone"),
     (FA, Ev.HANGUP): (G, "end_call"),
+    (FA, Ev.TIMEOUT): (G, "end_call"),
     (FA, Ev.FAR_END): (FA, "nothing"),
     (RE, Ev.FAR_END): (G, "gone"),
 }
 
 _ACTIVE = (D, RO, CO, FA)  # states in which a leg holds the device's handset/speaker
+_TIMED = (D, FA)  # states whose leg.deadline is armed: digit timer, failed-call hang-up
 
 
 @dataclass(eq=False)
@@ -373,10 +377,15 @@ class Calls:
         while self._timers and self._timers[0][0] <= now:
             _, ref = heapq.heappop(self._timers)
             leg = self._legs.get(ref)
-            if leg is None or leg.state is not D or leg.deadline is None or leg.deadline > now:
+            if leg is None or leg.state not in _TIMED or leg.deadline is None:
+                continue
+            if leg.deadline > now:
                 continue
             leg.deadline = None
-            if leg.digits:
+            if leg.state is FA:
+                log.info("%s: still off-hook after busy/reorder; ending the call", leg.st.label)
+                actions += self._step(leg, Ev.TIMEOUT, "failed call left off-hook")
+            elif leg.digits:
                 log.info("%s: digit timeout, routing %s", leg.st.label, leg.digits)
                 actions += self._step(leg, Ev.ROUTE, leg.digits)
         return actions
@@ -385,7 +394,7 @@ class Calls:
         while self._timers:
             at, ref = self._timers[0]
             leg = self._legs.get(ref)
-            if leg is not None and leg.state is D and leg.deadline == at:
+            if leg is not None and leg.state in _TIMED and leg.deadline == at:
                 return at
             heapq.heappop(self._timers)
         return None
@@ -753,6 +762,8 @@ class Calls:
         leg.state = FA
         log.info("call %d from %s: %s (%s)", leg.call.id, leg.device, kind, why)
         leg.call.ringing = []
+        leg.deadline = self.clock.now() + FAIL_HANGUP_S
+        heapq.heappush(self._timers, (leg.deadline, leg.ref))
         # the 7910 plays no tone while a receive channel is open (§8.1): early media goes first
         actions = self._drop_media(leg)
         L, C = leg.line, leg.ref
