@@ -4,6 +4,7 @@ checked with tshark; media is real RTP through the relay."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -805,4 +806,83 @@ def test_busy_and_reorder_end_after_15_s_off_hook(rig: Rig) -> None:
     settled(rig, lambda: rig.snapshot() == [], "all gone")
     reasons = [r["reason"] for r in rig.cdr.query()]
     assert reasons.count("failed call left off-hook") == 2
+    clean(rig, a, b)
+
+
+# --- music on hold with direct media (§7.7) -----------------------------------------------------
+
+
+def test_direct_media_hold_plays_music_from_the_relay_then_direct_again(direct_rig: Rig) -> None:
+    rig = direct_rig
+    lo, hi = rig.site.server.rtp_port_min, rig.site.server.rtp_port_max
+    a, b = rig.phone(A), rig.phone(B, "7961")
+    _ra, rb = call_a_to_b(rig, a, b)
+    media_flows(a, b)
+    assert rig.relay.stats() == []  # direct: the relay carries nothing
+    ma = mark(a)
+    b.send(SoftKeyEvent(soft_key_event=K.HOLD, line_instance=1, call_reference=rb))
+    state(b, S.HOLD)
+    # A (held) stops sending to B, whose receive channel is closed; its own stays open
+    expect(a, ma, (StopMediaTransmission, {}))
+    assert not any(isinstance(m, CloseReceiveChannel) for m in after(a, ma))
+    a.rtp_in.clear()
+    first = a.wait_rtp(lambda p: lo <= p.source[1] <= hi, 5)
+    for _ in range(50):  # a second of music
+        if sum(1 for p in a.rtp_in if p.source == first.source) >= 10:
+            break
+        time.sleep(0.05)
+    music = [p for p in a.rtp_in if p.source == first.source][:10]
+    assert len(music) == 10
+    assert all(p.payload_type == 0 and len(p.payload) == 160 for p in music)  # µ-law, 20 ms
+    assert len({p.ssrc for p in music}) == 1 and first.ssrc != b.rtp_ssrc
+    seqs = [p.seq for p in music]
+    assert all((y - x) & 0xFFFF == 1 for x, y in itertools.pairwise(seqs))
+    assert len(set(b"".join(p.payload for p in music))) > 8  # music, not µ-law silence (0xFF)
+    legs = rig.relay.stats()
+    assert len(legs) == 1 and legs[0]["state"] == "held"
+    assert legs[0]["remote"] == f"127.0.0.1:{a.rtp_listen_port}"
+    snap = rig.snapshot()[0]
+    assert snap["state"] == "held"
+    assert any(x["music_on_hold"] for x in snap["legs"] if x["device_name"] == a.name)
+    # resume: B reopens, both phones are pointed at each other again, the music leg closes
+    mb = mark(b)
+    b.send(SoftKeyEvent(soft_key_event=K.RESUME, line_instance=1, call_reference=rb))
+    state(b, S.CONNECTED)
+    expect(b, mb, (OpenReceiveChannel, {"call_reference": rb}), (StartMediaTransmission, {}))
+    expect(a, ma, (StopMediaTransmission, {}), (StartMediaTransmission, {}))
+    settled(rig, lambda: rig.relay.stats() == [], "music leg closed")
+    assert a.media_to == ("127.0.0.1", b.rtp_listen_port)
+    assert b.media_to == ("127.0.0.1", a.rtp_listen_port)
+    a.rtp_in.clear()
+    b.rtp_in.clear()
+    media_flows(a, b)
+    got = a.wait_rtp(lambda p: p.ssrc == b.rtp_ssrc, 5)
+    assert got.source == ("127.0.0.1", b.rtp_listen_port)  # phone to phone, no relay
+    a.send(OnHook(line_instance=1, call_reference=0))
+    state(b, S.ON_HOOK)
+    settled(rig, lambda: rig.snapshot() == [] and rig.calls.ports.used == set(), "all gone")
+    clean(rig, a, b)
+
+
+def test_direct_media_held_while_holding_hears_music_on_resume(direct_rig: Rig) -> None:
+    rig = direct_rig
+    lo, hi = rig.site.server.rtp_port_min, rig.site.server.rtp_port_max
+    a, b = rig.phone(A), rig.phone(B, "7961")
+    ra, rb = call_a_to_b(rig, a, b)
+    media_flows(a, b)
+    b.send(SoftKeyEvent(soft_key_event=K.HOLD, line_instance=1, call_reference=rb))
+    state(b, S.HOLD)
+    a.send(SoftKeyEvent(soft_key_event=K.HOLD, line_instance=1, call_reference=ra))
+    state(a, S.HOLD)
+    settled(rig, lambda: rig.relay.stats() == [], "no music into closed receive channels")
+    b.send(SoftKeyEvent(soft_key_event=K.RESUME, line_instance=1, call_reference=rb))
+    state(b, S.CONNECTED)
+    b.rtp_in.clear()
+    b.wait_rtp(lambda p: lo <= p.source[1] <= hi and p.payload_type == 0, 5)  # A still holds
+    a.send(SoftKeyEvent(soft_key_event=K.RESUME, line_instance=1, call_reference=ra))
+    state(a, S.CONNECTED)
+    settled(rig, lambda: rig.relay.stats() == [], "music leg closed")
+    media_flows(a, b)
+    a.send(OnHook(line_instance=1, call_reference=0))
+    state(b, S.ON_HOOK)
     clean(rig, a, b)

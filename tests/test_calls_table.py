@@ -163,3 +163,81 @@ def test_failed_call_hangs_up_after_15_s(tmp_path: Path) -> None:
     core.handle(Received(1, EnblocCall(called_party="4444")))
     core.handle(Received(1, OnHook(line_instance=1)))
     assert calls.next_deadline() is None
+
+
+def _sends(actions: list, conn: int, cls: type) -> list:
+    return [
+        a.message
+        for a in actions
+        if isinstance(a, Send) and a.conn == conn and isinstance(a.message, cls)
+    ]
+
+
+def test_direct_media_hold_music_through_a_relay_leg(tmp_path: Path) -> None:
+    from skinnyctl.callmanager.calls import RelayClose, RelayHold, RelayLearn
+    from skinnyctl.sccp import (
+        EnblocCall,
+        OpenReceiveChannel,
+        SoftKeyEvent,
+        SoftKeyEventValue,
+        StopMediaTransmission,
+    )
+
+    (tmp_path / "tftp").mkdir()
+    text = SITE.format(port=2000, rtp_min=20000, rtp_max=20063, a=A, b=B, c=C, shared=SHARED)
+    text = text.replace('tftp_root = "tftp"', 'tftp_root = "tftp"\nmedia = "direct"')
+    (tmp_path / "site.toml").write_text(text)
+    site = load_site(tmp_path / "site.toml")
+    clock = FakeClock()
+    calls = Calls(site, clock)
+    core = CallManager(site, clock, calls)
+    calls.attach(core)
+    for conn, mac in ((1, A), (2, B)):
+        core.handle(Connected(conn, "127.0.0.1", 5000 + conn))
+        core.handle(
+            Received(
+                conn,
+                Register(device_name="SEP" + mac, device_type=7, station_ip_addr="127.0.0.1"),
+            )
+        )
+
+    def ack(conn: int, out: list, port: int) -> list:
+        orc = _sends(out, conn, OpenReceiveChannel)[-1]
+        msg = OpenReceiveChannelAck(
+            media_reception_status=0,
+            ip_addr="127.0.0.1",
+            port_number=port,
+            pass_thru_party_id=orc.pass_thru_party_id,
+            call_reference=orc.call_reference,
+        )
+        return core.handle(Received(conn, msg))
+
+    out = core.handle(Received(1, EnblocCall(called_party="1002")))
+    assert not any(isinstance(a, RelayLeg) for a in out)  # direct: no relay leg for talking
+    ack(1, out, 30000)
+    out = core.handle(Received(2, OffHook(line_instance=1)))
+    out = ack(2, out, 30002)
+    assert _sends(out, 1, StartMediaTransmission)[0].remote_port_number == 30002
+    rb = next(leg for leg in calls.snapshot()[0]["legs"] if leg["line"] == "1002")
+    hold = SoftKeyEvent(
+        soft_key_event=SoftKeyEventValue.HOLD, line_instance=1, call_reference=rb["call_reference"]
+    )
+    out = core.handle(Received(2, hold))
+    assert _sends(out, 1, StopMediaTransmission)  # the held phone stops sending to B
+    kinds = [type(a).__name__ for a in out if not isinstance(a, Send)]
+    assert kinds[:3] == ["RelayLeg", "RelayLearn", "RelayHold"]
+    learn = next(a for a in out if isinstance(a, RelayLearn))
+    assert (learn.ip, learn.port) == ("127.0.0.1", 30000)  # music to A's receive address
+    assert next(a for a in out if isinstance(a, RelayHold)).codec == "ulaw"
+    assert len(calls.ports.used) == 1
+    resume = SoftKeyEvent(
+        soft_key_event=SoftKeyEventValue.RESUME,
+        line_instance=1,
+        call_reference=rb["call_reference"],
+    )
+    out = core.handle(Received(2, resume))
+    assert not any(isinstance(a, RelayClose) for a in out)  # music until B's media is back
+    out = ack(2, out, 30004)
+    assert any(isinstance(a, RelayClose) for a in out) and calls.ports.used == set()
+    assert _sends(out, 1, StartMediaTransmission)[0].remote_port_number == 30004
+    assert _sends(out, 2, StartMediaTransmission)[0].remote_port_number == 30000

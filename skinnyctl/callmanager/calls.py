@@ -34,7 +34,11 @@ Leg state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
    are in (media = "direct"). The relay is driven by actions (RelayLeg, RelayLearn,
    RelayBridge, RelayHold, RelayResume, RelayClose) the edge applies to ``media.Relay``; the
    ports come from a deterministic allocator here (:class:`Ports`), so the core needs no
-   answer from the edge. Hold closes the holder's media and plays music to the held peer.
+   answer from the edge. Hold closes the holder's media and plays music to the held peer:
+   with relayed media its relay leg switches to music; with direct media (§7.7) the held
+   phone gets StopMediaTransmission and a relay leg opened only for it streams music to its
+   receive address (its receive channel stays open); on resume, once the holder's ack is in,
+   that leg closes and both phones are pointed at each other again.
 7. Early media (mod_skinny "early media supported", §7.4 "Early media"): the caller's receive
    channel is opened while the callee rings (OpenReceiveChannel right after the ring-out block,
    its Ack answered with StartMediaTransmission to the caller's relay leg, or nothing yet with
@@ -287,6 +291,7 @@ class Leg:
     relay_port: int | None = None  # relay leg bound for this leg
     relay_key: int = 0  # relay call key the relay leg belongs to
     moh: bool = False  # the relay plays music to this phone
+    moh_only: bool = False  # direct media: its relay leg exists only for that music
     smt: tuple[str, int] | None = None  # where StartMediaTransmission told it to send
     codec: int = int(Codec.G711_ULAW_64K)
 
@@ -587,10 +592,8 @@ class Calls:
                 return actions
             actions.append(RelayLearn(leg.ref, ip, int(msg.port_number)))
             actions += self._smt(leg, (self._relay_ip, leg.relay_port))
-        else:
-            peer = leg.peer
-            if peer is not None and peer.rx is not None and peer.state is CO:
-                actions += self._smt(leg, peer.rx) + self._smt(peer, leg.rx)
+        elif leg.peer is not None:
+            actions += self._direct(leg, leg.peer)
         return actions
 
     def _ignore(self, st: Station, msg: Message) -> list[Action]:
@@ -833,7 +836,8 @@ class Calls:
         return self._remote_block(leg) + self._rering(leg.st, except_leg=leg)
 
     def _on_hold(self, leg: Leg, arg: Any, old: LS) -> list[Action]:
-        actions = self._close_media(leg)
+        # holding back a peer that held us first: our music stops with our receive channel
+        actions = self._music(leg, False) + self._close_media(leg)
         L = leg.line
         actions += self._to(
             leg,
@@ -1276,13 +1280,15 @@ class Calls:
 
     def _drop_media(self, leg: Leg) -> list[Action]:
         """Close the phone's media and free its relay leg (the leg itself goes on)."""
-        actions = self._close_media(leg)
-        if leg.relay_port is not None:
-            actions.append(RelayClose(leg.ref))
-            self.ports.free(leg.relay_port)
-            leg.relay_port = None
-        leg.moh = False
-        return actions
+        return self._close_media(leg) + self._drop_relay(leg)
+
+    def _drop_relay(self, leg: Leg) -> list[Action]:
+        leg.moh = leg.moh_only = False
+        if leg.relay_port is None:
+            return []
+        self.ports.free(leg.relay_port)
+        leg.relay_port = None
+        return [RelayClose(leg.ref)]
 
     def _smt(self, leg: Leg, to: tuple[str, int]) -> list[Action]:
         if leg.smt == to:
@@ -1324,19 +1330,66 @@ class Calls:
             for leg in (a, b):
                 if leg.moh and leg.peer is not None and leg.peer.state is CO:
                     actions += self._music(leg, False)
-        elif a.rx and b.rx and a.state is CO and b.state is CO:
-            actions += self._smt(a, b.rx) + self._smt(b, a.rx)
+        else:
+            actions += self._direct(a, b)
         return actions
 
-    def _music(self, leg: Leg, on: bool) -> list[Action]:
-        """Music on hold to ``leg``'s phone (its peer held it), through the relay."""
-        if not self._relay_mode or leg.relay_port is None or leg.moh == on:
+    def _direct(self, a: Leg, b: Leg) -> list[Action]:
+        """Direct media: once both peers are connected with acks in, each sends to the other
+        (music on hold to either stops first)."""
+        for x, y in ((a, b), (b, a)):
+            if x.state is CO and x.rx and y.state is HO:
+                return self._music(x, True)  # resumed while its peer still holds it
+        if not (a.rx and b.rx and a.state is CO and b.state is CO):
             return []
-        leg.moh = on
-        if on:
-            codec = "alaw" if leg.codec == Codec.G711_ALAW_64K else "ulaw"
-            return [RelayHold(leg.ref, codec, PTIME_MS)]
-        return [RelayResume(leg.ref)]
+        actions = self._music(a, False) + self._music(b, False)
+        return actions + self._smt(a, b.rx) + self._smt(b, a.rx)
+
+    def _music(self, leg: Leg, on: bool) -> list[Action]:
+        """Music on hold to ``leg``'s phone (its peer held it), played by the relay.
+
+        Relay media: the leg's relay leg switches to music. Direct media (§7.7): the held phone
+        is told to stop sending (its peer closed its receive channel) and a relay leg opened
+        for it streams music to its receive address from its last ack; its receive channel
+        stays open. Music off closes that relay leg; ``_direct`` then re-points both phones.
+        """
+        if leg.moh == on:
+            return []
+        codec = "alaw" if leg.codec == Codec.G711_ALAW_64K else "ulaw"
+        if leg.moh_only:  # direct media: the relay leg existed only for the music
+            leg.moh_only = False
+            return self._drop_relay(leg)
+        if leg.relay_port is not None:  # relayed media: the same relay leg plays music
+            leg.moh = on
+            return [RelayHold(leg.ref, codec, PTIME_MS)] if on else [RelayResume(leg.ref)]
+        if not on or self._relay_mode:
+            return []
+        if not leg.orc or leg.rx is None:
+            log.info("%s: no receive address yet; no music on hold", leg.st.label)
+            return []
+        port = self.ports.take()
+        if port is None:
+            log.error(
+                "no free RTP port in %d-%d: no music on hold for call %d; widen the range",
+                self.site.server.rtp_port_min,
+                self.site.server.rtp_port_max,
+                leg.call.id,
+            )
+            return []
+        leg.relay_port, leg.relay_key, leg.moh, leg.moh_only = port, leg.call.id, True, True
+        actions: list[Action] = []
+        if leg.smt is not None:
+            C = leg.ref
+            leg.smt = None
+            actions += self._to(
+                leg, StopMediaTransmission(conference_id=C, pass_thru_party_id=C, call_reference=C)
+            )
+        actions += [
+            RelayLeg(leg.call.id, leg.ref, port),
+            RelayLearn(leg.ref, leg.rx[0], leg.rx[1]),
+            RelayHold(leg.ref, codec, PTIME_MS),
+        ]
+        return actions
 
     # --- small helpers ----------------------------------------------------------------------------
 
