@@ -40,7 +40,8 @@ class CallEdge:
     def _apply(self, a: CallAction) -> None:
         if isinstance(a, WriteCdr):
             if self.cdr is not None:
-                self.cdr.append(a.record)
+                submit = getattr(self.cdr, "submit", None)  # a writer thread: no fsync here
+                (submit or self.cdr.append)(a.record)
             return
         relay = self.relay
         if relay is None:
