@@ -352,6 +352,19 @@ def run_once(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
             fig["rss_after_keepalive_mb"] = rss_mb(server.pid)[0]
             if args.call_rate > 0 and args.call_seconds > 0:
                 client0 = time.process_time()
+                spy = None
+                if args.profile_calls:  # the server's stacks during the call phase (py-spy)
+                    fmt = "raw" if args.profile_calls.endswith(".txt") else "flamegraph"
+                    spy = subprocess.Popen(
+                        [
+                            *("py-spy", "record", "-p", str(server.pid), "-o", args.profile_calls),
+                            *("-d", str(int(args.call_seconds)), "-r", "250", "--threads"),
+                            *("-f", fmt),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                    time.sleep(1.0)  # py-spy attaches
                 t0 = time.perf_counter()
                 calls = call_phase(swarm, args)
                 elapsed = time.perf_counter() - t0
@@ -365,12 +378,17 @@ def run_once(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
                 fig["setup_p50_ms"] = pct(rang, 0.50)
                 fig["setup_p99_ms"] = pct(rang, 0.99)
                 fig["setup_max_ms"] = max(rang, default=float("nan"))
+                tone = [1000 * (c.dial_tone - c.off_hook) for c in calls if c.dial_tone]
+                fig["dial_tone_p50_ms"] = pct(tone, 0.50)
+                fig["dial_tone_p99_ms"] = pct(tone, 0.99)
                 fig["calls_cpu_pct"] = 100 * (cpu3 - cpu2) / elapsed
                 fig["calls_cpu_ms_per_call"] = 1000 * (cpu3 - cpu2) / max(1, len(calls))
                 fig["rtp_per_call"] = statistics.median(
                     [c.caller_rtp + c.callee_rtp for c in ok] or [0]
                 )
                 fig["rss_after_calls_mb"] = rss_mb(server.pid)[0]
+                if spy is not None:
+                    spy.wait(30)
                 reasons = collections.Counter(c.error or "no RTP" for c in calls if not c.ok)
                 if reasons:
                     print(f"  call failures: {dict(reasons.most_common(5))}", file=sys.stderr)
@@ -416,6 +434,11 @@ def main() -> None:
     ap.add_argument("--hold", type=float, default=1.0, help="seconds each call stays connected")
     ap.add_argument("--rtp-pps", type=float, default=10.0, help="RTP packets/s per phone")
     ap.add_argument("--dial", choices=("keypad", "enbloc"), default="keypad")
+    ap.add_argument(
+        "--profile-calls",
+        metavar="FILE",
+        help="py-spy the server during the call phase: collapsed stacks (FILE.txt) or an SVG",
+    )
     ap.add_argument("--floor-server", nargs=2, metavar=("PORT", "ANSWERS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.floor_server:
@@ -462,6 +485,10 @@ def main() -> None:
             f"  call setup           p50 {med('setup_p50_ms'):.2f} ms, p99 "
             f"{med('setup_p99_ms'):.2f} ms (max {med('setup_max_ms'):.1f} ms; target p99 < 5 ms)"
             f" at {args.call_rate:g} calls/s, off-hook to the far end's RingIn"
+        )
+        print(
+            f"    of which           p50 {med('dial_tone_p50_ms'):.2f} ms, p99 "
+            f"{med('dial_tone_p99_ms'):.2f} ms off-hook to dial tone (the caller's CallState)"
         )
         print(
             f"  calls                {med('calls_ok'):.0f}/{med('calls'):.0f} completed "

@@ -162,6 +162,7 @@ class CallResult:
     callee: SwarmPhone
     number: str
     off_hook: float = 0.0  # caller's OffHook sent
+    dial_tone: float = 0.0  # caller's CallState OffHook received (then it dials)
     ring_in: float = 0.0  # callee's CallState RingIn received
     connected: float = 0.0  # caller's CallState Connected received
     ended: float = 0.0  # caller's CallState OnHook after its OnHook (0: not over)
@@ -366,6 +367,7 @@ class Swarm:
             call.off_hook = time.perf_counter()
             self._say(p, OffHook(line_instance=1, call_reference=0))
             ref = yield from self._until(p, CallStateValue.OFF_HOOK)  # dial tone
+            call.dial_tone = time.perf_counter()
             if dial == "enbloc":
                 self._say(p, EnblocCall(called_party=call.number, line_instance=1))
             else:
