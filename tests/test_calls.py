@@ -886,3 +886,116 @@ def test_direct_media_held_while_holding_hears_music_on_resume(direct_rig: Rig) 
     a.send(OnHook(line_instance=1, call_reference=0))
     state(b, S.ON_HOOK)
     clean(rig, a, b)
+
+
+# --- shared line: remote hold and pick-up (§7.5) -----------------------------------------------
+
+
+def test_shared_line_remote_hold_and_pickup_on_another_device(rig: Rig) -> None:
+    a = rig.phone(A)
+    s1, s2, s3 = (rig.phone(m, "7961") for m in (S1, S2, S3))
+    a.send(EnblocCall(called_party="2000"))
+    r1, r2, r3 = (state(s, S.RING_IN).call_reference for s in (s1, s2, s3))
+    s2.send(SoftKeyEvent(soft_key_event=K.ANSWER, line_instance=1, call_reference=r2))
+    state(a, S.CONNECTED)
+    for s in (s1, s3):
+        state(s, S.CALL_REMOTE_MULTILINE)
+    media_flows(a, s2)
+    # S2 holds: S1 and S3 show the call held remotely (17 on these 7961s), Resume offered
+    m1, m3 = mark(s1), mark(s3)
+    s2.send(SoftKeyEvent(soft_key_event=K.HOLD, line_instance=1, call_reference=r2))
+    state(s2, S.HOLD)
+    for s, m, r in ((s1, m1, r1), (s3, m3, r3)):
+        state(s, S.REMOTE_HOLD)
+        expect(
+            s,
+            m,
+            (SetLamp, {"stimulus": StimulusType.LINE, "lamp_mode": LampMode.WINK}),
+            (CallState, {"call_state": S.REMOTE_HOLD, "call_reference": r}),
+            (SelectSoftKeys, {"soft_key_set_index": SoftKeySetIndex.ON_HOLD}),
+            (DisplayPromptStatus, {"prompt_status": "\x80\x03"}),
+        )
+    a.rtp_in.clear()
+    a.wait_rtp(lambda p: p.ssrc != s2.rtp_ssrc, 5)  # A hears music on hold
+    snap = rig.snapshot()[0]
+    assert {x["device_name"]: x["state"] for x in snap["legs"]} == {
+        a.name: "connected",
+        s1.name: "remote_hold",
+        s2.name: "hold",
+        s3.name: "remote_hold",
+    }
+    # S1 picks the held call up with Resume: S1 talks to A, S2 and S3 show it in use remotely
+    m1, m2, m3 = mark(s1), mark(s2), mark(s3)
+    s1.send(SoftKeyEvent(soft_key_event=K.RESUME, line_instance=1, call_reference=r1))
+    state(s1, S.CONNECTED)
+    expect(
+        s1,
+        m1,
+        (SetLamp, {"lamp_mode": LampMode.ON}),
+        (CallState, {"call_state": S.OFF_HOOK, "call_reference": r1}),
+        (OpenReceiveChannel, {"call_reference": r1}),
+        (CallState, {"call_state": S.CONNECTED, "call_reference": r1}),
+        (SelectSoftKeys, {"soft_key_set_index": SoftKeySetIndex.CONNECTED}),
+        (CallInfo, {"calling_party": "1001", "called_party": "2000"}),
+    )
+    for s, m, r in ((s2, m2, r2), (s3, m3, r3)):
+        state(s, S.CALL_REMOTE_MULTILINE)
+        expect(
+            s,
+            m,
+            (SetLamp, {"lamp_mode": LampMode.ON}),
+            (CallState, {"call_state": S.CALL_REMOTE_MULTILINE, "call_reference": r}),
+            (SelectSoftKeys, {"soft_key_set_index": SoftKeySetIndex.IN_USE_HINT}),
+        )
+    a.rtp_in.clear()
+    media_flows(a, s1)
+    snap = rig.snapshot()[0]
+    assert snap["state"] == "connected"
+    assert {x["device_name"]: x["state"] for x in snap["legs"]} == {
+        a.name: "connected",
+        s1.name: "connected",
+        s2.name: "remote",
+        s3.name: "remote",
+    }
+    # S1 holds and resumes itself: the others follow (held remotely, then in use again)
+    s1.send(SoftKeyEvent(soft_key_event=K.HOLD, line_instance=1, call_reference=r1))
+    state(s2, S.REMOTE_HOLD)
+    state(s3, S.REMOTE_HOLD)
+    s1.send(Stimulus(stimulus=StimulusType.LINE, stimulus_instance=1))  # Line button resumes
+    state(s1, S.CONNECTED)
+    state(s2, S.CALL_REMOTE_MULTILINE)
+    state(s3, S.CALL_REMOTE_MULTILINE)
+    media_flows(a, s1)
+    # A hangs up: every device carrying 2000 goes idle; one CDR
+    marks = [mark(s) for s in (s1, s2, s3)]
+    a.send(OnHook(line_instance=1, call_reference=0))
+    for s, m in zip((s1, s2, s3), marks, strict=True):
+        state(s, S.ON_HOOK)
+        idle(s, m)
+    settled(rig, lambda: rig.snapshot() == [] and rig.relay.stats() == [], "call gone")
+    assert len(rig.cdr.query("2000")) == 1
+    clean(rig, a, s1, s2, s3)
+
+
+def test_shared_line_pickup_with_direct_media(direct_rig: Rig) -> None:
+    rig = direct_rig
+    a = rig.phone(A)
+    s1, s2 = (rig.phone(m, "7961") for m in (S1, S2))
+    a.send(EnblocCall(called_party="2000"))
+    r1, r2 = (state(s, S.RING_IN).call_reference for s in (s1, s2))
+    s2.send(SoftKeyEvent(soft_key_event=K.ANSWER, line_instance=1, call_reference=r2))
+    media_flows(a, s2)
+    s2.send(SoftKeyEvent(soft_key_event=K.HOLD, line_instance=1, call_reference=r2))
+    state(s1, S.REMOTE_HOLD)
+    s1.send(SoftKeyEvent(soft_key_event=K.RESUME, line_instance=1, call_reference=r1))
+    state(s1, S.CONNECTED)
+    state(s2, S.CALL_REMOTE_MULTILINE)
+    settled(rig, lambda: rig.relay.stats() == [], "music leg closed")
+    media_flows(a, s1)
+    assert a.media_to == ("127.0.0.1", s1.rtp_listen_port)
+    assert s1.media_to == ("127.0.0.1", a.rtp_listen_port)
+    s1.send(SoftKeyEvent(soft_key_event=K.END_CALL, line_instance=1, call_reference=r1))
+    state(a, S.ON_HOOK)
+    state(s2, S.ON_HOOK)
+    settled(rig, lambda: rig.snapshot() == [], "call gone")
+    clean(rig, a, s1, s2)

@@ -241,3 +241,47 @@ def test_direct_media_hold_music_through_a_relay_leg(tmp_path: Path) -> None:
     assert any(isinstance(a, RelayClose) for a in out) and calls.ports.used == set()
     assert _sends(out, 1, StartMediaTransmission)[0].remote_port_number == 30004
     assert _sends(out, 2, StartMediaTransmission)[0].remote_port_number == 30000
+
+
+def test_remote_hold_state_by_phone_age_and_pickup_sans_io(tmp_path: Path) -> None:
+    from skinnyctl.callmanager.calls import _old_phone
+    from skinnyctl.sccp import EnblocCall, SoftKeyEvent, SoftKeyEventValue
+    from tests.test_calls import S1, S2
+
+    core, calls, _clock = _core(tmp_path)
+    assert _old_phone(core.stations.get(1)) and not _old_phone(core.stations.get(2))  # 7960/7961
+    for conn, mac in ((4, S1), (5, S2)):
+        core.handle(Connected(conn, "127.0.0.1", 5000 + conn))
+        core.handle(
+            Received(
+                conn, Register(device_name="SEP" + mac, device_type=30018, protocol_version=17)
+            )
+        )
+    core.handle(Received(1, EnblocCall(called_party="2000")))
+    out = core.handle(Received(5, OffHook(line_instance=1)))
+    assert _states(out, 4)[-1] == CallStateValue.CALL_REMOTE_MULTILINE
+    refs = {x["device_name"]: x["call_reference"] for x in calls.snapshot()[0]["legs"]}
+    K = SoftKeyEventValue
+    out = core.handle(
+        Received(5, SoftKeyEvent(soft_key_event=K.HOLD, line_instance=1, call_reference=0))
+    )
+    assert _states(out, 4) == [CallStateValue.REMOTE_HOLD]
+    # EndCall on a call held on another device does nothing here
+    out = core.handle(
+        Received(4, SoftKeyEvent(soft_key_event=K.END_CALL, line_instance=1, call_reference=0))
+    )
+    assert out == []
+    out = core.handle(
+        Received(
+            4,
+            SoftKeyEvent(soft_key_event=K.RESUME, line_instance=1, call_reference=refs["SEP" + S1]),
+        )
+    )
+    assert CallStateValue.CONNECTED in _states(out, 4)
+    assert _states(out, 5) == [CallStateValue.CALL_REMOTE_MULTILINE]
+    assert any(isinstance(a, RelayBridge) for a in out)
+    legs = {x["device_name"]: x["state"] for x in calls.snapshot()[0]["legs"]}
+    assert legs == {"SEP" + A: "connected", "SEP" + S1: "connected", "SEP" + S2: "remote"}
+    out = core.handle(Received(4, OnHook(line_instance=1)))
+    assert CallStateValue.ON_HOOK in _states(out, 1) and CallStateValue.ON_HOOK in _states(out, 5)
+    assert calls.snapshot() == [] and calls.ports.used == set()

@@ -7,7 +7,10 @@ Unix time, so refs keep increasing across restarts (7940 quirk, sccp-protocol.md
 call has one RINGIN leg per registered device carrying the called line (shared lines); the
 first to answer is the call's ``answered`` leg, the others become REMOTE legs ("in use
 remotely"), like the caller line's other devices. Two connected legs point at each other with
-``peer``; media flows between peers.
+``peer``; media flows between peers. When a shared line's call is held (not for a transfer),
+the line's REMOTE legs on other devices become REMOTE_HOLD (CallState 17, or 8 on the old
+phones of §8.1; OnHold keys; Hold prompt; lamp wink, §7.5): Resume there picks the call up
+(that leg takes the held leg's place and peer; the holder's leg becomes REMOTE).
 
 Leg state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
 
@@ -106,6 +109,7 @@ from skinnyctl.sccp import (
     Tone,
 )
 from skinnyctl.sccp.enums import label
+from skinnyctl.site.catalog import MODELS_BY_DEVICE_TYPE
 from skinnyctl.site.model import Site
 
 from . import answers
@@ -209,6 +213,7 @@ class LS(Enum):
     HOLD = "hold"
     FAILED = "failed"  # busy / reorder heard until the user hangs up
     REMOTE = "remote"  # shared line in use on another device
+    REMOTE_HOLD = "remote_hold"  # shared line: another device holds the call (may pick it up)
     GONE = "gone"
 
 
@@ -226,9 +231,11 @@ class Ev(Enum):
     HANGUP = "hangup"
     FAR_END = "far_end"
     TIMEOUT = "timeout"  # busy/reorder heard for FAIL_HANGUP_S
+    FAR_HOLD = "far_hold"  # shared line: the device carrying the call held it
+    FAR_RESUME = "far_resume"  # ... resumed it (or another device picked it up)
 
 
-D, RO, RI, CO, HO, FA, RE, G = (
+D, RO, RI, CO, HO, FA, RE, RH, G = (
     LS.DIALING,
     LS.RINGOUT,
     LS.RINGIN,
@@ -236,6 +243,7 @@ D, RO, RI, CO, HO, FA, RE, G = (
     LS.HOLD,
     LS.FAILED,
     LS.REMOTE,
+    LS.REMOTE_HOLD,
     LS.GONE,
 )
 
@@ -266,6 +274,11 @@ TABLE: dict[tuple[LS, Ev], tuple[LS, str]] = {
     (FA, Ev.TIMEOUT): (G, "end_call"),
     (FA, Ev.FAR_END): (FA, "nothing"),
     (RE, Ev.FAR_END): (G, "gone"),
+    (RE, Ev.FAR_HOLD): (RH, "remote_hold"),
+    (RH, Ev.FAR_RESUME): (RE, "remote_resume"),
+    (RH, Ev.RESUME): (CO, "pickup"),  # shared line: take over the held call here (§7.5)
+    (RH, Ev.FAR_END): (G, "gone"),
+    (HO, Ev.ELSEWHERE): (RE, "taken"),  # ... and the device that held it shows it remote
 }
 
 _ACTIVE = (D, RO, CO, FA)  # states in which a leg holds the device's handset/speaker
@@ -371,7 +384,7 @@ class Calls:
         for leg in self._on(st):
             if leg.state is G:
                 continue
-            if leg.state in (RI, RE):
+            if leg.state in (RI, RE, RH):
                 actions += self._quiet_drop(leg)
             else:
                 actions += self._end(leg.call, f"device gone: {reason}", by=leg, notify_by=False)
@@ -479,12 +492,12 @@ class Calls:
             target = leg or self._active(st)
             return self._step(target, Ev.HOLD) if target else []
         if ev == K.RESUME:
-            target = leg or self._first(st, HO, line)
+            target = leg or self._first(st, HO, line) or self._first(st, RH, line)
             return self._step(target, Ev.RESUME) if target else []
         if ev == K.TRANSFER:
             return self._transfer(leg or self._active(st))
         if ev == K.END_CALL:
-            target = leg if leg is not None and leg.state is not RE else self._active(st)
+            target = leg if leg is not None and leg.state not in (RE, RH) else self._active(st)
             if target is None:
                 target = self._first(st, HO, line)
             return self._step(target, Ev.HANGUP, "endcall") if target else []
@@ -525,7 +538,7 @@ class Calls:
             if ringing is not None:
                 return self._step(ringing, Ev.ANSWER)
             active = self._active(st)
-            held = self._first(st, HO, inst, exact=True)
+            held = self._first(st, HO, inst, exact=True) or self._first(st, RH, inst, exact=True)
             if active is None and held is not None:
                 return self._step(held, Ev.RESUME)
             if active is not None and active.line == inst:
@@ -854,10 +867,92 @@ class Calls:
         peer = leg.peer
         if peer is not None:
             actions += self._music(peer, True)
+        if arg != "transfer":  # [CS] shows no remote hold for a transfer's hold (§7.8)
+            actions += self._tell_sharers(leg, Ev.FAR_HOLD)
         return actions
+
+    def _tell_sharers(self, leg: Leg, ev: Ev) -> list[Action]:
+        """Other devices showing ``leg``'s call on the same shared line get ``ev``."""
+        actions: list[Action] = []
+        for obs in list(leg.call.observers):
+            if obs.number == leg.number and obs.st is not leg.st and (obs.state, ev) in TABLE:
+                actions += self._step(obs, ev)
+        return actions
+
+    def _on_remote_hold(self, leg: Leg, arg: Any, old: LS) -> list[Action]:
+        """§7.5: held on another device: CallState 17 (8 on old phones), OnHold keys (Resume
+        picks it up here), prompt Hold; the line lamp winks as for a local hold (§6.7)."""
+        L = leg.line
+        value = CallStateValue.HOLD if _old_phone(leg.st) else CallStateValue.REMOTE_HOLD
+        same_line = (x for x in self._on(leg.st) if x.line == L)
+        return self._to(
+            leg,
+            SetLamp(stimulus=StimulusType.LINE, stimulus_instance=L, lamp_mode=_lamp(same_line)),
+            self._state(leg, value),
+            self._keys(leg, SoftKeySetIndex.ON_HOLD),
+            self._prompt(leg, label(Label.HOLD)),
+            self._info_for(leg),
+        )
+
+    def _on_remote_resume(self, leg: Leg, arg: Any, old: LS) -> list[Action]:
+        return self._remote_block(leg) + self._to(leg, self._info_for(leg))
+
+    def _on_pickup(self, leg: Leg, arg: Any, old: LS) -> list[Action]:
+        """Resume pressed on a call held on another device sharing the line: this device
+        takes the held leg's place (mod_skinny "shared lines"); the holder shows it remote."""
+        call = leg.call
+        held = next(
+            (
+                x
+                for x in (call.caller, call.answered)
+                if x is not None and x.number == leg.number and x.state is HO
+            ),
+            None,
+        )
+        if held is None or held.consult is not None:
+            leg.state = old
+            log.info("%s: nothing to pick up on line %s", leg.st.label, leg.number)
+            return []
+        actions = self._make_room(leg.st, keep=leg)
+        if call.caller is held:
+            call.caller = leg
+        else:
+            call.answered = leg
+        call.observers = [x for x in call.observers if x is not leg] + [held]
+        peer = held.peer
+        held.peer = None
+        leg.peer = peer
+        if peer is not None:
+            peer.peer = leg
+        L = leg.line
+        actions += self._to(
+            leg,
+            SetRinger(
+                ring_mode=RingType.OFF,
+                ring_duration=RingMode.NORMAL,
+                line_instance=L,
+                call_reference=leg.ref,
+            ),
+            SetSpeakerMode(speaker_mode=SpeakerMode.ON),
+            SetLamp(stimulus=StimulusType.LINE, stimulus_instance=L, lamp_mode=LampMode.ON),
+            self._state(leg, CallStateValue.OFF_HOOK),  # 7911: OffHook before Connected (§8.1)
+            ActivateCallPlane(line_instance=L),
+        )
+        actions += self._connected_block(leg)
+        if peer is not None:
+            actions += self._join_media(leg, peer)
+        actions += self._step(held, Ev.ELSEWHERE)
+        actions += self._tell_sharers(leg, Ev.FAR_RESUME)
+        log.info("call %d picked up on %s from %s", call.id, leg.device, held.device)
+        return actions
+
+    def _on_taken(self, leg: Leg, arg: Any, old: LS) -> list[Action]:
+        """The call this device held was picked up on another one: it shows it in use."""
+        return self._drop_relay(leg) + self._remote_block(leg) + self._to(leg, self._info_for(leg))
 
     def _on_resume(self, leg: Leg, arg: Any, old: LS) -> list[Action]:
         actions = self._make_room(leg.st, keep=leg)
+        actions += self._tell_sharers(leg, Ev.FAR_RESUME)
         L = leg.line
         actions += self._to(
             leg,
@@ -882,7 +977,7 @@ class Calls:
         return self._step(leg, Ev.TRANSFER)
 
     def _on_transfer(self, leg: Leg, arg: Any, old: LS) -> list[Action]:
-        actions = self._on_hold(leg, arg, old)
+        actions = self._on_hold(leg, "transfer", old)
         consult = self._new_call(leg.st, leg.line, features=True)
         y = self._active(leg.st)
         if y is not None and y.state is D:
@@ -1468,7 +1563,7 @@ class Calls:
             peer = leg.peer
             return self._info(leg, leg.number, peer.number if peer else call.called, True)
         calling = caller.number if caller else ""
-        if leg.state is RE and caller is not None and leg.number == caller.number:
+        if leg.state in (RE, RH) and caller is not None and leg.number == caller.number:
             return self._info(leg, leg.number, call.called, True)
         return self._info(leg, calling, leg.number, outbound=False)
 
@@ -1543,9 +1638,17 @@ def _lamp(legs: Iterable[Leg]) -> LampMode:
         return LampMode.ON
     if RI in states:
         return LampMode.BLINK
-    if HO in states:
+    if HO in states or RH in states:
         return LampMode.WINK
     return LampMode.OFF
+
+
+def _old_phone(st: Station) -> bool:
+    """The "old" SCCP firmware list of §8.1 (CallState 8 instead of 17 for remote hold)."""
+    model = st.device.model if st.device is not None else MODELS_BY_DEVICE_TYPE.get(st.device_type)
+    if model is None:
+        return False
+    return model.family in ("legacy", "790x", "ata") or model.name in ("7920", "7935", "7936")
 
 
 def _codec(st: Station) -> int:
