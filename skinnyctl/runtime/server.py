@@ -262,12 +262,22 @@ class SccpServer:
         return self.core.handle(item)
 
     def _dispatch(self, actions: list[Action]) -> None:
+        # Phones first: their messages go to the I/O thread before the slower edge work of the
+        # same batch (binding relay ports, events) runs, so a RingIn does not wait for sockets
+        # to be opened for another call. The relay port named in a StartMediaTransmission is
+        # bound microseconds later, long before the phone's RTP can arrive.
         to_io = False
+        rest: list[Action] = []
         for a in actions:
             if isinstance(a, Send | SetVersion | Close):
                 self._outbox.append(a)
                 to_io = True
-            elif isinstance(a, Publish):
+            else:
+                rest.append(a)
+        if to_io:
+            self._wake()
+        for a in rest:
+            if isinstance(a, Publish):
                 self.bus.publish(a.event)
             elif isinstance(a, _CALL_ACTIONS):
                 self.call_edge.apply(a)  # relay commands, call records
@@ -278,8 +288,6 @@ class SccpServer:
                     log.warning("cannot record discovered device %r", a.mac)
             else:
                 log.error("unknown action %r", a)
-        if to_io:
-            self._wake()
 
     def _wake(self) -> None:
         with contextlib.suppress(BlockingIOError, OSError):
