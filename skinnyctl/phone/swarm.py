@@ -402,6 +402,8 @@ class Swarm:
 
     def _say(self, p: SwarmPhone, message: Message) -> None:
         self._send(p, encode(message, p.version))
+        if p.error:  # the connection failed on this write
+            raise _CallFailed(p.error)
 
     def _leg_done(self, p: SwarmPhone, call: CallResult) -> None:
         if p.error:  # the connection failed under the call
@@ -703,7 +705,7 @@ class Swarm:
         p.error = p.error or reason
         script = p._script
         self._end(p)
-        if script is not None:
+        if script is not None and not script.gi_running:  # (running: it fails by itself)
             script.close()  # a call script records why in its result (finally)
         self._close_rtp(p)
         if p.sock is not None:
