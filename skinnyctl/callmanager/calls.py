@@ -639,12 +639,7 @@ class Calls:
         L, C = leg.line, leg.ref
         actions += self._to(
             leg,
-            SetRinger(
-                ring_mode=RingType.OFF,
-                ring_duration=RingMode.NORMAL,
-                line_instance=L,
-                call_reference=C,
-            ),
+            _ringer_off(L, C),
             SetSpeakerMode(speaker_mode=SpeakerMode.ON),
             SetLamp(stimulus=StimulusType.LINE, stimulus_instance=L, lamp_mode=LampMode.ON),
             self._state(leg, CallStateValue.OFF_HOOK),
@@ -808,20 +803,7 @@ class Calls:
         call = leg.call
         caller = call.caller
         actions = self._make_room(leg.st, keep=leg)
-        L = leg.line
-        actions += self._to(
-            leg,
-            SetRinger(
-                ring_mode=RingType.OFF,
-                ring_duration=RingMode.NORMAL,
-                line_instance=L,
-                call_reference=leg.ref,
-            ),
-            SetSpeakerMode(speaker_mode=SpeakerMode.ON),
-            SetLamp(stimulus=StimulusType.LINE, stimulus_instance=L, lamp_mode=LampMode.ON),
-            self._state(leg, CallStateValue.OFF_HOOK),  # 7911: OffHook before Connected (§8.1)
-            ActivateCallPlane(line_instance=L),
-        )
+        actions += self._seize(leg)
         others = [r for r in call.ringing if r is not leg]
         call.ringing = []
         call.answered = call.b = leg
@@ -924,20 +906,7 @@ class Calls:
         leg.peer = peer
         if peer is not None:
             peer.peer = leg
-        L = leg.line
-        actions += self._to(
-            leg,
-            SetRinger(
-                ring_mode=RingType.OFF,
-                ring_duration=RingMode.NORMAL,
-                line_instance=L,
-                call_reference=leg.ref,
-            ),
-            SetSpeakerMode(speaker_mode=SpeakerMode.ON),
-            SetLamp(stimulus=StimulusType.LINE, stimulus_instance=L, lamp_mode=LampMode.ON),
-            self._state(leg, CallStateValue.OFF_HOOK),  # 7911: OffHook before Connected (§8.1)
-            ActivateCallPlane(line_instance=L),
-        )
+        actions += self._seize(leg)
         actions += self._connected_block(leg)
         if peer is not None:
             actions += self._join_media(leg, peer)
@@ -1226,12 +1195,7 @@ class Calls:
                 valid_key_mask=0x0002,
             ),
             self._prompt(leg, label(Label.IN_USE_REMOTE)),
-            SetRinger(
-                ring_mode=RingType.OFF,
-                ring_duration=RingMode.NORMAL,
-                line_instance=L,
-                call_reference=leg.ref,
-            ),
+            _ringer_off(L, leg.ref),
         )
 
     def _onhook_block(self, leg: Leg, active: bool) -> list[Action]:
@@ -1263,12 +1227,7 @@ class Calls:
             actions += self._to(leg, SetSpeakerMode(speaker_mode=SpeakerMode.OFF))
         actions += self._to(
             leg,
-            SetRinger(
-                ring_mode=RingType.OFF,
-                ring_duration=RingMode.NORMAL,
-                line_instance=0,
-                call_reference=0,
-            ),
+            _ringer_off(0, 0),
         )
         return actions + self._rering(leg.st, except_leg=leg)
 
@@ -1534,6 +1493,19 @@ class Calls:
     def _to(self, leg: Leg, *messages: Message) -> list[Action]:
         return [Send(leg.st.conn, m) for m in messages]
 
+    def _seize(self, leg: Leg) -> list[Action]:
+        """The phone takes this leg's call: ringer off, speaker and line lamp on, OffHook,
+        call plane (answer and shared-line pick-up alike)."""
+        L = leg.line
+        return self._to(
+            leg,
+            _ringer_off(L, leg.ref),
+            SetSpeakerMode(speaker_mode=SpeakerMode.ON),
+            SetLamp(stimulus=StimulusType.LINE, stimulus_instance=L, lamp_mode=LampMode.ON),
+            self._state(leg, CallStateValue.OFF_HOOK),  # 7911: OffHook before Connected (§8.1)
+            ActivateCallPlane(line_instance=L),
+        )
+
     def _state(self, leg: Leg, value: CallStateValue) -> CallState:
         return CallState(
             call_state=value,
@@ -1690,3 +1662,12 @@ _HANDLERS: dict[type[Message], Any] = {
     StartMediaTransmissionAck: Calls._ignore,
     HookFlash: Calls._ignore,
 }
+
+
+def _ringer_off(line_instance: int = 0, call_reference: int = 0) -> SetRinger:
+    return SetRinger(
+        ring_mode=RingType.OFF,
+        ring_duration=RingMode.NORMAL,
+        line_instance=line_instance,
+        call_reference=call_reference,
+    )
