@@ -497,9 +497,6 @@ class Struct:
     _NORMALIZE: ClassVar[tuple[FieldSpec, ...]] = ()
     _CODECS: ClassVar[dict[int, _Codec]]
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-
     def __post_init__(self) -> None:
         for spec in self._NORMALIZE:
             value = getattr(self, spec.name)
@@ -547,10 +544,7 @@ class Struct:
 
     @classmethod
     def decode_from(cls, r: Reader, version: int) -> Any:
-        decode = cls._codec(version).decode
-        if decode is None:
-            return cls._decode_fields(r, version)
-        return decode(r)
+        return cls._codec(version).decode(r)
 
     @classmethod
     def _decode_fields(cls, r: Reader, version: int) -> Any:
@@ -607,7 +601,7 @@ class _Codec:
 
     def __init__(self) -> None:
         self.encode: Callable[[Any, bytearray], None] = _unset
-        self.decode: Callable[[Reader], Any] | None = None
+        self.decode: Callable[[Reader], Any] = _unset
         self.default_size = -1
         # Only fixed-size fields: (struct format without "<", values(obj) -> tuple,
         # make(values) -> obj), for embedding into an enclosing segment or array.
@@ -615,7 +609,7 @@ class _Codec:
         self.flat = None
 
 
-def _unset(obj: Any, out: bytearray) -> None:
+def _unset(*args: Any) -> Any:
     raise TypeError("codec not compiled")
 
 
