@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import errno
 import heapq
 import itertools
@@ -61,7 +62,6 @@ from skinnyctl.sccp import (
     OnHook,
     OpenReceiveChannel,
     OpenReceiveChannelAck,
-    Register,
     RegisterAck,
     RegisterAvailableLines,
     RegisterReject,
@@ -261,10 +261,6 @@ class Swarm:
         self._poll(0.2)  # the last acks
         return sum(p.keepalive_acks for p in live) - before
 
-    def run(self, phone: SwarmPhone, script: Callable[[SwarmPhone], Script]) -> None:
-        """Start another script on a registered phone."""
-        self._start(phone, script(phone))
-
     def place_call(
         self,
         caller: SwarmPhone,
@@ -318,8 +314,8 @@ class Swarm:
         prof = p.profile
         local_ip = p.sock.getsockname()[0] if p.sock else "0.0.0.0"
         sim = SimPhone(self.host, self.port, p.mac, p.model)
-        reg: Register = sim.register_message()
-        self._send(p, encode(_with_ip(reg, local_ip)))
+        reg = dataclasses.replace(sim.register_message(), station_ip_addr=local_ip)
+        self._send(p, encode(reg))
         mid, hv, body = yield (RegisterAck.MESSAGE_ID, RegisterReject.MESSAGE_ID)
         if mid == RegisterReject.MESSAGE_ID:
             p.error = f"rejected: {decode(mid, body, hv).text}"  # type: ignore[attr-defined]
@@ -423,7 +419,7 @@ class Swarm:
             value, _line, ref = _HDR.unpack_from(body)
             if value == state:
                 return int(ref)
-            if value in _FAILED and value != state:
+            if value in _FAILED:
                 raise _CallFailed(f"CallState {_state_name(value)} while waiting for {state.name}")
 
     def _sleep(self, p: SwarmPhone, seconds: float) -> Generator[tuple[int, ...], Frame, None]:
@@ -508,9 +504,7 @@ class Swarm:
         for _ in range(64):
             try:
                 data = p.rtp.recv(2048)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
+            except OSError:  # nothing more to read (BlockingIOError) or the socket is gone
                 return
             if len(data) >= 12:
                 p.rtp_received += 1
@@ -735,12 +729,6 @@ def _state_name(value: int) -> str:
         return CallStateValue(value).name
     except ValueError:
         return str(value)
-
-
-def _with_ip(reg: Register, ip: str) -> Register:
-    import dataclasses
-
-    return dataclasses.replace(reg, station_ip_addr=ip)
 
 
 __all__ = ["CallResult", "StormResult", "Swarm", "SwarmPhone"]
