@@ -13,12 +13,11 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from skinnyctl.errors import UserError
+from skinnyctl.site.atomic import write_bytes_atomic
 
 MANIFEST = ".skinnyctl-manifest.json"
 
@@ -132,23 +131,9 @@ def plan(out_dir: Path, files: dict[str, bytes]) -> Plan:
     return p
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never a part."""
+def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_bytes_atomic(path, data, 0o644)
 
 
 def apply(p: Plan) -> list[str]:
@@ -162,7 +147,7 @@ def apply(p: Plan) -> list[str]:
     manifest = read_manifest(out)
     try:
         for rel in p.add + p.change:
-            atomic_write(out / rel, p.files[rel])
+            _write(out / rel, p.files[rel])
             done.append(rel)
         for rel in p.remove:
             (out / rel).unlink(missing_ok=True)
@@ -180,7 +165,7 @@ def apply(p: Plan) -> list[str]:
         for rel in p.unchanged:
             manifest[rel] = _sha(p.files[rel])
         if done or set(manifest) != set(read_manifest(out)):
-            atomic_write(
+            _write(
                 out / MANIFEST,
                 (json.dumps({"files": dict(sorted(manifest.items()))}, indent=1) + "\n").encode(),
             )

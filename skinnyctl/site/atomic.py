@@ -9,10 +9,15 @@ from pathlib import Path
 
 
 def write_text_atomic(path: Path, text: str, mode: int | None = None) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and a rename.
+    """Write ``text`` (UTF-8, newlines as given) to ``path``; see :func:`write_bytes_atomic`."""
+    write_bytes_atomic(path, text.encode("utf-8"), mode)
+
+
+def write_bytes_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename.
 
     The new file keeps the permissions of the file it replaces (or ``mode``, else 0o644), so an
-    edit does not widen or narrow who may read the site description.
+    edit does not widen or narrow who may read the file (provision passes 0o644).
     """
     path = Path(path)
     if mode is None:
@@ -22,8 +27,8 @@ def write_text_atomic(path: Path, text: str, mode: int | None = None) -> None:
             mode = 0o644
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
