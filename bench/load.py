@@ -36,6 +36,7 @@ import collections
 import gc
 import math
 import os
+import pickle
 import random
 import selectors
 import signal
@@ -203,8 +204,6 @@ def capture_answers(port: int, mac: str, model: str) -> dict[int, bytes]:
 
 def floor_server(port: int, answers_file: str) -> None:
     """A bare TCP server: frames in, the canned answer bytes out (no codec, no core)."""
-    import pickle
-
     answers: dict[int, bytes] = pickle.loads(Path(answers_file).read_bytes())
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -263,12 +262,8 @@ def call_phase(swarm: Swarm, args: argparse.Namespace) -> list[CallResult]:
     """``args.call_rate`` calls a second for ``args.call_seconds``, each between two idle
     registered phones (a phone is in one call at a time); waits for the last to end."""
     index = {id(p): i for i, p in enumerate(swarm.phones)}
-    idle: collections.deque[SwarmPhone] = collections.deque(
-        random.Random(11).sample(
-            [p for p in swarm.phones if p.registered_at and not p.error],
-            k=sum(1 for p in swarm.phones if p.registered_at and not p.error),
-        )
-    )
+    live = [p for p in swarm.phones if p.registered_at and not p.error]
+    idle = collections.deque(random.Random(11).sample(live, k=len(live)))
     swarm.rtp_pps = args.rtp_pps
     # The client's own collector pauses would be counted as server latency: keep it off for
     # the measured phase (the phase is short and allocates little that is cyclic).
@@ -416,8 +411,6 @@ def run_once(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
         answers = capture_answers(port, mac_of(args.phones), MODELS[args.phones % 2])
     finally:
         stop(server)
-
-    import pickle
 
     answers_file = tmp / "answers.pickle"
     answers_file.write_bytes(pickle.dumps(answers))
