@@ -587,7 +587,7 @@ class TftpService:
             return
         prefix, mac, suffix = m.group(1).upper(), m.group(2).upper(), (m.group(3) or "").lower()
         site = self._current_site()
-        known = site is not None and any(d.mac == mac for d in site.devices)
+        known = site is not None and site.device(mac) is not None
         if not known and self.discovered is not None:
             dev = self.discovered.record(mac, "tftp", ip)
             if dev.count == 1:  # say it once, not on every file of every boot
