@@ -351,19 +351,10 @@ class Relay:
     def _bind_pair(self) -> tuple[socket.socket, socket.socket]:
         for _ in range(len(self._free)):
             port = self._free.popleft()
-            socks: list[socket.socket] = []
             try:
-                for p in (port, port + 1):
-                    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                    socks.append(s)
-                    s.bind((self.host, p))
-                    s.setblocking(False)
+                return self._open_pair(port)
             except OSError:
-                for s in socks:
-                    s.close()
                 self._free.append(port)  # held by another process now; try it again later
-                continue
-            return socks[0], socks[1]
         raise RelayError(
             f"no free RTP port pair in {self.port_min}-{self.port_max} on {self.host}; "
             "widen the media port range or end some calls"
@@ -375,10 +366,7 @@ class Relay:
         with self._lock:
             if self._stopping:
                 raise RelayError("relay is stopped")
-            if port is None:
-                rtp_sock, rtcp_sock = self._bind_exact(None)
-            else:
-                rtp_sock, rtcp_sock = self._bind_exact(port)
+            rtp_sock, rtcp_sock = self._bind_exact(port)
             leg = Leg(next(self._ids), call_key)
             leg._rtp = _Port(rtp_sock, leg, rtp=True)
             leg._rtcp = _Port(rtcp_sock, leg, rtp=False)
@@ -395,6 +383,19 @@ class Relay:
             raise RelayError(
                 f"RTP port {port} is not an even port of {self.port_min}-{self.port_max}"
             )
+        try:
+            pair = self._open_pair(port)
+        except OSError as e:
+            raise RelayError(f"cannot bind RTP ports {port}/{port + 1}: {e.strerror or e}") from e
+        try:
+            self._free.remove(port)
+        except ValueError:
+            pass
+        return pair
+
+    def _open_pair(self, port: int) -> tuple[socket.socket, socket.socket]:
+        """Bind non-blocking UDP sockets to ``port`` and ``port + 1``; on failure close what
+        was opened and raise the OSError."""
         socks: list[socket.socket] = []
         try:
             for p in (port, port + 1):
@@ -402,14 +403,10 @@ class Relay:
                 socks.append(s)
                 s.bind((self.host, p))
                 s.setblocking(False)
-        except OSError as e:
+        except OSError:
             for s in socks:
                 s.close()
-            raise RelayError(f"cannot bind RTP ports {port}/{port + 1}: {e.strerror or e}") from e
-        try:
-            self._free.remove(port)
-        except ValueError:
-            pass
+            raise
         return socks[0], socks[1]
 
     def rekey(self, leg: Leg, call_key: object) -> None:
