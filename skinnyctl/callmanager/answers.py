@@ -109,7 +109,7 @@ def button_template(layout: ButtonLayout) -> ButtonTemplate:
 
 
 def line_stat(station: Station, instance: int) -> LineStat:
-    slot = station.layout.find("line", instance) if station.layout else None
+    slot = station.slot("line", instance)
     if slot is None or slot.line is None:
         return LineStat(line_number=instance)
     line = slot.line
@@ -124,7 +124,7 @@ def line_stat(station: Station, instance: int) -> LineStat:
 
 
 def speed_dial_stat(station: Station, instance: int) -> SpeedDialStat:
-    slot = station.layout.find("speed_dial", instance) if station.layout else None
+    slot = station.slot("speed_dial", instance)
     if slot is None:
         return SpeedDialStat(speed_dial_number=instance)
     b = slot.button
@@ -153,7 +153,7 @@ def forward_stat(station: Station, instance: int) -> ForwardStat:
 
 
 def service_url_stat(station: Station, instance: int) -> ServiceURLStat:
-    slot = station.layout.find("service_url", instance) if station.layout else None
+    slot = station.slot("service_url", instance)
     if slot is None:
         return ServiceURLStat(service_url_index=instance)
     b = slot.button
@@ -165,7 +165,7 @@ def service_url_stat(station: Station, instance: int) -> ServiceURLStat:
 
 
 def feature_stat(station: Station, instance: int) -> FeatureStat:
-    slot = station.layout.find("feature", instance) if station.layout else None
+    slot = station.slot("feature", instance)
     if slot is None:
         return FeatureStat(feature_index=instance, feature_id=StimulusType.FEATURE)
     b = slot.button

@@ -516,7 +516,7 @@ class Calls:
         if s == T.LAST_NUMBER_REDIAL:
             return self._redial(st, 0)
         if s == T.SPEED_DIAL or s == T.BLF_SPEED_DIAL:
-            slot = st.layout.find("speed_dial", inst) if st.layout else None
+            slot = st.slot("speed_dial", inst)
             if slot is None or not slot.button.number:
                 log.info("%s: speed dial %d has no number", st.label, inst)
                 return []

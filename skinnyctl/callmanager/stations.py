@@ -136,8 +136,12 @@ class Station:
                 return slot.instance
         return None
 
+    def slot(self, kind: str, instance: int) -> ButtonSlot | None:
+        """The button of ``kind`` with ``instance`` on this device (None before Register)."""
+        return self.layout.find(kind, instance) if self.layout else None
+
     def line_at(self, instance: int) -> Line | None:
-        slot = self.layout.find("line", instance) if self.layout else None
+        slot = self.slot("line", instance)
         return slot.line if slot else None
 
     def event_fields(self) -> dict[str, Any]:
