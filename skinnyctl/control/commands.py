@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from skinnyctl import __version__
 from skinnyctl.callmanager import Action, CallManager
-from skinnyctl.callmanager.stations import ButtonSlot, Station
+from skinnyctl.callmanager.stations import ButtonSlot
 from skinnyctl.site.model import Device, Site
 
 from .build import BuildError, build, describe, sendable, to_plain
@@ -41,10 +41,9 @@ class Commands:
 
     def run(self, command: str, args: dict[str, Any]) -> Any:
         handler = getattr(self, "cmd_" + command.replace("-", "_"), None)
-        if handler is None or not isinstance(command, str):
+        if handler is None:
             raise ControlError(f"unknown command {command!r}", valid=self.names())
-        result: Any = handler(**args) if args else handler()
-        return result
+        return handler(**args)
 
     @classmethod
     def names(cls) -> list[str]:
@@ -319,10 +318,6 @@ def _line_state(number: str, calls: list[dict[str, Any]]) -> str:
             if str(leg.get("line", leg.get("number", ""))) == number:
                 states.append(str(leg.get("state", "active")))
     return ",".join(states) if states else "idle"
-
-
-def station_label(st: Station) -> str:
-    return st.label
 
 
 def parse_when(text: str | None, end: bool = False) -> datetime | None:
