@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,8 +11,7 @@ from skinnyctl.errors import UserError
 from skinnyctl.site import SiteError, load_site
 from skinnyctl.site.edit import add_device, add_line
 from skinnyctl.site.init import initial_site_text
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.clirun import run_cli
 
 
 @pytest.fixture
@@ -114,17 +110,6 @@ def test_edit_keeps_file_permissions(site_file: Path) -> None:
     site_file.chmod(0o600)
     add_device(site_file, "00:11:20:aa:bb:0f", "7960")
     assert site_file.stat().st_mode & 0o777 == 0o600
-
-
-def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "skinnyctl", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=60,
-    )
 
 
 def test_adopt_command(site_file: Path) -> None:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -14,19 +11,7 @@ import pytest
 from skinnyctl.errors import UserError
 from skinnyctl.site import Device, Line, Server, load_site, parse_site
 from skinnyctl.site.init import initial_site_text, write_initial_site
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "skinnyctl", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=60,
-    )
+from tests.clirun import run_cli
 
 
 def test_init_then_check_round_trip(tmp_path: Path) -> None:

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from skinnyctl.site import SiteError, load_site, normalize_mac, parse_site
+from tests.clirun import ROOT, run_cli
 
-ROOT = Path(__file__).resolve().parent.parent
 BROKEN = sorted((Path(__file__).parent / "broken_sites").glob("*.toml"))
 EXAMPLES = sorted((ROOT / "examples").glob("**/site.toml"))
 _EXPECT_RE = re.compile(r"^# expect: (\d+):(\d+) (.+)$", re.MULTILINE)
@@ -29,17 +27,6 @@ def expectations(path: Path) -> list[tuple[int, int, str]]:
         (int(m.group(1)), int(m.group(2)), m.group(3))
         for m in _EXPECT_RE.finditer(path.read_text(encoding="utf-8"))
     ]
-
-
-def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "skinnyctl", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=60,
-    )
 
 
 def test_corpus_is_large_enough() -> None:
