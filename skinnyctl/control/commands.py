@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from skinnyctl import __version__
 from skinnyctl.callmanager import Action, CallManager
+from skinnyctl.callmanager.cdr import CdrStore, cdr_path
 from skinnyctl.callmanager.stations import ButtonSlot
 from skinnyctl.site.model import Device, Site
 
@@ -179,7 +180,7 @@ class Commands:
     def cmd_history(
         self, number: str | None = None, since: str | None = None, until: str | None = None
     ) -> list[dict[str, Any]]:
-        return query_history(self.service.site, number, since, until, self.service)
+        return query_history(self.service.site, number, since, until, self.service.cdr)
 
     # --- driving phones -----------------------------------------------------------------------
 
@@ -342,29 +343,18 @@ def query_history(
     number: str | None,
     since: str | None,
     until: str | None,
-    service: Any = None,
+    store: CdrStore | None = None,
 ) -> list[dict[str, Any]]:
-    """Call detail records from the durable store (no server needed)."""
+    """Call detail records: from ``store`` (the running serve's), else from the site's file (no
+    server needed)."""
     start, end = parse_when(since), parse_when(until, end=True)
-    store = getattr(service, "cdr", None) if service is not None else None
     if store is not None:
         return [dict(r) for r in store.query(number=number or None, since=start, until=end)]
-    store = open_cdr_store(site)
-    if store is None:
-        return []
+    path = cdr_path(site)
+    if not path.exists():
+        return []  # no call yet: nothing to read, and nothing to create
+    store = CdrStore(path)
     try:
         return [dict(r) for r in store.query(number=number or None, since=start, until=end)]
     finally:
         store.close()
-
-
-def open_cdr_store(site: Site) -> Any:
-    """The CDR store of the site, or None while this build has none (issue 5)."""
-    try:
-        from skinnyctl.callmanager import cdr
-    except ImportError:
-        return None
-    path = cdr.cdr_path(site)
-    if not path.exists():
-        return None  # no call yet: nothing to read, and nothing to create
-    return cdr.CdrStore(path)
