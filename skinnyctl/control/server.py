@@ -74,14 +74,6 @@ class ControlServer:
             f", TCP {self.tcp_host}:{self.tcp_port}" if self.tcp_port else "",
         )
 
-    @property
-    def tcp_address(self) -> tuple[str, int] | None:
-        for sock, needs_token in self._listeners:
-            if needs_token:
-                host, port = sock.getsockname()[:2]
-                return str(host), int(port)
-        return None
-
     def stop(self) -> None:
         self._stopping.set()
         for sock, _ in self._listeners:
