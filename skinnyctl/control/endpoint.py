@@ -4,9 +4,12 @@ Also the names shell completion offers (from the site file and, if one runs, the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 from pathlib import Path
+
+from skinnyctl.site.loader import normalize_mac
 
 from .build import fields_of, find_message, sendable
 from .client import ControlClient
@@ -35,8 +38,8 @@ def site_device_names(site: Path) -> list[str]:
     for d in data.get("devices", []) if isinstance(data.get("devices"), list) else []:
         mac = d.get("mac") if isinstance(d, dict) else None
         if isinstance(mac, str):
-            hexdigits = "".join(c for c in mac if c.isalnum()).upper()
-            names.append(f"SEP{hexdigits}")
+            with contextlib.suppress(ValueError):  # a broken MAC names no device
+                names.append("SEP" + normalize_mac(mac))
     return names
 
 
