@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_register import free_port, stop_serve, wait_listening
+from tests.test_register import free_port, start_serve, stop_serve, wait_listening
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -95,13 +95,7 @@ def site(tmp_path: Path) -> Iterator[Path]:
     path.write_text(
         SITE.format(sccp=sccp, tftp=free_port(socket.SOCK_DGRAM), rtp=rtp, rtp_max=rtp + 39)
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "skinnyctl", "serve", str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    proc = start_serve(path)
     try:
         wait_listening(proc, sccp)
         yield path
