@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -92,12 +91,6 @@ LOCALE_VERSION = "1.0.0.0-1"  # bump when imported locale files change (phones r
 
 # KEM firmware (provisioning.md §4) by expansion-module name prefix.
 _KEM_LOAD_PREFIX = {"7914": "S00105", "7915": "B015", "7916": "B016"}
-
-
-@dataclass
-class RenderResult:
-    files: dict[str, bytes] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
 
 
 def version_stamp(content: bytes) -> str:

@@ -127,15 +127,6 @@ class _ErrorPacket(TftpPacketERR):
         return self
 
 
-class _Aborted(Exception):
-    """The transfer ended early: ``result`` and ``reason`` go to the fetch log."""
-
-    def __init__(self, result: str, reason: str) -> None:
-        super().__init__(reason)
-        self.result = result
-        self.reason = reason
-
-
 def _printable(name: str) -> str:
     return name.encode("unicode_escape").decode("ascii") if not name.isprintable() else name
 
