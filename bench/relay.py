@@ -80,7 +80,9 @@ class Ours:
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--serve-ours"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         self.pid = self.proc.pid
 
@@ -116,14 +118,14 @@ def bencode(o: object) -> bytes:
 
 
 def bdecode(b: bytes, i: int = 0) -> tuple[object, int]:
-    c = b[i:i + 1]
+    c = b[i : i + 1]
     if c == b"i":
         j = b.index(b"e", i)
-        return int(b[i + 1:j]), j + 1
+        return int(b[i + 1 : j]), j + 1
     if c in (b"l", b"d"):
         i += 1
         items: list[object] = []
-        while b[i:i + 1] != b"e":
+        while b[i : i + 1] != b"e":
             v, i = bdecode(b, i)
             items.append(v)
         if c == b"l":
@@ -132,12 +134,14 @@ def bdecode(b: bytes, i: int = 0) -> tuple[object, int]:
         return {k.decode(): v for k, v in zip(it, it, strict=True)}, i + 1  # type: ignore[union-attr]
     j = b.index(b":", i)
     n = int(b[i:j])
-    return b[j + 1:j + 1 + n], j + 1 + n
+    return b[j + 1 : j + 1 + n], j + 1 + n
 
 
 def sdp(port: int) -> str:
-    return ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            f"m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n")
+    return (
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        f"m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+    )
 
 
 class Rtpengine:
@@ -145,10 +149,19 @@ class Rtpengine:
 
     def __init__(self, exe: str) -> None:
         self.proc = subprocess.Popen(
-            [exe, "--foreground", "--table=-1", "--interface=127.0.0.1",
-             f"--listen-ng={NG_ADDR[0]}:{NG_ADDR[1]}", f"--port-min={RTPE_PORTS[0]}",
-             f"--port-max={RTPE_PORTS[1]}", "--log-stderr", "--log-level=3"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                exe,
+                "--foreground",
+                "--table=-1",
+                "--interface=127.0.0.1",
+                f"--listen-ng={NG_ADDR[0]}:{NG_ADDR[1]}",
+                f"--port-min={RTPE_PORTS[0]}",
+                f"--port-max={RTPE_PORTS[1]}",
+                "--log-stderr",
+                "--log-level=3",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         self.pid = self.proc.pid
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -187,8 +200,15 @@ class Rtpengine:
             cid = f"bench-{i}-{random.getrandbits(32)}"
             self.calls.append(cid)
             offer = self.ng({"command": "offer", "call-id": cid, "from-tag": "a", "sdp": sdp(pa)})
-            answer = self.ng({"command": "answer", "call-id": cid, "from-tag": "a",
-                              "to-tag": "b", "sdp": sdp(pb)})
+            answer = self.ng(
+                {
+                    "command": "answer",
+                    "call-id": cid,
+                    "from-tag": "a",
+                    "to-tag": "b",
+                    "sdp": sdp(pb),
+                }
+            )
             # offer's SDP goes to B: B sends there, reaching A; answer's SDP goes to A.
             out.append((self.port_of(answer), self.port_of(offer)))
         return out
@@ -222,8 +242,13 @@ class Direct:
 # -- load -------------------------------------------------------------------------------------
 
 
-def sender(socks: list[socket.socket], dests: list[tuple[str, int]], t0: float,
-           seconds: float, result: mp.connection.Connection) -> None:
+def sender(
+    socks: list[socket.socket],
+    dests: list[tuple[str, int]],
+    t0: float,
+    seconds: float,
+    result: mp.connection.Connection,
+) -> None:
     """Forked child: every phone sends one packet per 20 ms, spread over 1 ms slots."""
     n = len(socks)
     slots = 20
@@ -346,9 +371,13 @@ def run(backend: Ours | Rtpengine | Direct, calls: int, seconds: float) -> Resul
 
     fwd = received / seconds
     return Result(
-        name=backend.name, calls=calls, offered_pps=sent / seconds, forwarded_pps=fwd,
+        name=backend.name,
+        calls=calls,
+        offered_pps=sent / seconds,
+        forwarded_pps=fwd,
         loss_pct=100.0 * max(0, sent - received) / sent if sent else 100.0,
-        p50_us=pct(0.50), p99_us=pct(0.99),
+        p50_us=pct(0.50),
+        p99_us=pct(0.99),
         cpu_pct=100.0 * backend_cpu / (cpu_t1 - cpu_t0) if cpu_t1 > cpu_t0 else 0.0,
         cpu_us_per_pkt=1e6 * backend_cpu / received if received and backend.pid else 0.0,
         late_slots=late,
@@ -370,13 +399,19 @@ def main() -> None:
     counts = [int(c) for c in args.calls.split(",")]
     exe = None if args.no_rtpengine else shutil.which("rtpengine")
     if exe is None and not args.no_rtpengine:
-        print("rtpengine not found (apt-get install -y rtpengine-daemon; service rtpengine-daemon "
-              "stop): measuring skinnyctl only")
-    print(f"cpus={os.cpu_count()} python={sys.version.split()[0]} ptime=20ms payload=160B "
-          f"warmup={WARMUP}s measured={args.seconds}s per run "
-          f"loadavg(1m)={os.getloadavg()[0]:.1f} (other load on the machine skews every figure)")
-    hdr = (f"{'relay':<10} {'calls':>5} {'offered/s':>10} {'fwd/s':>9} {'loss%':>7} "
-           f"{'p50us':>8} {'p99us':>8} {'add50':>7} {'add99':>7} {'cpu%':>6} {'us/pkt':>7}")
+        print(
+            "rtpengine not found (apt-get install -y rtpengine-daemon; service rtpengine-daemon "
+            "stop): measuring skinnyctl only"
+        )
+    print(
+        f"cpus={os.cpu_count()} python={sys.version.split()[0]} ptime=20ms payload=160B "
+        f"warmup={WARMUP}s measured={args.seconds}s per run "
+        f"loadavg(1m)={os.getloadavg()[0]:.1f} (other load on the machine skews every figure)"
+    )
+    hdr = (
+        f"{'relay':<10} {'calls':>5} {'offered/s':>10} {'fwd/s':>9} {'loss%':>7} "
+        f"{'p50us':>8} {'p99us':>8} {'add50':>7} {'add99':>7} {'cpu%':>6} {'us/pkt':>7}"
+    )
     print(hdr)
     table: dict[str, list[Result]] = {}
     for n in counts:
@@ -397,16 +432,20 @@ def main() -> None:
             if r.name == "direct":
                 base = r
                 if r.loss_pct >= 0.1 or r.late_slots:
-                    print(f"  ! the harness alone cannot carry {n} calls here (direct run lost "
-                          f"{r.loss_pct:.1f}% / sender late): the figures below are not "
-                          "meaningful for this N; run on an idle machine")
+                    print(
+                        f"  ! the harness alone cannot carry {n} calls here (direct run lost "
+                        f"{r.loss_pct:.1f}% / sender late): the figures below are not "
+                        "meaningful for this N; run on an idle machine"
+                    )
             add50 = r.p50_us - base.p50_us if base else float("nan")
             add99 = r.p99_us - base.p99_us if base else float("nan")
-            print(f"{r.name:<10} {n:>5} {r.offered_pps:>10.0f} {r.forwarded_pps:>9.0f} "
-                  f"{r.loss_pct:>7.3f} {r.p50_us:>8.0f} {r.p99_us:>8.0f} {add50:>7.0f} "
-                  f"{add99:>7.0f} {r.cpu_pct:>6.1f} {r.cpu_us_per_pkt:>7.1f}"
-                  + (f"  (sender late {r.late_slots} slots)" if r.late_slots else ""),
-                  flush=True)
+            print(
+                f"{r.name:<10} {n:>5} {r.offered_pps:>10.0f} {r.forwarded_pps:>9.0f} "
+                f"{r.loss_pct:>7.3f} {r.p50_us:>8.0f} {r.p99_us:>8.0f} {add50:>7.0f} "
+                f"{add99:>7.0f} {r.cpu_pct:>6.1f} {r.cpu_us_per_pkt:>7.1f}"
+                + (f"  (sender late {r.late_slots} slots)" if r.late_slots else ""),
+                flush=True,
+            )
     print()
 
     def best(name: str) -> Result | None:
@@ -415,24 +454,32 @@ def main() -> None:
 
     ours, ref = best("skinnyctl"), best("rtpengine")
     if ours:
-        print(f"skinnyctl: {ours.forwarded_pps:.0f} pkt/s forwarded at <0.1% loss "
-              f"({ours.calls} calls), {ours.cpu_us_per_pkt:.1f} CPU us/pkt "
-              f"-> ~{1e6 / ours.cpu_us_per_pkt:.0f} pkt/s per core if the relay had it alone")
+        print(
+            f"skinnyctl: {ours.forwarded_pps:.0f} pkt/s forwarded at <0.1% loss "
+            f"({ours.calls} calls), {ours.cpu_us_per_pkt:.1f} CPU us/pkt "
+            f"-> ~{1e6 / ours.cpu_us_per_pkt:.0f} pkt/s per core if the relay had it alone"
+        )
     else:
         print("skinnyctl: no run below 0.1% loss")
     if ref:
-        print(f"rtpengine: {ref.forwarded_pps:.0f} pkt/s forwarded at <0.1% loss "
-              f"({ref.calls} calls), {ref.cpu_us_per_pkt:.1f} CPU us/pkt")
+        print(
+            f"rtpengine: {ref.forwarded_pps:.0f} pkt/s forwarded at <0.1% loss "
+            f"({ref.calls} calls), {ref.cpu_us_per_pkt:.1f} CPU us/pkt"
+        )
     if ours and ref:
-        print(f"ratio skinnyctl/rtpengine: forwarded rate at <0.1% loss "
-              f"{ours.forwarded_pps / ref.forwarded_pps:.2f}x, "
-              f"CPU efficiency {ref.cpu_us_per_pkt / ours.cpu_us_per_pkt:.2f}x "
-              f"(target >= 0.5x)")
+        print(
+            f"ratio skinnyctl/rtpengine: forwarded rate at <0.1% loss "
+            f"{ours.forwarded_pps / ref.forwarded_pps:.2f}x, "
+            f"CPU efficiency {ref.cpu_us_per_pkt / ours.cpu_us_per_pkt:.2f}x "
+            f"(target >= 0.5x)"
+        )
     for r in table.get("skinnyctl", []):
         if r.calls == 200:
             d = next(x for x in table["direct"] if x.calls == 200)
-            print(f"200 calls: added p99 {r.p99_us - d.p99_us:.0f} us (target < 1000 us), "
-                  f"loss {r.loss_pct:.3f}%")
+            print(
+                f"200 calls: added p99 {r.p99_us - d.p99_us:.0f} us (target < 1000 us), "
+                f"loss {r.loss_pct:.3f}%"
+            )
 
 
 if __name__ == "__main__":

@@ -199,8 +199,9 @@ def phone(
         if run_many(host, port, mac, count, model, echo=typer.echo):
             raise typer.Exit(1)
         return
-    run_phone(host, port, mac, model, call=call, answer=answer, wait=wait, hold=hold,
-              echo=typer.echo)
+    run_phone(
+        host, port, mac, model, call=call, answer=answer, wait=wait, hold=hold, echo=typer.echo
+    )
 
 
 templates_app = typer.Typer(help="Jinja2 templates for the generated files.", no_args_is_help=True)
@@ -222,9 +223,9 @@ def templates_export(
 
 @app.command()
 def demo(
-    directory: Annotated[
-        Path, typer.Argument(help="Where to keep the demo site.")
-    ] = Path("skinnyctl-demo"),
+    directory: Annotated[Path, typer.Argument(help="Where to keep the demo site.")] = Path(
+        "skinnyctl-demo"
+    ),
 ) -> None:
     """Try everything at once on a built-in two-phone site, on loopback, until Ctrl-C.
 
@@ -255,8 +256,9 @@ TokenOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
-def _ask(site: Path, sock: Path | None, tcp: str | None, token: str | None,
-         command: str, **args: object) -> object:
+def _ask(
+    site: Path, sock: Path | None, tcp: str | None, token: str | None, command: str, **args: object
+) -> object:
     from skinnyctl.control import ControlError, client_for, error_text
 
     try:
@@ -289,8 +291,8 @@ def status(
         str, typer.Argument(help="summary, devices, device NAME, lines or calls.")
     ] = "summary",
     name: Annotated[
-        str | None, typer.Argument(help="Device name (status device NAME).",
-                                   autocompletion=_complete_device)
+        str | None,
+        typer.Argument(help="Device name (status device NAME).", autocompletion=_complete_device),
     ] = None,
     site: SiteOpt = Path("site.toml"),
     socket: SocketOpt = None,
@@ -301,30 +303,49 @@ def status(
     """Inspect a running serve: uptime and counts, devices, one device's buttons, lines, calls."""
     from skinnyctl.control import format as fmt
 
-    commands = {"summary": "status", "devices": "devices", "device": "device",
-                "lines": "lines", "calls": "calls"}
+    commands = {
+        "summary": "status",
+        "devices": "devices",
+        "device": "device",
+        "lines": "lines",
+        "calls": "calls",
+    }
     if what not in commands:
         raise UserError(f"status {what!r}: write one of {', '.join(commands)}")
     if what == "device" and not name:
         raise UserError("status device NAME: which device? (e.g. SEP001120AABBCC)")
     args = {"name": name} if what == "device" else {}
     result = _ask(site, socket, tcp, token, commands[what], **args)
-    printer = {"summary": fmt.status, "devices": fmt.devices, "device": fmt.device,
-               "lines": fmt.lines, "calls": fmt.calls}[what]
+    printer = {
+        "summary": fmt.status,
+        "devices": fmt.devices,
+        "device": fmt.device,
+        "lines": fmt.lines,
+        "calls": fmt.calls,
+    }[what]
     typer.echo(fmt.as_json(result) if json else printer(result))  # type: ignore[arg-type]
 
 
 @app.command()
 def send(
-    device: Annotated[str, typer.Argument(help="Device name, e.g. SEP001120AABBCC.",
-                                          autocompletion=_complete_device)],
-    message: Annotated[str, typer.Argument(help="Message, e.g. SetLamp, Reset, "
-                                           "UserToDeviceDataVersion1.",
-                                           autocompletion=_complete_message)],
+    device: Annotated[
+        str,
+        typer.Argument(help="Device name, e.g. SEP001120AABBCC.", autocompletion=_complete_device),
+    ],
+    message: Annotated[
+        str,
+        typer.Argument(
+            help="Message, e.g. SetLamp, Reset, UserToDeviceDataVersion1.",
+            autocompletion=_complete_message,
+        ),
+    ],
     fields: Annotated[
         list[str] | None,
-        typer.Argument(help="field=value ... (data=@FILE reads a file; a bare last argument "
-                       "is the data payload).", autocompletion=_complete_field),
+        typer.Argument(
+            help="field=value ... (data=@FILE reads a file; a bare last argument "
+            "is the data payload).",
+            autocompletion=_complete_field,
+        ),
     ] = None,
     site: SiteOpt = Path("site.toml"),
     socket: SocketOpt = None,
@@ -341,10 +362,13 @@ def send(
         values = read_data_files(parse_args(message, fields or []))
     except (ControlError, ValueError) as e:
         raise UserError(error_text(e)) from None
-    result = _ask(site, socket, tcp, token, "send", device=device, message=message,
-                  fields=values)
-    typer.echo(fmt.as_json(result) if json else f"sent {result['message']} to "  # type: ignore[index]
-               f"{result['device']}")  # type: ignore[index]
+    result = _ask(site, socket, tcp, token, "send", device=device, message=message, fields=values)
+    typer.echo(
+        fmt.as_json(result)
+        if json
+        else f"sent {result['message']} to "  # type: ignore[index]
+        f"{result['device']}"
+    )  # type: ignore[index]
 
 
 @app.command()
@@ -391,19 +415,29 @@ def reload(
     assert isinstance(r, dict)
     typer.echo(f"reloaded {r['site']}: {r['devices']} devices, {r['lines']} lines")
     if r["changed_devices"]:
-        typer.echo("changed, registered devices (apply with: skinnyctl send NAME Reset "
-                   "reset_type=restart): " + ", ".join(r["changed_devices"]))
+        typer.echo(
+            "changed, registered devices (apply with: skinnyctl send NAME Reset "
+            "reset_type=restart): " + ", ".join(r["changed_devices"])
+        )
     if r["restart_needed"]:
         typer.echo("need a restart of serve to change: " + ", ".join(r["restart_needed"]))
 
 
 @app.command()
 def events(
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events.")]
-    = False,
-    kind: Annotated[list[str] | None, typer.Option("--kind", "-k", help="Only this kind "
-                    "(repeatable): register, unregister, expire, alarm, xml_alarm, call_state, "
-                    "user_to_device, device_to_user.")] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events.")
+    ] = False,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind",
+            "-k",
+            help="Only this kind "
+            "(repeatable): register, unregister, expire, alarm, xml_alarm, call_state, "
+            "user_to_device, device_to_user.",
+        ),
+    ] = None,
     site: SiteOpt = Path("site.toml"),
     socket: SocketOpt = None,
     tcp: TcpOpt = None,
@@ -433,10 +467,10 @@ def events(
 @app.command()
 def calls(
     history: Annotated[bool, typer.Option("--history", help="Call detail records.")] = False,
-    number: Annotated[str | None, typer.Option("--number", "-n", help="Only calls from or "
-                                               "to this number.")] = None,
-    since: Annotated[str | None, typer.Option(help="From this date (2024-05-01[T13:30]).")]
-    = None,
+    number: Annotated[
+        str | None, typer.Option("--number", "-n", help="Only calls from or to this number.")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="From this date (2024-05-01[T13:30]).")] = None,
     until: Annotated[str | None, typer.Option(help="Up to this date (inclusive).")] = None,
     site: SiteOpt = Path("site.toml"),
     socket: SocketOpt = None,

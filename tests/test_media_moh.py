@@ -28,13 +28,13 @@ def _write_pcm(path: Path, x: np.ndarray, rate: int, width: int, channels: int =
         raw = np.round(x * 127 + 128).astype(np.uint8).tobytes()
     elif width == 3:
         v = np.round(x * (2**23 - 1)).astype("<i4").tobytes()
-        raw = b"".join(v[i:i + 3] for i in range(0, len(v), 4))
+        raw = b"".join(v[i : i + 3] for i in range(0, len(v), 4))
     else:
         dtype = {2: "<i2", 4: "<i4"}[width]
         raw = np.round(x * (2 ** (8 * width - 1) - 1)).astype(dtype).tobytes()
     if channels > 1:
         frame = width
-        samples = [raw[i:i + frame] for i in range(0, len(raw), frame)]
+        samples = [raw[i : i + frame] for i in range(0, len(raw), frame)]
         raw = b"".join(s * channels for s in samples)
     with wave.open(str(path), "wb") as w:
         w.setnchannels(channels)

@@ -408,9 +408,10 @@ def test_tshark_dissects_relayed_rtp_without_loss_or_malformed(tmp_path: Path) -
     lo, hi = 42000, 42099
     cap = tmp_path / "rtp.pcapng"
     proc = subprocess.Popen(
-        [tshark, "-i", "lo", "-w", str(cap), "-f", f"udp portrange {lo}-{hi}",
-         "-a", "duration:30"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [tshark, "-i", "lo", "-w", str(cap), "-f", f"udp portrange {lo}-{hi}", "-a", "duration:30"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stderr is not None
@@ -446,12 +447,18 @@ def test_tshark_dissects_relayed_rtp_without_loss_or_malformed(tmp_path: Path) -
     decode = [arg for p in ports for arg in ("-d", f"udp.port=={p},rtp")]
     malformed = subprocess.run(
         [tshark, "-r", str(cap), *decode, "-Y", "_ws.malformed || _ws.expert.severity >= error"],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     assert malformed.strip() == ""
     streams = subprocess.run(
         [tshark, "-r", str(cap), *decode, "-q", "-z", "rtp,streams"],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     rows = _rtp_stream_rows(streams)
     # A->relay, relay->B, B->relay, relay->A: 100 each; then the music stream to B
@@ -470,7 +477,7 @@ def _rtp_stream_rows(text: str) -> list[dict[str, int]]:
             continue
         ssrc_i = next(i for i, p in enumerate(parts) if p.startswith("0x"))
         # after the SSRC: payload name (may be 2 words, e.g. "g711U"), packets, lost, (pct) ...
-        rest = parts[ssrc_i + 1:]
+        rest = parts[ssrc_i + 1 :]
         nums = [i for i, p in enumerate(rest) if p.lstrip("-").isdigit()]
         packets, lost = int(rest[nums[0]]), int(rest[nums[1]])
         rows.append({"packets": packets, "lost": lost})

@@ -243,8 +243,9 @@ def test_header_version_follows_negotiated_version() -> None:
 
 
 def test_decoder_uses_header_version_over_negotiated() -> None:
-    ack = OpenReceiveChannelAck(ip_addr="10.1.2.3", port_number=4000, pass_thru_party_id=7,
-                                call_reference=9)
+    ack = OpenReceiveChannelAck(
+        ip_addr="10.1.2.3", port_number=4000, pass_thru_party_id=7, call_reference=9
+    )
     frame = encode(ack, 17)
     assert len(frame) - 12 == 36
     assert FrameDecoder(version=0).feed(frame) == [ack]
@@ -288,12 +289,24 @@ def test_optional_trailing_fields_default_to_zero() -> None:
 def test_wireshark_minimum_body_sizes() -> None:
     """sccp-protocol.md §1.7: the bodies Wireshark 4.0 needs to dissect cleanly."""
     minimum = {
-        sccp.OpenReceiveChannel: 92, sccp.StartMediaTransmission: 112, sccp.CallInfo: 384,
-        sccp.ConfigStat: 112, LineStat: 112, sccp.ForwardStat: 92,
-        sccp.DisplayPromptStatus: 44, sccp.RegisterReject: 32, sccp.DialedNumber: 32,
-        sccp.DefineTimeDate: 36, CallState: 24, sccp.RegisterAck: 20, sccp.SetRinger: 16,
-        sccp.StartTone: 16, sccp.SelectSoftKeys: 16, sccp.StopMediaTransmission: 16,
-        sccp.CloseReceiveChannel: 16, sccp.UnregisterAck: 4,
+        sccp.OpenReceiveChannel: 92,
+        sccp.StartMediaTransmission: 112,
+        sccp.CallInfo: 384,
+        sccp.ConfigStat: 112,
+        LineStat: 112,
+        sccp.ForwardStat: 92,
+        sccp.DisplayPromptStatus: 44,
+        sccp.RegisterReject: 32,
+        sccp.DialedNumber: 32,
+        sccp.DefineTimeDate: 36,
+        CallState: 24,
+        sccp.RegisterAck: 20,
+        sccp.SetRinger: 16,
+        sccp.StartTone: 16,
+        sccp.SelectSoftKeys: 16,
+        sccp.StopMediaTransmission: 16,
+        sccp.CloseReceiveChannel: 16,
+        sccp.UnregisterAck: 4,
     }
     for cls, size in minimum.items():
         for version in VERSIONS:

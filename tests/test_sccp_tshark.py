@@ -105,12 +105,31 @@ NOT_DISSECTED_BEFORE = {
 
 # Every one of these that a message has must be checked against tshark's value.
 KEY_FIELDS = {
-    "device_name", "line_instance", "line_number", "call_reference", "call_state",
-    "calling_party", "called_party", "calling_party_name", "called_party_name",
-    "dialed_number", "line_dir_number", "speed_dial_dir_number", "forward_all_dirnum",
-    "ip_addr", "remote_ip_addr", "source_ip_addr", "transmit_ip_addr", "station_ip_addr",
-    "port_number", "remote_port_number", "source_port_number", "compression_type",
-    "payload_capability", "conference_id", "pass_thru_party_id",
+    "device_name",
+    "line_instance",
+    "line_number",
+    "call_reference",
+    "call_state",
+    "calling_party",
+    "called_party",
+    "calling_party_name",
+    "called_party_name",
+    "dialed_number",
+    "line_dir_number",
+    "speed_dial_dir_number",
+    "forward_all_dirnum",
+    "ip_addr",
+    "remote_ip_addr",
+    "source_ip_addr",
+    "transmit_ip_addr",
+    "station_ip_addr",
+    "port_number",
+    "remote_port_number",
+    "source_port_number",
+    "compression_type",
+    "payload_capability",
+    "conference_id",
+    "pass_thru_party_id",
 }
 
 VERSIONS = [0, 11, 17, 18, MAX_PROTOCOL_VERSION]
@@ -230,14 +249,24 @@ def test_ipv6_media_addresses_from_v17() -> None:
     from skinnyctl.sccp import OpenReceiveChannel, OpenReceiveChannelAck, StartMediaTransmission
 
     msgs: list[Message] = [
-        OpenReceiveChannelAck(ip_addr="2001:db8::45", port_number=24582,
-                              pass_thru_party_id=901, call_reference=4716),
-        StartMediaTransmission(conference_id=1, pass_thru_party_id=2,
-                               remote_ip_addr="2001:db8::48", remote_port_number=24586,
-                               millisecond_packet_size=20, compression_type=4),
-        OpenReceiveChannel(conference_id=1, pass_thru_party_id=2,
-                           source_ip_addr="2001:db8::49", source_port_number=24588,
-                           requested_ip_addr_type=1),
+        OpenReceiveChannelAck(
+            ip_addr="2001:db8::45", port_number=24582, pass_thru_party_id=901, call_reference=4716
+        ),
+        StartMediaTransmission(
+            conference_id=1,
+            pass_thru_party_id=2,
+            remote_ip_addr="2001:db8::48",
+            remote_port_number=24586,
+            millisecond_packet_size=20,
+            compression_type=4,
+        ),
+        OpenReceiveChannel(
+            conference_id=1,
+            pass_thru_party_id=2,
+            source_ip_addr="2001:db8::49",
+            source_port_number=24588,
+            requested_ip_addr_type=1,
+        ),
     ]
     packets = assert_clean([(x.DIRECTION.value, encode(x, 17)) for x in msgs])
     got = [skinny_messages(p)[0] for p in packets]

@@ -55,8 +55,9 @@ def require_tshark() -> str:
     return path
 
 
-def _tcp_packet(src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int,
-                payload: bytes) -> bytes:
+def _tcp_packet(
+    src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int, payload: bytes
+) -> bytes:
     tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, 0x18, 65535, 0, 0)
     total = 20 + len(tcp) + len(payload)
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 0, 0x4000, 64, 6, 0, src, dst)
@@ -70,11 +71,13 @@ def write_pcap(path: str | Path, frames: Iterable[Frame]) -> None:
     out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
     for i, (direction, data) in enumerate(frames):
         if direction == "to_cm":
-            pkt = _tcp_packet(PHONE_IP, CM_IP, PHONE_PORT, CM_PORT, seq["to_cm"],
-                              seq["from_cm"], data)
+            pkt = _tcp_packet(
+                PHONE_IP, CM_IP, PHONE_PORT, CM_PORT, seq["to_cm"], seq["from_cm"], data
+            )
         elif direction == "from_cm":
-            pkt = _tcp_packet(CM_IP, PHONE_IP, CM_PORT, PHONE_PORT, seq["from_cm"],
-                              seq["to_cm"], data)
+            pkt = _tcp_packet(
+                CM_IP, PHONE_IP, CM_PORT, PHONE_PORT, seq["from_cm"], seq["to_cm"], data
+            )
         else:
             raise ValueError(f"direction must be 'to_cm' or 'from_cm', not {direction!r}")
         seq[direction] += len(data)
@@ -89,9 +92,21 @@ def dissect(frames: Sequence[Frame], extra_args: Sequence[str] = ()) -> list[dic
         pcap = Path(tmp) / "frames.pcap"
         write_pcap(pcap, frames)
         proc = subprocess.run(
-            [tshark, "-r", str(pcap), "-d", f"tcp.port=={SKINNY_PORT},skinny",
-             "-T", "json", "--no-duplicate-keys", *extra_args],
-            capture_output=True, text=True, timeout=120, check=False,
+            [
+                tshark,
+                "-r",
+                str(pcap),
+                "-d",
+                f"tcp.port=={SKINNY_PORT},skinny",
+                "-T",
+                "json",
+                "--no-duplicate-keys",
+                *extra_args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
     if proc.returncode != 0:
         raise AssertionError(f"tshark failed ({proc.returncode}): {proc.stderr}")
@@ -194,7 +209,9 @@ def assert_clean(frames: Sequence[Frame]) -> list[dict[str, Any]]:
         if not skinny_messages(pkt):
             issues.append("not dissected as skinny")
         if issues:
-            bad.append(f"frame {i + 1} ({frames[i][0]}, {frames[i][1][:16].hex()}...): "
-                       + ", ".join(issues))
+            bad.append(
+                f"frame {i + 1} ({frames[i][0]}, {frames[i][1][:16].hex()}...): "
+                + ", ".join(issues)
+            )
     assert not bad, "tshark found problems:\n" + "\n".join(bad)
     return packets

@@ -138,8 +138,11 @@ class Service:
             try:
                 new = load_site(path)
             except SiteError as e:
-                log.error("reload of %s refused (%d problems); keeping the running configuration",
-                          path, len(e.problems))
+                log.error(
+                    "reload of %s refused (%d problems); keeping the running configuration",
+                    path,
+                    len(e.problems),
+                )
                 for p in e.problems:
                     log.error("  %s", p)
                 raise ControlError(
@@ -154,9 +157,7 @@ class Service:
                 # these stay as they are until a restart; everything else applies now
                 from dataclasses import replace
 
-                new = replace(
-                    new, server=replace(new.server, **{k: getattr(old, k) for k in kept})
-                )
+                new = replace(new, server=replace(new.server, **{k: getattr(old, k) for k in kept}))
             changed = self.apply_site(new)
         log.info("reloaded %s: %d devices, %d lines", path, len(new.devices), len(new.lines))
         return {

@@ -37,8 +37,7 @@ DEFAULT_VERSION = 0
 MAX_PROTOCOL_VERSION = 20
 # chan-sccp puts the negotiated version into the header from v10 on (not into these three).
 HEADER_VERSION_FROM = 10
-_ALWAYS_BASIC_HEADER = (KeepAliveAck.MESSAGE_ID, RegisterAck.MESSAGE_ID,
-                        UnregisterAck.MESSAGE_ID)
+_ALWAYS_BASIC_HEADER = (KeepAliveAck.MESSAGE_ID, RegisterAck.MESSAGE_ID, UnregisterAck.MESSAGE_ID)
 
 _HEADER = struct.Struct("<III")
 
@@ -97,8 +96,9 @@ class FrameDecoder:
     After a :class:`ProtocolError` every further ``feed`` raises it again: close the connection.
     """
 
-    def __init__(self, version: int = DEFAULT_VERSION,
-                 max_length: int = MAX_MESSAGE_LENGTH) -> None:
+    def __init__(
+        self, version: int = DEFAULT_VERSION, max_length: int = MAX_MESSAGE_LENGTH
+    ) -> None:
         self.version = version
         self.max_length = max_length
         self._buffer = bytearray()

@@ -930,9 +930,9 @@ class UnknownMessage(Message):
         return self.body
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, UnknownMessage)
-            and (self.message_id, self.body) == (other.message_id, other.body)
+        return isinstance(other, UnknownMessage) and (self.message_id, self.body) == (
+            other.message_id,
+            other.body,
         )
 
     def __hash__(self) -> int:
@@ -945,8 +945,18 @@ class UnknownMessage(Message):
 ALL_MESSAGES: tuple[type[Message], ...] = tuple(MESSAGES.values())
 
 __all__ = [
-    "Direction", "TO_CM", "FROM_CM", "Message", "MESSAGES", "ALL_MESSAGES", "UnknownMessage",
-    "message", "MediaCapability", "EncryptionInfo", "ButtonDefinition", "SoftKeyDefinition",
+    "Direction",
+    "TO_CM",
+    "FROM_CM",
+    "Message",
+    "MESSAGES",
+    "ALL_MESSAGES",
+    "UnknownMessage",
+    "message",
+    "MediaCapability",
+    "EncryptionInfo",
+    "ButtonDefinition",
+    "SoftKeyDefinition",
     "SoftKeySet",
     *(cls.__name__ for cls in ALL_MESSAGES),
 ]

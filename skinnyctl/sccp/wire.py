@@ -405,8 +405,7 @@ def _field(
         wire = Versioned({0: wire, **by_version})
     meta = {"wire": wire, "since": since, "until": until, "wire_only": wire_only}
     if wire_only:
-        return dataclasses.field(default=None, init=False, repr=False, compare=False,
-                                 metadata=meta)
+        return dataclasses.field(default=None, init=False, repr=False, compare=False, metadata=meta)
     default = wire.default()
     if isinstance(default, (list, bytes, Struct)):
         return dataclasses.field(default_factory=wire.default, metadata=meta)
@@ -459,8 +458,9 @@ def nested(cls: type[Struct], **kw: Any) -> Any:
     return _field(Nested(cls), **kw)
 
 
-def array(cls: type[Struct], *, count: str, capacity: int | None = None, limit: int = 64,
-          **kw: Any) -> Any:
+def array(
+    cls: type[Struct], *, count: str, capacity: int | None = None, limit: int = 64, **kw: Any
+) -> Any:
     return _field(Array(cls, count, capacity, limit), **kw)
 
 
@@ -576,12 +576,18 @@ def struct_layout(cls: type[Any]) -> type[Any]:
     for f in dataclasses.fields(cls):
         if "wire" not in f.metadata:
             continue
-        specs.append(FieldSpec(f.name, f.metadata["wire"], f.metadata["since"],
-                               f.metadata["until"], f.metadata["wire_only"]))
+        specs.append(
+            FieldSpec(
+                f.name,
+                f.metadata["wire"],
+                f.metadata["since"],
+                f.metadata["until"],
+                f.metadata["wire_only"],
+            )
+        )
     cls.LAYOUT = tuple(specs)
     cls._NORMALIZE = tuple(
-        s for s in specs
-        if not s.wire_only and type(s.wire).normalize is not WireType.normalize
+        s for s in specs if not s.wire_only and type(s.wire).normalize is not WireType.normalize
     )
     return cls
 
@@ -701,6 +707,7 @@ def _simple(wire: WireType, version: int, ns: dict[str, Any]) -> _Simple | None:
         n, count = item.nvals, wire.count
         norm = wire.normalize
         if item.enc == "{v}" and n == 1:
+
             def values(v: Any) -> Any:
                 return v if type(v) is list and len(v) == count else norm(v)
         else:
@@ -714,9 +721,7 @@ def _simple(wire: WireType, version: int, ns: dict[str, Any]) -> _Simple | None:
             dec = "list({0})"
         else:
             item_dec = item.dec.format(*(f"_w[_i + {j}]" for j in range(n)))
-            dec_fn = eval(
-                f"lambda _w: [{item_dec} for _i in range(0, {n * count}, {n})]", ns
-            )
+            dec_fn = eval(f"lambda _w: [{item_dec} for _i in range(0, {n * count}, {n})]", ns)
             dec = f"{_name(ns, 'L', dec_fn)}({{0}})"
         return _Simple(item.fmt * count, n * count, f"*{enc_key}({{v}})", dec)
     if isinstance(wire, Nested):
@@ -859,8 +864,9 @@ def _compile(cls: type[Struct], version: int) -> _Codec:
     return codec
 
 
-def _construct(cls: type[Struct], names: dict[str, str], ns: dict[str, Any],
-               indent: str) -> list[str]:
+def _construct(
+    cls: type[Struct], names: dict[str, str], ns: dict[str, Any], indent: str
+) -> list[str]:
     """Code building an instance from decoded locals without running the dataclass __init__
     (the result equals ``cls(**decoded)``: every other field gets its default)."""
     lines = [f"{indent}o = _new(_cls)", f"{indent}od = o.__dict__"]
