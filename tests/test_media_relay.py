@@ -292,7 +292,6 @@ def test_hangup_frees_ports(relay: Relay, call: tuple) -> None:
 def test_unlearned_source_is_dropped_and_counted(relay: Relay, call: tuple) -> None:
     a, b, la, lb = call
     intruder = Phone(ip="127.0.0.2")  # another host (loopback is all of 127/8)
-    same_host = Phone()  # same IP as phone A, other port, after A's stream is latched
     try:
         run_call([(a, relay_addr(la)), (b, relay_addr(lb))], 3)
         a.take()
@@ -300,22 +299,40 @@ def test_unlearned_source_is_dropped_and_counted(relay: Relay, call: tuple) -> N
         for _ in range(10):
             intruder.send(relay_addr(la))
             intruder.send(relay_addr(lb))
-            same_host.send(relay_addr(la))
         collect(b, 0.2)
         intruder.drain()
-        same_host.drain()
         a.drain()
-        assert b.received == [] and intruder.received == [] and same_host.received == []
+        assert b.received == [] and intruder.received == [] and a.received == []
         st = {s["leg"]: s for s in relay.stats()}
-        assert st[la.id]["dropped_unlearned"] == 20
+        assert st[la.id]["dropped_unlearned"] == 10
         assert st[lb.id]["dropped_unlearned"] == 10
         assert st[la.id]["rx_packets"] == 3 and st[lb.id]["rx_packets"] == 3
+        assert la.remote == a.addr and lb.remote == b.addr  # nothing latched to the intruder
         # the legit stream still flows afterwards
         run_call([(a, relay_addr(la)), (b, relay_addr(lb))], 3)
         assert b.take() == a.sent[-3:]
     finally:
         intruder.close()
-        same_host.close()
+
+
+def test_asymmetric_phone_is_heard_and_hears(relay: Relay) -> None:
+    """A phone sending from one socket and receiving on another (softphones, test tools):
+    its packets reach the far end, and the far end's reach the port it announced."""
+    rx, tx, b = Phone(), Phone(), Phone()
+    try:
+        la, lb = relay.open_leg("c"), relay.open_leg("c")
+        relay.learn(la, *rx.addr)  # announced: the receiving socket
+        relay.learn(lb, *b.addr)
+        relay.bridge(la, lb)
+        run_call([(tx, relay_addr(la)), (b, relay_addr(lb))], 10)
+        wait_until(lambda: len(rx.received) >= 10, 1.0, [(rx, ("", 0))])
+        assert b.take() == tx.sent
+        assert rx.take() == b.sent  # not latched to the sending socket
+        assert tx.take() == []
+        assert la.remote == rx.addr
+    finally:
+        for p in (rx, tx, b):
+            p.close()
 
 
 def test_leg_with_nothing_learned_never_latches(relay: Relay) -> None:
@@ -339,8 +356,9 @@ def test_nat_latches_to_first_packet_from_learned_ip(relay: Relay) -> None:
     a, b = Phone(), Phone()
     try:
         la, lb = relay.open_leg("c"), relay.open_leg("c")
-        # OpenReceiveChannelAck named a port the NAT box rewrote
-        relay.learn(la, a.addr[0], 9)
+        # behind NAT (the call manager saw it): OpenReceiveChannelAck named a port the NAT
+        # box rewrote
+        relay.learn(la, a.addr[0], 9, nat=True)
         relay.learn(lb, *b.addr)
         relay.bridge(la, lb)
         run_call([(a, relay_addr(la)), (b, relay_addr(lb))], 10)
@@ -350,6 +368,28 @@ def test_nat_latches_to_first_packet_from_learned_ip(relay: Relay) -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_rtp_from_another_ip_latches_once(relay: Relay) -> None:
+    """A phone announcing one address and sending from another (a NAT the SCCP connection did
+    not reveal) is latched on its first packet; a later stranger is not."""
+    a, b = Phone(ip="127.0.0.3"), Phone()
+    stranger = Phone(ip="127.0.0.4")
+    try:
+        la, lb = relay.open_leg("c"), relay.open_leg("c")
+        relay.learn(la, "127.0.0.1", 9)  # what the phone announced
+        relay.learn(lb, *b.addr)
+        relay.bridge(la, lb)
+        run_call([(a, relay_addr(la)), (b, relay_addr(lb))], 10)
+        assert la.remote == a.addr
+        assert a.take() == b.sent and b.take() == a.sent
+        for _ in range(5):
+            stranger.send(relay_addr(la))
+        collect(b, 0.1)
+        assert b.received == [] and la.remote == a.addr
+    finally:
+        for p in (a, b, stranger):
+            p.close()
 
 
 def test_loss_is_counted_from_sequence_gaps(relay: Relay, call: tuple) -> None:

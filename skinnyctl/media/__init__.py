@@ -24,15 +24,17 @@ then names the other phone's address in StartMediaTransmission.
 
 Address rule (no open relay)
 ----------------------------
-* A leg accepts packets only from the address learned for it, and sends only to that address.
-  Packets on a leg are forwarded only to the partner leg of the *same call* (`bridge` refuses
-  legs with different call keys).
-* `learn(leg, ip, port)` sets the expected address; RTCP is expected from/sent to `port + 1`.
+* A leg sends only to the address learned for it, and accepts packets only from the learned
+  IP (any port: phones and softphones may send from another socket than the one they receive
+  on). Packets on a leg are forwarded only to the partner leg of the *same call* (`bridge`
+  refuses legs with different call keys).
+* `learn(leg, ip, port, nat=False)` sets the address; RTCP is expected from/sent to `port + 1`.
   Behind NAT the phone's OpenReceiveChannelAck carries its private address, so the call manager
-  passes the SCCP connection's source IP instead when the two differ.
-* NAT latching: until the first packet from exactly (ip, port) arrives, the first packet from the
-  same *IP* with another source port re-latches the leg to that port (NAT port rewriting). After
-  that the address is fixed until the next `learn()`.
+  passes the SCCP connection's source IP instead when the two differ, with `nat=True`.
+* Latching, only on evidence of NAT, and only on the first packet after `learn()`: with
+  `nat=True` a packet from the learned IP re-latches the port (the NAT box rewrote it); a packet
+  from *another* IP re-latches address and port (NAT the call manager could not see). Each latch
+  is logged. Otherwise replies go where the phone asked, whatever port it sends from.
 * Everything else is dropped and counted in `dropped_unlearned`, including every packet on a leg
   with nothing learned yet (an unlearned leg never latches: that would let anyone who guesses the
   port first capture the call).

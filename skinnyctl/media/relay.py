@@ -12,6 +12,7 @@ which it ignores.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import random
 import select
@@ -25,6 +26,8 @@ from typing import Any
 from .moh import CODECS, SAMPLE_RATE, MusicOnHold
 
 __all__ = ["Leg", "Relay", "RelayError"]
+
+log = logging.getLogger("skinnyctl.media.relay")
 
 _MAX_DROPOUT = 3000  # RFC 3550 A.1: forward jumps up to this are loss, beyond it a restart
 _MAX_MISORDER = 100
@@ -54,6 +57,7 @@ class _Port:
         "leg",
         "local_port",
         "max_seq",
+        "nat",
         "out",
         "packets_at_learn",
         "packets_in",
@@ -76,7 +80,8 @@ class _Port:
         self.rtp = rtp
         self.local_port: int = sock.getsockname()[1]
         self.remote: tuple[str, int] | None = None  # where this port sends (learned/latched)
-        self.remote_ip: str | None = None
+        self.remote_ip: str | None = None  # the address the phone announced (or its NAT's)
+        self.nat = False  # the call manager saw the phone behind NAT: latch the port too
         self.latched = False
         self.packets_at_learn = 0
         self.out: _Port | None = None  # where packets arriving here are forwarded
@@ -97,17 +102,40 @@ class _Port:
         self.jitter = 0.0
 
     def admit(self, src: tuple[str, int]) -> bool:
-        """Slow path for a source that is not `remote`: NAT re-latch, or refuse."""
-        if (
-            self.remote_ip is not None
-            and src[0] == self.remote_ip
-            and not self.latched
-            and self.packets_in == self.packets_at_learn
-        ):
-            self.remote = src
-            self.latched = True
+        """Slow path for a source that is not `remote` (the address packets are sent to).
+
+        * Same IP as announced, another port: a phone (or softphone) sending from one socket
+          and receiving on another. Its packets are taken; replies keep going to the announced
+          port, unless the call manager saw the phone behind NAT (`nat`): then the first packet
+          after `learn` latches the port (the NAT box rewrote it).
+        * Another IP: evidence of NAT the call manager could not see. The first packet after
+          `learn`, before anything came from the announced IP, latches address and port.
+          Later ones are refused: latching on any packet would let a stranger capture a call.
+        """
+        if self.remote_ip is None:
+            return False
+        first = not self.latched and self.packets_in == self.packets_at_learn
+        if src[0] == self.remote_ip:
+            if self.nat and first:
+                self._latch(src, "behind NAT, port rewritten")
+            return True
+        if first:
+            self._latch(src, f"NAT: announced {self.remote_ip}")
             return True
         return False
+
+    def _latch(self, src: tuple[str, int], why: str) -> None:
+        old = self.remote
+        self.remote = src
+        self.latched = True
+        log.info(
+            "relay port %d latched to %s:%d (%s; was sending to %s)",
+            self.local_port,
+            src[0],
+            src[1],
+            why,
+            f"{old[0]}:{old[1]}" if old else "nowhere",
+        )
 
     def expected(self) -> int:
         if not self.started:
@@ -417,8 +445,10 @@ class Relay:
                 self._unbridge(leg)
                 leg.call_key = call_key
 
-    def learn(self, leg: Leg, ip: str, port: int) -> None:
-        """Record the phone's RTP address (OpenReceiveChannelAck, or SCCP peer IP behind NAT)."""
+    def learn(self, leg: Leg, ip: str, port: int, nat: bool = False) -> None:
+        """Record the phone's RTP address (OpenReceiveChannelAck, or SCCP peer IP behind NAT).
+        ``nat``: the phone is known to be behind NAT, so its first packet's source port is
+        where it really receives (see `_Port.admit`)."""
         try:
             socket.inet_aton(ip)
         except OSError as exc:
@@ -429,6 +459,7 @@ class Relay:
             self._check(leg)
             for p, pn in ((leg._rtcp, port + 1), (leg._rtp, port)):
                 p.remote_ip = ip
+                p.nat = nat
                 p.latched = False
                 p.packets_at_learn = p.packets_in
                 p.remote = (ip, pn)

@@ -152,7 +152,16 @@ class SimPhone:
         keepalive_interval: float | None = None,
         rtp_port: int = 20000,
         instance: int = 1,
+        rtp_ip: str = "127.0.0.1",
+        announce_ip: str | None = None,
+        announce_port: int | None = None,
+        asymmetric: bool = False,
     ) -> None:
+        """``rtp_ip``: where the phone receives RTP (and sends from). ``announce_ip`` and
+        ``announce_port``: what its Register (address only) and OpenReceiveChannelAck say
+        (defaults: the connection's address, ``rtp_ip`` and the real port); other values make
+        a phone behind NAT. ``asymmetric``: RTP is sent from a second socket, not the one it
+        receives on."""
         profile = PROFILES.get(model, PROFILES["7961"])
         self.host, self.port = host, port
         self.mac = mac.replace(":", "").replace("-", "").replace(".", "").upper()
@@ -179,7 +188,12 @@ class SimPhone:
         self.media_to: tuple[str, int] | None = None
         self.rtp_in: list[RtpPacket] = []
         self._rtp: socket.socket | None = None
+        self._rtp_tx: socket.socket | None = None  # asymmetric: the socket it sends from
         self._rtp_seq = 0
+        self.rtp_ip = rtp_ip
+        self.announce_ip = announce_ip
+        self.announce_port = announce_port
+        self.asymmetric = asymmetric
 
     # --- connection -------------------------------------------------------------------------
 
@@ -196,9 +210,10 @@ class SimPhone:
 
     def close(self) -> None:
         self.closed.set()
-        if self._rtp is not None:
-            with contextlib.suppress(OSError):
-                self._rtp.close()
+        for rtp in (self._rtp, self._rtp_tx):
+            if rtp is not None:
+                with contextlib.suppress(OSError):
+                    rtp.close()
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)
@@ -309,7 +324,7 @@ class SimPhone:
             device_name=self.name,
             user_id=0,
             instance=self.instance,
-            station_ip_addr=self.local_ip,
+            station_ip_addr=self.announce_ip or self.local_ip,
             device_type=self.device_type,
             max_streams=self.profile.max_streams,
             active_streams=0,
@@ -395,8 +410,8 @@ class SimPhone:
                 self.send(
                     OpenReceiveChannelAck(
                         media_reception_status=0,
-                        ip_addr="127.0.0.1",
-                        port_number=self.rtp_listen_port,
+                        ip_addr=self.announce_ip or self.rtp_ip,
+                        port_number=self.announce_port or self.rtp_listen_port,
                         pass_thru_party_id=msg.pass_thru_party_id,
                         call_reference=msg.call_reference,
                     )
@@ -410,8 +425,11 @@ class SimPhone:
         if self._rtp is not None:
             return
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((self.rtp_ip, 0))
         self._rtp = sock
+        if self.asymmetric:
+            self._rtp_tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self._rtp_tx.bind((self.rtp_ip, 0))
         self._start(self._rtp_reader, "rtp")
 
     def _rtp_reader(self) -> None:
@@ -439,7 +457,7 @@ class SimPhone:
         for _ in range(count):
             self._rtp_seq = (self._rtp_seq + 1) & 0xFFFF
             header = struct.pack("!BBHII", 0x80, pt, self._rtp_seq, self._rtp_seq * 160, ssrc)
-            self._rtp.sendto(header + body, self.media_to)
+            (self._rtp_tx or self._rtp).sendto(header + body, self.media_to)
         return count
 
     def wait_rtp(
