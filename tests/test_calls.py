@@ -131,19 +131,27 @@ SHARED = "".join(
 
 
 class Rig:
-    def __init__(self, tmp: Path, media: str = "relay") -> None:
+    def __init__(self, tmp: Path, media: str = "relay", rtp_span: int = 63, extra: str = "") -> None:
+        """``rtp_span``: rtp_port_max - rtp_port_min (8 = room for 4 relay legs, 2 calls);
+        ``extra``: more [server] keys."""
         (tmp / "tftp").mkdir(exist_ok=True)
         rtp_min = 30000 + (os.getpid() % 300) * 64
         text = SITE.format(
-            port=free_port(), rtp_min=rtp_min, rtp_max=rtp_min + 63, a=A, b=B, c=C, shared=SHARED
+            port=free_port(),
+            rtp_min=rtp_min,
+            rtp_max=rtp_min + rtp_span,
+            a=A,
+            b=B,
+            c=C,
+            shared=SHARED,
         )
-        text = text.replace('tftp_root = "tftp"', f'tftp_root = "tftp"\nmedia = "{media}"')
+        text = text.replace('tftp_root = "tftp"', f'tftp_root = "tftp"\nmedia = "{media}"\n{extra}')
         (tmp / "site.toml").write_text(text)
         self.site = load_site(tmp / "site.toml")
         self.clock = FakeClock()
         self.calls = Calls(self.site, self.clock)
         self.server = SccpServer(self.site, "127.0.0.1", 0, clock=self.clock, calls=self.calls)
-        self.relay = Relay("127.0.0.1", rtp_min, rtp_min + 63)
+        self.relay = Relay("127.0.0.1", rtp_min, rtp_min + rtp_span)
         self.cdr = CdrStore(tmp / "state" / "cdr.sqlite")
         self.server.call_edge.relay = self.relay
         self.server.call_edge.cdr = self.cdr
@@ -160,8 +168,8 @@ class Rig:
         self.relay.stop()
         self.cdr.close()
 
-    def phone(self, mac: str, model: str = "7960") -> SimPhone:
-        p = SimPhone("127.0.0.1", self.server.port, mac, model).connect()
+    def phone(self, mac: str, model: str = "7960", **options: Any) -> SimPhone:
+        p = SimPhone("127.0.0.1", self.server.port, mac, model, **options).connect()
         self.phones.append(p)
         p.register(keepalive=False)
         return p

@@ -14,6 +14,7 @@ from .events import (
     Publish,
     Received,
     RecordDiscovered,
+    RelayFailed,
     Send,
     SetVersion,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "Publish",
     "Received",
     "RecordDiscovered",
+    "RelayFailed",
     "Send",
     "SetVersion",
     "State",

@@ -139,9 +139,12 @@ class RelayLeg:
 
 @dataclass(frozen=True)
 class RelayLearn:
+    """The phone's RTP address for a relay leg; ``nat``: it is behind NAT (latch its port)."""
+
     leg_key: int
     ip: str
     port: int
+    nat: bool = False
 
 
 @dataclass(frozen=True)
@@ -188,18 +191,24 @@ class Ports:
         self._all = list(range(first, high, 2))
         self._next = 0
         self.used: set[int] = set()
+        self.unusable: set[int] = set()  # the edge could not bind them (another process?)
 
     def take(self) -> int | None:
         for _ in range(len(self._all)):
             port = self._all[self._next]
             self._next = (self._next + 1) % len(self._all)
-            if port not in self.used:
+            if port not in self.used and port not in self.unusable:
                 self.used.add(port)
                 return port
         return None
 
     def free(self, port: int) -> None:
         self.used.discard(port)
+
+    def quarantine(self, port: int) -> None:
+        """Never hand ``port`` out again (until a reload builds a new allocator)."""
+        self.used.discard(port)
+        self.unusable.add(port)
 
 
 # --- legs and calls -----------------------------------------------------------------------------
@@ -301,6 +310,7 @@ class Leg:
     # media
     orc: bool = False  # OpenReceiveChannel sent, not closed since
     rx: tuple[str, int] | None = None  # the phone's RTP address (from the ack)
+    nat: bool = False  # the phone is behind NAT (its SCCP address differs from its own)
     relay_port: int | None = None  # relay leg bound for this leg
     relay_key: int = 0  # relay call key the relay leg belongs to
     moh: bool = False  # the relay plays music to this phone
@@ -406,6 +416,54 @@ class Calls:
             elif leg.digits:
                 log.info("%s: digit timeout, routing %s", leg.st.label, leg.digits)
                 actions += self._step(leg, Ev.ROUTE, leg.digits)
+        return actions
+
+    def relay_failed(self, leg_key: int, port: int, reason: str) -> list[Action]:
+        """The edge could not bind ``port`` for a relay leg: take another pair (re-pointing
+        the phone if it was already told the old one); with none left, the call fails
+        audibly instead of going on silent."""
+        self.ports.quarantine(port)
+        leg = self._legs.get(leg_key)
+        if leg is None or leg.relay_port != port:
+            log.warning("RTP ports %d/%d cannot be bound (%s)", port, port + 1, reason)
+            return []
+        new = self.ports.take()
+        log.warning(
+            "RTP ports %d/%d cannot be bound (%s); %s",
+            port,
+            port + 1,
+            reason,
+            f"call {leg.call.id} takes {new}/{new + 1}" if new else "no other pair is free",
+        )
+        if new is None:
+            leg.relay_port = None
+            return self._media_failed(leg)
+        leg.relay_port = new
+        actions: list[Action] = [RelayLeg(leg.relay_key, leg.ref, new)]
+        if leg.rx is not None:
+            actions.append(RelayLearn(leg.ref, leg.rx[0], leg.rx[1], leg.nat))
+        if leg.moh:
+            codec = "alaw" if leg.codec == Codec.G711_ALAW_64K else "ulaw"
+            actions.append(RelayHold(leg.ref, codec, PTIME_MS))
+        peer = leg.peer
+        if peer is not None and peer.relay_port is not None and not leg.moh_only:
+            actions.append(RelayBridge(leg.ref, peer.ref, leg.relay_key))
+        if leg.smt is not None and not leg.moh_only:
+            actions += self._smt(leg, (self._relay_ip, new))
+        return actions
+
+    def _media_failed(self, leg: Leg) -> list[Action]:
+        """No RTP port for ``leg``: the call's phones hear reorder with "Temp Fail" (each until
+        it hangs up) rather than silence; callees still ringing stop."""
+        call = leg.call
+        actions: list[Action] = []
+        for r in list(call.ringing):
+            call.ringing.remove(r)
+            actions += self._onhook_block(r, active=False) + self._forget(r)
+        for x in (call.caller, call.answered):
+            if x is not None and x.state in (RO, CO, HO):
+                x.peer = None
+                actions += self._fail(x, "tempfail", "no RTP port could be bound")
         return actions
 
     def next_deadline(self) -> float | None:
@@ -596,14 +654,15 @@ class Calls:
             )
             return self._end(leg.call, "media failure", by=leg)
         ip = msg.ip_addr
-        if (st.station_ip and st.ip != st.station_ip) or ip in ("0.0.0.0", ""):
+        leg.nat = bool(st.station_ip and st.ip != st.station_ip)
+        if leg.nat or ip in ("0.0.0.0", ""):
             ip = st.ip  # behind NAT: the phone's private address is useless to us (§7.4)
         leg.rx = (ip, int(msg.port_number))
         actions: list[Action] = []
         if self._relay_mode:
             if leg.relay_port is None:
                 return actions
-            actions.append(RelayLearn(leg.ref, ip, int(msg.port_number)))
+            actions.append(RelayLearn(leg.ref, ip, int(msg.port_number), leg.nat))
             actions += self._smt(leg, (self._relay_ip, leg.relay_port))
         elif leg.peer is not None:
             actions += self._direct(leg, leg.peer)
@@ -1032,15 +1091,14 @@ class Calls:
         if leg in call.ringing:
             call.ringing.remove(leg)
         actions = self._onhook_block(leg, active=False)
-        self._forget(leg)
+        actions += self._forget(leg)
         if not call.ringing and call.answered is None and call.caller is not None:
             actions += self._step(call.caller, Ev.FAR_END, "refused")
         return actions
 
     def _on_gone(self, leg: Leg, reason: Any, old: LS) -> list[Action]:
         actions = self._onhook_block(leg, active=old in _ACTIVE or old is HO)
-        self._forget(leg)
-        return actions
+        return actions + self._forget(leg)
 
     # --- ending ---------------------------------------------------------------------------------
 
@@ -1056,7 +1114,7 @@ class Calls:
                     actions += self._onhook_block(leg, active=True)
                 leg.state = G
                 actions.append(self._event(leg))
-                self._forget(leg)
+                actions += self._forget(leg)
             elif leg.state is not G:
                 if leg.state is FA:
                     leg.state = D  # a failed leg also ends when the call does
@@ -1064,7 +1122,7 @@ class Calls:
                 if leg.state is not G:  # FAILED caller of a refused call: force it
                     actions += self._onhook_block(leg, active=True)
                     leg.state = G
-                    self._forget(leg)
+                    actions += self._forget(leg)
         self._calls.pop(call.id, None)
         if call.a is not None and (call.called or call.answer):
             actions.append(WriteCdr(self._cdr(call, call.a, call.b, reason)))
@@ -1078,17 +1136,22 @@ class Calls:
         if leg in call.observers:
             call.observers.remove(leg)
         leg.state = G
-        self._forget(leg)
+        actions = self._forget(leg)
         caller = call.caller
         if caller is not None and not call.ringing and call.answered is None and caller.state is RO:
-            return self._step(caller, Ev.FAR_END, "callee gone")
-        return []
+            actions += self._step(caller, Ev.FAR_END, "callee gone")
+        return actions
 
-    def _forget(self, leg: Leg) -> None:
+    def _forget(self, leg: Leg) -> list[Action]:
+        """The leg is gone: every way a leg ends comes here, so its relay ports are freed
+        (closed at the edge, released in the allocator) whatever ended it."""
         leg.state = G
         self._legs.pop(leg.ref, None)
+        actions: list[Action] = []
         if leg.relay_port is not None:
             self.ports.free(leg.relay_port)
+            leg.relay_port = None
+            actions.append(RelayClose(leg.ref))
         if leg.consult is not None:
             leg.consult.transfer_from = None
             leg.consult = None
@@ -1097,6 +1160,7 @@ class Calls:
             leg.transfer_from = None
         if leg.peer is not None and leg.peer.peer is leg:
             leg.peer.peer = None
+        return actions
 
     def _cdr(self, call: Call, caller: Leg, answered: Leg | None, reason: str) -> dict[str, Any]:
         return {
@@ -1213,8 +1277,6 @@ class Calls:
             ClearPromptStatus(line_instance=L, call_reference=C),
         )
         actions += self._close_media(leg)
-        if leg.relay_port is not None:
-            actions.append(RelayClose(leg.ref))
         actions += self._to(
             leg,
             self._state(leg, CallStateValue.ON_HOOK),
@@ -1440,7 +1502,7 @@ class Calls:
             )
         actions += [
             RelayLeg(leg.call.id, leg.ref, port),
-            RelayLearn(leg.ref, leg.rx[0], leg.rx[1]),
+            RelayLearn(leg.ref, leg.rx[0], leg.rx[1], leg.nat),
             RelayHold(leg.ref, codec, PTIME_MS),
         ]
         return actions

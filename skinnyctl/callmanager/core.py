@@ -99,6 +99,7 @@ from .events import (
     Input,
     Publish,
     RecordDiscovered,
+    RelayFailed,
     Send,
     SetVersion,
 )
@@ -171,6 +172,10 @@ class CallLayer(Protocol):
 
     def next_deadline(self) -> float | None: ...
 
+    def relay_failed(self, leg_key: int, port: int, reason: str) -> list[Action]:
+        """The edge could not bind a relay leg's port."""
+        ...
+
 
 class NoCalls:
     """The call layer until part 2 exists: takes no message, has no calls."""
@@ -186,6 +191,9 @@ class NoCalls:
 
     def next_deadline(self) -> float | None:
         return None
+
+    def relay_failed(self, leg_key: int, port: int, reason: str) -> list[Action]:
+        return []
 
 
 _ALARMS = (Alarm, XMLAlarm)
@@ -268,6 +276,8 @@ class CallManager:
             self.stations.add(st)
             self._arm(st)
             return []
+        if isinstance(event, RelayFailed):
+            return self.calls.relay_failed(event.leg_key, event.port, event.reason)
         st = self.stations.get(event.conn)
         if st is None:
             log.debug("input for unknown connection %s: %r", event.conn, event)

@@ -35,7 +35,17 @@ class Disconnected:
     reason: str
 
 
-Input = Connected | Received | Disconnected
+@dataclass(frozen=True)
+class RelayFailed:
+    """The edge could not open the relay leg ``leg_key`` on ``port`` (bound by another
+    process, out of range): the call layer takes another port or fails the call audibly."""
+
+    leg_key: int
+    port: int
+    reason: str
+
+
+Input = Connected | Received | Disconnected | RelayFailed
 
 # --- actions ----------------------------------------------------------------------------------
 

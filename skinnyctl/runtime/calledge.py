@@ -21,6 +21,7 @@ from skinnyctl.callmanager.calls import (
     RelayResume,
     WriteCdr,
 )
+from skinnyctl.callmanager.events import Input, RelayFailed
 
 log = logging.getLogger("skinnyctl.runtime.calls")
 
@@ -31,11 +32,17 @@ class CallEdge:
         self.cdr = cdr
         self._legs: dict[int, Any] = {}  # leg key (callRef) -> media.Leg
 
-    def apply(self, a: CallAction) -> None:
+    def apply(self, a: CallAction) -> Input | None:
+        """Carry out ``a``; what the core must hear back (a relay leg that could not be
+        opened), else None."""
         try:
             self._apply(a)
-        except Exception:
+        except Exception as e:
+            if isinstance(a, RelayLeg):
+                log.warning("cannot open relay leg %d on port %d: %s", a.leg_key, a.port, e)
+                return RelayFailed(a.leg_key, a.port, str(e))
             log.exception("cannot carry out %r", a)
+        return None
 
     def _apply(self, a: CallAction) -> None:
         if isinstance(a, WriteCdr):
@@ -54,7 +61,7 @@ class CallEdge:
             return
         leg = self._legs.get(a.leg_key) if hasattr(a, "leg_key") else None
         if isinstance(a, RelayLearn) and leg is not None:
-            relay.learn(leg, a.ip, a.port)
+            relay.learn(leg, a.ip, a.port, a.nat)
         elif isinstance(a, RelayHold) and leg is not None:
             relay.hold(leg, a.codec, a.ptime_ms)
         elif isinstance(a, RelayResume) and leg is not None:

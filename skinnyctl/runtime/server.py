@@ -259,6 +259,12 @@ class SccpServer:
         # same batch (binding relay ports, events) runs, so a RingIn does not wait for sockets
         # to be opened for another call. The relay port named in a StartMediaTransmission is
         # bound microseconds later, long before the phone's RTP can arrive.
+        # What the edge work reports back (a relay port that could not be bound) goes to the
+        # core at once, on this same thread: its answer is dispatched before any later input.
+        while actions:
+            actions = self._dispatch_once(actions)
+
+    def _dispatch_once(self, actions: list[Action]) -> list[Action]:
         to_io = False
         rest: list[Action] = []
         for a in actions:
@@ -269,11 +275,14 @@ class SccpServer:
                 rest.append(a)
         if to_io:
             self._wake()
+        more: list[Action] = []
         for a in rest:
             if isinstance(a, Publish):
                 self.bus.publish(a.event)
             elif isinstance(a, _CALL_ACTIONS):
-                self.call_edge.apply(a)  # relay commands, call records
+                feedback = self.call_edge.apply(a)  # relay commands, call records
+                if feedback is not None:
+                    more += self.core.handle(feedback)
             elif isinstance(a, RecordDiscovered):
                 try:
                     self.discovered.record(a.mac, "sccp", a.ip, model=a.model)
@@ -281,6 +290,7 @@ class SccpServer:
                     log.warning("cannot record discovered device %r", a.mac)
             else:
                 log.error("unknown action %r", a)
+        return more
 
     def _wake(self) -> None:
         with contextlib.suppress(BlockingIOError, OSError):
