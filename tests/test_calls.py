@@ -131,7 +131,9 @@ SHARED = "".join(
 
 
 class Rig:
-    def __init__(self, tmp: Path, media: str = "relay", rtp_span: int = 63, extra: str = "") -> None:
+    def __init__(
+        self, tmp: Path, media: str = "relay", rtp_span: int = 63, extra: str = ""
+    ) -> None:
         """``rtp_span``: rtp_port_max - rtp_port_min (8 = room for 4 relay legs, 2 calls);
         ``extra``: more [server] keys."""
         (tmp / "tftp").mkdir(exist_ok=True)

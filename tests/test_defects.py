@@ -77,8 +77,10 @@ def rtp_exchange(x: SimPhone, y: SimPhone, count: int = 20) -> None:
         y.send_rtp(1)
         time.sleep(0.005)
     until(
-        lambda: len([p for p in y.rtp_in if p.ssrc == x.rtp_ssrc]) >= count
-        and len([p for p in x.rtp_in if p.ssrc == y.rtp_ssrc]) >= count,
+        lambda: (
+            len([p for p in y.rtp_in if p.ssrc == x.rtp_ssrc]) >= count
+            and len([p for p in x.rtp_in if p.ssrc == y.rtp_ssrc]) >= count
+        ),
         f"{count} RTP packets each way",
     )
     time.sleep(0.05)
@@ -213,9 +215,7 @@ def test_no_port_at_all_fails_the_call_audibly(small_rig: Rig) -> None:
         ra = state(a, S.OFF_HOOK).call_reference
         dial(a, "1002", ra)
         a.wait_for(StartTone, 5, lambda m: m.tone == Tone.REORDER_TONE)
-        a.wait_for(
-            DisplayPromptStatus, 5, lambda m: m.prompt_status == label(Label.TEMP_FAIL)
-        )
+        a.wait_for(DisplayPromptStatus, 5, lambda m: m.prompt_status == label(Label.TEMP_FAIL))
         state(b, S.ON_HOOK)  # it rang for an instant, then stopped
         a.send(OnHook(line_instance=1, call_reference=ra))
         state(a, S.ON_HOOK)
