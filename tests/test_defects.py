@@ -260,3 +260,68 @@ def test_phone_behind_nat_seen_by_sccp_is_latched_on_its_port(rig: Rig) -> None:
     media_flows(a, b)
     assert any(s["remote"] == f"127.0.0.1:{a.rtp_listen_port}" for s in rig.relay.stats())
     clean(rig, a, b)
+
+
+# --- 4. transfer to the transferee itself ------------------------------------------------------
+
+
+def on_hook(p: SimPhone, ref: int) -> None:
+    from skinnyctl.sccp import CallState
+
+    p.wait_for(CallState, 5, lambda m: m.call_state == S.ON_HOOK and m.call_reference == ref)
+
+
+def consultation(p: SimPhone, held_ref: int) -> int:
+    """The call reference of the consultation call Transfer opened on ``p``."""
+    from skinnyctl.sccp import CallState
+
+    return p.wait_for(
+        CallState, 5, lambda m: m.call_state == S.OFF_HOOK and m.call_reference != held_ref
+    ).call_reference
+
+
+def test_transfer_to_the_transferee_itself_is_refused(rig: Rig) -> None:
+    from skinnyctl.sccp import CallInfo, DisplayPromptStatus, Stimulus, StimulusType
+    from skinnyctl.sccp.enums import Label, label
+
+    a, b = rig.phone(A), rig.phone(B, "7961")
+    _ra, rb = call_a_to_b(rig, a, b)
+    b.send(SoftKeyEvent(soft_key_event=K.TRANSFER, line_instance=1, call_reference=rb))
+    state(b, S.HOLD)
+    ry = consultation(b, rb)
+    dial(b, "1001", ry)  # A's own number
+    state(b, S.RING_OUT)
+    rr = state(a, S.RING_IN).call_reference  # call waiting on A
+    since = len(a.received)
+    b.send(Stimulus(stimulus=StimulusType.TRANSFER, stimulus_instance=1))
+    b.wait_for(
+        DisplayPromptStatus,
+        5,
+        lambda m: m.prompt_status == label(Label.CAN_NOT_COMPLETE_TRANSFER),
+    )
+    rig.settle()
+    time.sleep(0.2)
+    assert not any(
+        isinstance(m, CallInfo) and m.calling_party == m.called_party == "1001"
+        for m in a.received[since:]
+    )
+    snap = rig.snapshot()
+    assert len(snap) == 2  # both calls as they were: A held by B, B's consultation ringing A
+    # B abandons the consultation and takes A back
+    b.send(SoftKeyEvent(soft_key_event=K.END_CALL, line_instance=1, call_reference=ry))
+    on_hook(a, rr)  # the call waiting plane goes
+    b.send(SoftKeyEvent(soft_key_event=K.RESUME, line_instance=1, call_reference=rb))
+    state(b, S.CONNECTED)
+    a.rtp_in.clear()
+    b.rtp_in.clear()
+    media_flows(a, b)
+    # and hanging up while the consultation to the transferee rings ends just that call
+    b.send(SoftKeyEvent(soft_key_event=K.TRANSFER, line_instance=1, call_reference=rb))
+    ry = consultation(b, rb)
+    dial(b, "1001", ry)
+    rr = state(a, S.RING_IN).call_reference
+    b.send(OnHook(line_instance=1, call_reference=ry))
+    on_hook(a, rr)
+    settled_calls = rig.snapshot()
+    assert len(settled_calls) == 1 and settled_calls[0]["state"] == "held"
+    clean(rig, a, b)

@@ -534,7 +534,7 @@ class Calls:
         if leg is None:
             return []  # the call is already gone (far end hung up first, §7.9)
         if leg.state is RO and leg.transfer_from is not None:
-            return self._step(leg, Ev.COMPLETE)  # blind transfer by hanging up
+            return self._step(leg, Ev.COMPLETE, "onhook")  # blind transfer by hanging up
         return self._step(leg, Ev.HANGUP, "onhook")
 
     def _softkey(self, st: Station, msg: SoftKeyEvent) -> list[Action]:
@@ -1019,8 +1019,17 @@ class Calls:
         if x is None or p is None or p.state is G:
             y.state = old
             return self._to(y, self._prompt(y, label(Label.CAN_NOT_COMPLETE_TRANSFER)))
-        actions: list[Action] = []
         c1, c2 = x.call, y.call
+        target = y.peer.number if old is CO and y.peer is not None else c2.called
+        if target == p.number:
+            # the transferee to itself would ring its own line and hear its own music: the
+            # calls stay as they were (hanging up ends just the consultation)
+            log.info("%s: transfer of %s to itself refused", y.st.label, p.number)
+            y.state = old
+            if arg == "onhook":
+                return self._end(c2, "transfer refused", by=y)
+            return self._to(y, self._prompt(y, label(Label.CAN_NOT_COMPLETE_TRANSFER)))
+        actions: list[Action] = []
         if old is CO and y.peer is not None:
             q = y.peer
             # attended: P and Q talk in a new call; B's two legs end
