@@ -111,3 +111,35 @@ def test_commented_examples_are_valid_when_uncommented() -> None:
     assert "reception" in site.softkey_sets
     assert site.dhcp.flavours and site.dhcp.subnet
     assert site.models["7960"].firmware
+
+
+def test_init_then_serve_starts_without_provision(tmp_path: Path) -> None:
+    """`skinnyctl init d && skinnyctl serve d/site.toml`: serve creates the TFTP root and
+    renders device files on request (issue 14 #11)."""
+    import shutil
+    import subprocess
+
+    from tests.test_register import free_port, start_serve, stop_serve, wait_listening
+
+    run_cli("init", tmp_path / "d")
+    site = tmp_path / "d" / "site.toml"
+    sccp, tftp = free_port(), free_port()
+    text = site.read_text()
+    text = text.replace("sccp_port = 2000", f"sccp_port = {sccp}")  # ports free on this box
+    text = text.replace("tftp_port = 6969", f"tftp_port = {tftp}")
+    site.write_text(text)
+    assert not (tmp_path / "d" / "tftp").exists()
+    proc = start_serve(site)
+    try:
+        wait_listening(proc, sccp)
+        assert (tmp_path / "d" / "tftp").is_dir()
+        if shutil.which("curl"):
+            out = subprocess.run(
+                ["curl", "-sS", f"tftp://127.0.0.1:{tftp}/XMLDefault.cnf.xml"],
+                capture_output=True,
+                timeout=10,
+            )
+            assert out.returncode == 0 and b"<Default>" in out.stdout
+    finally:
+        err = stop_serve(proc)
+    assert "created the TFTP root" in err

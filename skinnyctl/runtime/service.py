@@ -175,8 +175,17 @@ class Service:
             log.warning("TFTP service not available in this build; serving SCCP only")
             return
         s = self.site.server
+        root = self.site.resolve(s.tftp_root)
+        if not root.exists() and not root.is_symlink():
+            # a fresh `init` site: device files are rendered on request, the rest (firmware,
+            # ringtones) is the user's to add; `provision` is not a prerequisite
+            try:
+                root.mkdir(parents=True)
+            except OSError as e:
+                raise UserError(f"cannot create the TFTP root {root}: {e.strerror or e}") from e
+            log.info("created the TFTP root %s (put firmware and ringtones there)", root)
         self.tftp = TftpService(
-            root=self.site.resolve(s.tftp_root),
+            root=root,
             host=s.listen,
             port=s.tftp_port,
             site_provider=lambda: self.site,
