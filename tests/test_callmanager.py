@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from skinnyctl.callmanager import (
-    TRANSITIONS,
+from skinnyctl.calls import (
     CallManager,
     Close,
     Connected,
@@ -20,9 +19,9 @@ from skinnyctl.callmanager import (
     RecordDiscovered,
     Send,
     SetVersion,
-    State,
 )
-from skinnyctl.callmanager.core import Ev
+from skinnyctl.endpoints.sccp.registration import TRANSITIONS, Ev
+from skinnyctl.endpoints.sccp.stations import State
 from skinnyctl.sccp import (
     Alarm,
     ButtonTemplate,
@@ -296,7 +295,7 @@ def test_handler_error_closes_only_that_connection(
     def boom(*a: object) -> list:
         raise RuntimeError("bug")
 
-    monkeypatch.setitem(cm._requests, ConfigStatReq, boom)
+    monkeypatch.setitem(cm.sccp._requests, ConfigStatReq, boom)
     actions = cm.handle(Received(1, ConfigStatReq()))
     assert Close(1, "internal error") in actions
     assert sent(cm.handle(Received(2, KeepAlive()))) == [KeepAliveAck()]

@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from skinnyctl.callmanager import FakeClock
-from skinnyctl.callmanager.calls import Calls
-from skinnyctl.callmanager.cdr import CdrStore
+from skinnyctl.calls import CallManager, FakeClock
+from skinnyctl.calls.cdr import CdrStore
 from skinnyctl.media import Relay
 from skinnyctl.phone import SimPhone
 from skinnyctl.runtime import SccpServer
@@ -151,8 +150,9 @@ class Rig:
         (tmp / "site.toml").write_text(text)
         self.site = load_site(tmp / "site.toml")
         self.clock = FakeClock()
-        self.calls = Calls(self.site, self.clock)
-        self.server = SccpServer(self.site, "127.0.0.1", 0, clock=self.clock, calls=self.calls)
+        self.core = CallManager(self.site, self.clock)
+        self.calls = self.core.phones
+        self.server = SccpServer(self.site, "127.0.0.1", 0, clock=self.clock, core=self.core)
         self.relay = Relay("127.0.0.1", rtp_min, rtp_min + rtp_span)
         self.cdr = CdrStore(tmp / "state" / "cdr.sqlite")
         self.server.call_edge.relay = self.relay
@@ -177,7 +177,7 @@ class Rig:
         return p
 
     def snapshot(self) -> list[dict[str, Any]]:
-        return self.server.call(lambda core: self.calls.snapshot())
+        return self.server.call(lambda core: core.calls_snapshot())
 
     def settle(self) -> None:
         """Wait until the core has handled everything sent so far."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from skinnyctl.callmanager import CallManager, Connected, FakeClock, Received, Send
-from skinnyctl.callmanager.calls import TABLE, Calls, RelayBridge, RelayLeg, WriteCdr
-from skinnyctl.callmanager.dialplan import Dialplan
+from skinnyctl.calls import CallManager, Connected, FakeClock, Publish, Received, Send
+from skinnyctl.calls.media import MediaBridge, MediaOpen, WriteCdr
+from skinnyctl.calls.routing import Dialplan
+from skinnyctl.endpoints.sccp.phone import TABLE, Phones
 from skinnyctl.sccp import (
     CallState,
     CallStateValue,
@@ -22,15 +23,14 @@ from skinnyctl.site.model import DialRule
 from tests.test_calls import SHARED, SITE, A, B, C
 
 
-def _core(tmp: Path) -> tuple[CallManager, Calls, FakeClock]:
+def _core(tmp: Path) -> tuple[CallManager, Phones, FakeClock]:
     (tmp / "tftp").mkdir()
     text = SITE.format(port=2000, rtp_min=20000, rtp_max=20063, a=A, b=B, c=C, shared=SHARED)
     (tmp / "site.toml").write_text(text)
     site = load_site(tmp / "site.toml")
     clock = FakeClock()
-    calls = Calls(site, clock)
-    core = CallManager(site, clock, calls)
-    calls.attach(core)
+    core = CallManager(site, clock)
+    calls = core.phones
     for conn, mac in ((1, A), (2, B), (3, C)):
         core.handle(Connected(conn, "127.0.0.1", 5000 + conn))
         core.handle(
@@ -57,7 +57,7 @@ def _states(actions: list, conn: int) -> list[int]:
 
 def test_every_table_handler_exists() -> None:
     for (_, _), (_, handler) in TABLE.items():
-        assert callable(getattr(Calls, "_on_" + handler))
+        assert callable(getattr(Phones, "_on_" + handler))
 
 
 def test_dialplan_decisions() -> None:
@@ -79,7 +79,7 @@ def test_call_answer_media_and_hangup_sans_io(tmp_path: Path) -> None:
     core, calls, clock = _core(tmp_path)
     out = core.handle(Received(1, OffHook(line_instance=1)))
     assert _states(out, 1) == [CallStateValue.OFF_HOOK]
-    ref = calls.snapshot()[0]["legs"][0]["call_reference"]
+    ref = core.calls_snapshot()[0]["legs"][0]["call_reference"]
     out = []
     for d in "1002":
         out += core.handle(
@@ -93,12 +93,12 @@ def test_call_answer_media_and_hangup_sans_io(tmp_path: Path) -> None:
         for a in out
         if isinstance(a, Send) and a.conn == 1 and type(a.message).__name__ == "OpenReceiveChannel"
     ]
-    early = [a for a in out if isinstance(a, RelayLeg)]
+    early = [a for a in out if isinstance(a, MediaOpen)]
     assert len(orc) == 1 and len(early) == 1
     assert not any(isinstance(a, Send) and a.conn == 2 and a.message is orc[0] for a in out)
     out = core.handle(Received(2, OffHook(line_instance=1)))
     assert CallStateValue.CONNECTED in _states(out, 1) + _states(out, 2)
-    later = [a for a in out if isinstance(a, RelayLeg)]
+    later = [a for a in out if isinstance(a, MediaOpen)]
     assert len(later) == 1  # only the callee's side opens on answer
     assert not any(
         isinstance(a, Send) and a.conn == 1 and type(a.message).__name__ == "OpenReceiveChannel"
@@ -106,14 +106,14 @@ def test_call_answer_media_and_hangup_sans_io(tmp_path: Path) -> None:
     )
     legs = early + later
     assert all(20000 <= x.port <= 20063 and x.port % 2 == 0 for x in legs)
-    assert any(isinstance(a, RelayBridge) for a in out)
-    legs = [x for x in legs if x.leg_key == orc[0].call_reference]
+    assert any(isinstance(a, MediaBridge) for a in out)
+    legs = [x for x in legs if x.key == orc[0].call_reference]
     ack = OpenReceiveChannelAck(
         media_reception_status=0,
         ip_addr="127.0.0.1",
         port_number=30000,
-        pass_thru_party_id=legs[0].leg_key,
-        call_reference=legs[0].leg_key,
+        pass_thru_party_id=legs[0].key,
+        call_reference=legs[0].key,
     )
     out = core.handle(Received(1, ack))
     smt = [
@@ -127,13 +127,13 @@ def test_call_answer_media_and_hangup_sans_io(tmp_path: Path) -> None:
     assert CallStateValue.ON_HOOK in _states(out, 2)
     cdr = [a.record for a in out if isinstance(a, WriteCdr)]
     assert cdr and cdr[0]["called"] == "1002" and cdr[0]["end"] - cdr[0]["start"] == 5
-    assert calls.snapshot() == [] and calls.ports.used == set()
+    assert core.calls_snapshot() == [] and calls.ports.used == set()
 
 
 def test_wait_rule_routes_on_timer(tmp_path: Path) -> None:
     core, calls, clock = _core(tmp_path)
     core.handle(Received(1, OffHook(line_instance=1)))
-    ref = calls.snapshot()[0]["legs"][0]["call_reference"]
+    ref = core.calls_snapshot()[0]["legs"][0]["call_reference"]
     for d in "5123":
         core.handle(
             Received(1, KeypadButton(kp_button=int(d), line_instance=1, call_reference=ref))
@@ -146,7 +146,7 @@ def test_wait_rule_routes_on_timer(tmp_path: Path) -> None:
 
 
 def test_failed_call_hangs_up_after_15_s(tmp_path: Path) -> None:
-    from skinnyctl.callmanager.calls import FAIL_HANGUP_S
+    from skinnyctl.endpoints.sccp.phone import FAIL_HANGUP_S
     from skinnyctl.sccp import EnblocCall
 
     core, calls, clock = _core(tmp_path)
@@ -156,7 +156,7 @@ def test_failed_call_hangs_up_after_15_s(tmp_path: Path) -> None:
     assert core.on_timer(clock.now() + 14.9) == []
     out = core.on_timer(clock.now() + 15)
     assert _states(out, 1) == [CallStateValue.ON_HOOK]
-    assert calls.snapshot() == [] and calls.next_deadline() is None
+    assert core.calls_snapshot() == [] and calls.next_deadline() is None
     cdr = [a.record for a in out if isinstance(a, WriteCdr)]
     assert cdr and cdr[0]["reason"] == "failed call left off-hook"
     # hanging up first disarms it
@@ -174,7 +174,7 @@ def _sends(actions: list, conn: int, cls: type) -> list:
 
 
 def test_direct_media_hold_music_through_a_relay_leg(tmp_path: Path) -> None:
-    from skinnyctl.callmanager.calls import RelayClose, RelayHold, RelayLearn
+    from skinnyctl.calls.media import MediaClose, MediaLearn, MediaPlay
     from skinnyctl.sccp import (
         EnblocCall,
         OpenReceiveChannel,
@@ -189,9 +189,8 @@ def test_direct_media_hold_music_through_a_relay_leg(tmp_path: Path) -> None:
     (tmp_path / "site.toml").write_text(text)
     site = load_site(tmp_path / "site.toml")
     clock = FakeClock()
-    calls = Calls(site, clock)
-    core = CallManager(site, clock, calls)
-    calls.attach(core)
+    core = CallManager(site, clock)
+    calls = core.phones
     for conn, mac in ((1, A), (2, B)):
         core.handle(Connected(conn, "127.0.0.1", 5000 + conn))
         core.handle(
@@ -213,22 +212,22 @@ def test_direct_media_hold_music_through_a_relay_leg(tmp_path: Path) -> None:
         return core.handle(Received(conn, msg))
 
     out = core.handle(Received(1, EnblocCall(called_party="1002")))
-    assert not any(isinstance(a, RelayLeg) for a in out)  # direct: no relay leg for talking
+    assert not any(isinstance(a, MediaOpen) for a in out)  # direct: no relay leg for talking
     ack(1, out, 30000)
     out = core.handle(Received(2, OffHook(line_instance=1)))
     out = ack(2, out, 30002)
     assert _sends(out, 1, StartMediaTransmission)[0].remote_port_number == 30002
-    rb = next(leg for leg in calls.snapshot()[0]["legs"] if leg["line"] == "1002")
+    rb = next(leg for leg in core.calls_snapshot()[0]["legs"] if leg["line"] == "1002")
     hold = SoftKeyEvent(
         soft_key_event=SoftKeyEventValue.HOLD, line_instance=1, call_reference=rb["call_reference"]
     )
     out = core.handle(Received(2, hold))
     assert _sends(out, 1, StopMediaTransmission)  # the held phone stops sending to B
-    kinds = [type(a).__name__ for a in out if not isinstance(a, Send)]
-    assert kinds[:3] == ["RelayLeg", "RelayLearn", "RelayHold"]
-    learn = next(a for a in out if isinstance(a, RelayLearn))
+    kinds = [type(a).__name__ for a in out if not isinstance(a, Send | Publish)]
+    assert kinds[:3] == ["MediaOpen", "MediaLearn", "MediaPlay"]
+    learn = next(a for a in out if isinstance(a, MediaLearn))
     assert (learn.ip, learn.port) == ("127.0.0.1", 30000)  # music to A's receive address
-    assert next(a for a in out if isinstance(a, RelayHold)).codec == "ulaw"
+    assert next(a for a in out if isinstance(a, MediaPlay)).codec == "ulaw"
     assert len(calls.ports.used) == 1
     resume = SoftKeyEvent(
         soft_key_event=SoftKeyEventValue.RESUME,
@@ -236,15 +235,15 @@ def test_direct_media_hold_music_through_a_relay_leg(tmp_path: Path) -> None:
         call_reference=rb["call_reference"],
     )
     out = core.handle(Received(2, resume))
-    assert not any(isinstance(a, RelayClose) for a in out)  # music until B's media is back
+    assert not any(isinstance(a, MediaClose) for a in out)  # music until B's media is back
     out = ack(2, out, 30004)
-    assert any(isinstance(a, RelayClose) for a in out) and calls.ports.used == set()
+    assert any(isinstance(a, MediaClose) for a in out) and calls.ports.used == set()
     assert _sends(out, 1, StartMediaTransmission)[0].remote_port_number == 30004
     assert _sends(out, 2, StartMediaTransmission)[0].remote_port_number == 30000
 
 
 def test_remote_hold_state_by_phone_age_and_pickup_sans_io(tmp_path: Path) -> None:
-    from skinnyctl.callmanager.calls import _old_phone
+    from skinnyctl.endpoints.sccp.phone import _old_phone
     from skinnyctl.sccp import EnblocCall, SoftKeyEvent, SoftKeyEventValue
     from tests.test_calls import S1, S2
 
@@ -260,7 +259,7 @@ def test_remote_hold_state_by_phone_age_and_pickup_sans_io(tmp_path: Path) -> No
     core.handle(Received(1, EnblocCall(called_party="2000")))
     out = core.handle(Received(5, OffHook(line_instance=1)))
     assert _states(out, 4)[-1] == CallStateValue.CALL_REMOTE_MULTILINE
-    refs = {x["device_name"]: x["call_reference"] for x in calls.snapshot()[0]["legs"]}
+    refs = {x["device_name"]: x["call_reference"] for x in core.calls_snapshot()[0]["legs"]}
     K = SoftKeyEventValue
     out = core.handle(
         Received(5, SoftKeyEvent(soft_key_event=K.HOLD, line_instance=1, call_reference=0))
@@ -279,9 +278,9 @@ def test_remote_hold_state_by_phone_age_and_pickup_sans_io(tmp_path: Path) -> No
     )
     assert CallStateValue.CONNECTED in _states(out, 4)
     assert _states(out, 5) == [CallStateValue.CALL_REMOTE_MULTILINE]
-    assert any(isinstance(a, RelayBridge) for a in out)
-    legs = {x["device_name"]: x["state"] for x in calls.snapshot()[0]["legs"]}
+    assert any(isinstance(a, MediaBridge) for a in out)
+    legs = {x["device_name"]: x["state"] for x in core.calls_snapshot()[0]["legs"]}
     assert legs == {"SEP" + A: "connected", "SEP" + S1: "connected", "SEP" + S2: "remote"}
     out = core.handle(Received(4, OnHook(line_instance=1)))
     assert CallStateValue.ON_HOOK in _states(out, 1) and CallStateValue.ON_HOOK in _states(out, 5)
-    assert calls.snapshot() == [] and calls.ports.used == set()
+    assert core.calls_snapshot() == [] and calls.ports.used == set()

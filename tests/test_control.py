@@ -590,7 +590,7 @@ def test_tcp_endpoint_needs_the_token() -> None:
 
 
 def test_call_history_filters_by_number_and_date(tmp_path: Path) -> None:
-    cdr = pytest.importorskip("skinnyctl.callmanager.cdr")
+    cdr = pytest.importorskip("skinnyctl.calls.cdr")
     from datetime import datetime
 
     from skinnyctl.site import load_site
@@ -636,7 +636,7 @@ def test_call_history_filters_by_number_and_date(tmp_path: Path) -> None:
 def test_a_call_shows_in_status_survives_a_refused_reload_and_lands_in_history(
     served: Served,
 ) -> None:
-    pytest.importorskip("skinnyctl.callmanager.calls")
+    pytest.importorskip("skinnyctl.calls.switch")
     from skinnyctl.sccp import CallState, CallStateValue, KeypadButton, OffHook, OnHook
 
     def state(p: SimPhone, value: int) -> CallState:

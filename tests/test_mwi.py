@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from skinnyctl.callmanager import CallManager, Connected, FakeClock, Received, Send
-from skinnyctl.callmanager.events import Action
+from skinnyctl.calls import CallManager, Connected, FakeClock, Received, Send
+from skinnyctl.calls.events import Action
 from skinnyctl.sccp import (
     ButtonTemplateReq,
     LampMode,

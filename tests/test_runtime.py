@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from skinnyctl.callmanager import FakeClock
+from skinnyctl.calls import FakeClock
 from skinnyctl.phone import Rejected, SimPhone
 from skinnyctl.runtime import SccpServer
 from skinnyctl.sccp import KeepAlive, KeepAliveAck, SoftKeySetReq, SoftKeySetRes, encode

@@ -6,7 +6,7 @@ from __future__ import annotations
 from concurrent.futures import Future
 from pathlib import Path
 
-from skinnyctl.callmanager import CallManager, FakeClock
+from skinnyctl.calls import CallManager, FakeClock
 from skinnyctl.runtime import SccpServer
 from skinnyctl.runtime.server import CORE_BATCH
 from skinnyctl.site import load_site

@@ -1,7 +1,11 @@
-"""The call-control core, sans-IO: devices, lines (and, in part 2, calls)."""
+"""The call-control core, sans-IO: the switch, its channels, routing, media vocabulary, records.
+
+``CallManager`` (``calls.manager``) is the front door the runtime drives; the protocol-free
+call model is ``channel`` and ``switch``; endpoints live in ``skinnyctl.endpoints`` (SCCP
+phones) and ``skinnyctl.apps`` (applications).
+"""
 
 from .clock import Clock, FakeClock, SystemClock
-from .core import EXPIRY_FACTOR, TRANSITIONS, CallLayer, CallManager, NoCalls
 from .events import (
     EVENT_KINDS,
     Action,
@@ -14,20 +18,15 @@ from .events import (
     Publish,
     Received,
     RecordDiscovered,
-    RelayFailed,
     Send,
     SetVersion,
 )
-from .stations import ButtonLayout, ButtonSlot, State, Station, Stations
+from .manager import CallManager
+from .media import MediaFailed
 
 __all__ = [
     "EVENT_KINDS",
-    "EXPIRY_FACTOR",
-    "TRANSITIONS",
     "Action",
-    "ButtonLayout",
-    "ButtonSlot",
-    "CallLayer",
     "CallManager",
     "Clock",
     "Close",
@@ -37,15 +36,11 @@ __all__ = [
     "Event",
     "FakeClock",
     "Input",
-    "NoCalls",
+    "MediaFailed",
     "Publish",
     "Received",
     "RecordDiscovered",
-    "RelayFailed",
     "Send",
     "SetVersion",
-    "State",
-    "Station",
-    "Stations",
     "SystemClock",
 ]

@@ -1,7 +1,9 @@
 """What goes into the core (inputs), what comes out (actions), and what it publishes (events).
 
 Connections are opaque ids chosen by the edge (``Conn`` = int). The core never touches a
-socket: it answers every input with a list of actions the edge carries out in order.
+socket: it answers every input with a list of actions the edge carries out in order: to phone
+connections (Send, SetVersion, Close), to the event bus (Publish), to the media engine and the
+call records (``calls.media``), to the discovered-devices registry (RecordDiscovered).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skinnyctl.sccp import Message
+
+from .media import EdgeAction, MediaFailed
 
 Conn = int
 
@@ -35,17 +39,7 @@ class Disconnected:
     reason: str
 
 
-@dataclass(frozen=True)
-class RelayFailed:
-    """The edge could not open the relay leg ``leg_key`` on ``port`` (bound by another
-    process, out of range): the call layer takes another port or fails the call audibly."""
-
-    leg_key: int
-    port: int
-    reason: str
-
-
-Input = Connected | Received | Disconnected | RelayFailed
+Input = Connected | Received | Disconnected | MediaFailed
 
 # --- actions ----------------------------------------------------------------------------------
 
@@ -89,7 +83,7 @@ class RecordDiscovered:
     device_name: str
 
 
-Action = Send | SetVersion | Close | Publish | RecordDiscovered
+Action = Send | SetVersion | Close | Publish | RecordDiscovered | EdgeAction
 
 # --- published events ---------------------------------------------------------------------------
 
@@ -102,6 +96,7 @@ EVENT_KINDS = (
     "device_to_user",
     "user_to_device",
     "call_state",
+    "dtmf",
 )
 
 

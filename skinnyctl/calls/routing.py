@@ -1,4 +1,10 @@
-"""The site's patterns dialplan (mod_skinny "skinny-patterns"), decided after every digit.
+"""Where a number goes: the site's patterns dialplan, then the number's owner.
+
+:class:`Router` turns a dialled number into a :class:`Route`: a line (its phones), an
+application (``[[applications]]``), or nothing (unallocated). Lines come first: an application
+cannot shadow a directory number (the loader refuses the clash anyway).
+
+The dialplan (mod_skinny "skinny-patterns") is decided after every digit.
 
 Rules are tried in order against every digit dialled so far; the first whose pattern matches
 (``re.search``; rules anchor with ^ and $) decides: ``process`` routes now, ``drop``
@@ -15,7 +21,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from skinnyctl.site.model import DialRule, Site
+from skinnyctl.site.model import Application, DialRule, Line, Site
+
+from .channel import Kind
 
 log = logging.getLogger("skinnyctl.callmanager.dialplan")
 
@@ -49,3 +57,29 @@ class Dialplan:
                 timeout = rule.timeout if rule.timeout and rule.timeout > 0 else self.default
                 return Decision(rule.action, timeout, rule.pattern)
         return Decision("wait", self.default)
+
+
+@dataclass(frozen=True)
+class Route:
+    """A number's owner: which kind of endpoint takes the call, and what it is there."""
+
+    kind: Kind
+    number: str
+    name: str
+    line: Line | None = None
+    application: Application | None = None
+
+
+class Router:
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.dialplan = Dialplan.of(site)
+
+    def resolve(self, number: str) -> Route | None:
+        line = self.site.line(number)
+        if line is not None:
+            return Route(Kind.PHONE, number, line.display_name or number, line=line)
+        app = self.site.application(number)
+        if app is not None:
+            return Route(Kind.APP, number, app.name or app.kind, application=app)
+        return None

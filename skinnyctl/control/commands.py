@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from skinnyctl import __version__
-from skinnyctl.callmanager import Action, CallManager
-from skinnyctl.callmanager.cdr import CdrStore, cdr_path
-from skinnyctl.callmanager.stations import ButtonSlot
+from skinnyctl.calls import Action, CallManager
+from skinnyctl.calls.cdr import CdrStore, cdr_path
+from skinnyctl.endpoints.sccp.stations import ButtonSlot
 from skinnyctl.site.model import Device, Site
 
 from .build import BuildError, build, describe, sendable, to_plain
@@ -56,11 +56,7 @@ class Commands:
         return self.service.on_core(fn)
 
     def _calls(self, core: CallManager) -> list[dict[str, Any]]:
-        snap = getattr(core.calls, "snapshot", None)
-        if not callable(snap):
-            return []
-        result = snap()
-        return list(result) if result else []
+        return core.calls_snapshot()
 
     # --- status -------------------------------------------------------------------------------
 
@@ -296,7 +292,7 @@ def _button(slot: ButtonSlot, mwi: dict[str, bool], calls: list[dict[str, Any]])
 
 
 def _configured_device(site: Site, device: Device) -> dict[str, Any]:
-    from skinnyctl.callmanager.stations import layout_for
+    from skinnyctl.endpoints.sccp.stations import layout_for
 
     layout = layout_for(site, device)
     return {

@@ -157,13 +157,14 @@ class Leg:
     Read-only for callers; pass it back to the `Relay` methods.
     """
 
-    __slots__ = ("_closed", "_rtcp", "_rtp", "call_key", "codec", "held", "id", "partner")
+    __slots__ = ("_closed", "_rtcp", "_rtp", "call_key", "codec", "echo", "held", "id", "partner")
 
     def __init__(self, leg_id: int, call_key: object) -> None:
         self.id = leg_id
         self.call_key = call_key
         self.partner: Leg | None = None
         self.held = False
+        self.echo = False  # packets go back to where they came from (the echo test)
         self.codec: str | None = None
         self._closed = False
         self._rtp: _Port
@@ -509,6 +510,16 @@ class Relay:
             if leg.partner is not None:
                 self._route(leg.partner)
 
+    def echo(self, leg: Leg, on: bool = True) -> None:
+        """Send what arrives on `leg` straight back to its phone (the echo-test number);
+        forwarding with its partner stops meanwhile."""
+        with self._lock:
+            self._check(leg)
+            leg.echo = on
+            self._route(leg)
+            if leg.partner is not None:
+                self._route(leg.partner)
+
     def close_leg(self, leg: Leg) -> None:
         """Free the leg's ports (hang-up). Idempotent."""
         with self._lock:
@@ -552,7 +563,11 @@ class Relay:
                     "call": leg.call_key,
                     "local_port": p.local_port,
                     "remote": f"{p.remote[0]}:{p.remote[1]}" if p.remote else None,
-                    "state": "held" if leg.held else ("bridged" if leg.partner else "idle"),
+                    "state": "held"
+                    if leg.held
+                    else "echo"
+                    if leg.echo
+                    else ("bridged" if leg.partner else "idle"),
                     "partner": leg.partner.id if leg.partner else None,
                     "rx_packets": received,
                     "rx_bytes": p.bytes_in,
@@ -579,8 +594,11 @@ class Relay:
 
     def _route(self, leg: Leg) -> None:
         """Set where packets arriving on `leg` go: its partner's ports, or nowhere."""
+        if leg.echo and not leg.held:
+            leg._rtp.out, leg._rtcp.out = leg._rtp, leg._rtcp
+            return
         peer = leg.partner
-        ok = peer is not None and not leg.held and not peer.held
+        ok = peer is not None and not leg.held and not peer.held and not peer.echo
         leg._rtp.out = peer._rtp if ok and peer is not None else None
         leg._rtcp.out = peer._rtcp if ok and peer is not None else None
 

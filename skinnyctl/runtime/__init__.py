@@ -1,6 +1,6 @@
 """The edges: the threaded SCCP server, the event bus, the service that runs everything."""
 
-from skinnyctl.callmanager.clock import Clock, FakeClock, SystemClock
+from skinnyctl.calls.clock import Clock, FakeClock, SystemClock
 
 from .bus import EventBus, Subscription
 from .server import SccpServer

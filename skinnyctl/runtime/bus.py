@@ -11,7 +11,7 @@ import queue
 import threading
 from collections.abc import Iterable
 
-from skinnyctl.callmanager.events import Event
+from skinnyctl.calls.events import Event
 
 
 class Subscription:

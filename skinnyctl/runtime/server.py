@@ -29,9 +29,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, get_args
 
-from skinnyctl.callmanager import (
+from skinnyctl.calls import (
     Action,
-    CallLayer,
     CallManager,
     Clock,
     Close,
@@ -44,7 +43,7 @@ from skinnyctl.callmanager import (
     SetVersion,
     SystemClock,
 )
-from skinnyctl.callmanager.calls import CallAction
+from skinnyctl.calls.media import EdgeAction
 from skinnyctl.errors import UserError
 from skinnyctl.sccp import (
     FrameDecoder,
@@ -60,7 +59,7 @@ from skinnyctl.site.model import Site
 from .bus import EventBus
 from .calledge import CallEdge
 
-_CALL_ACTIONS = get_args(CallAction)  # a tuple: isinstance's fast path on the core thread
+_EDGE_ACTIONS = get_args(EdgeAction)  # a tuple: isinstance's fast path on the core thread
 _TO_IO = (Send, SetVersion, Close)
 
 log = logging.getLogger("skinnyctl.runtime")
@@ -104,7 +103,7 @@ class SccpServer:
         clock: Clock | None = None,
         bus: EventBus | None = None,
         discovered: DiscoveredDevices | None = None,
-        calls: CallLayer | None = None,
+        core: CallManager | None = None,
         out_limit: int = OUT_LIMIT,
         close_linger: float = CLOSE_LINGER,
     ) -> None:
@@ -114,10 +113,7 @@ class SccpServer:
         self.clock: Clock = clock or SystemClock()
         self.bus = bus or EventBus()
         self.discovered = discovered if discovered is not None else DiscoveredDevices()
-        self.core = CallManager(site, self.clock, calls)
-        attach = getattr(calls, "attach", None)
-        if callable(attach):
-            attach(self.core)  # the call layer reads the core's stations (lines -> devices)
+        self.core = core if core is not None else CallManager(site, self.clock)
         self.call_edge = CallEdge()  # Service sets .relay and .cdr
         self.out_limit = out_limit
         self.close_linger = close_linger
@@ -279,8 +275,8 @@ class SccpServer:
         for a in rest:
             if isinstance(a, Publish):
                 self.bus.publish(a.event)
-            elif isinstance(a, _CALL_ACTIONS):
-                feedback = self.call_edge.apply(a)  # relay commands, call records
+            elif isinstance(a, _EDGE_ACTIONS):
+                feedback = self.call_edge.apply(a)  # media engine commands, call records
                 if feedback is not None:
                     more += self.core.handle(feedback)
             elif isinstance(a, RecordDiscovered):

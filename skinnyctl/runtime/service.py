@@ -18,9 +18,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
-from skinnyctl.callmanager import Action, CallManager, Clock, SystemClock
-from skinnyctl.callmanager.calls import Calls
-from skinnyctl.callmanager.cdr import CdrStore, cdr_path
+from skinnyctl.calls import Action, CallManager, Clock, SystemClock
+from skinnyctl.calls.cdr import CdrStore, cdr_path
 from skinnyctl.errors import UserError
 from skinnyctl.site import SiteError, load_site
 from skinnyctl.site.discovered import DiscoveredDevices
@@ -56,9 +55,9 @@ class Service:
         self.clock = clock or SystemClock()
         self.bus = EventBus()
         self.discovered = DiscoveredDevices()
-        self.calls = Calls(site, self.clock)
+        self.core = CallManager(site, self.clock)
         self.sccp = SccpServer(
-            site, clock=self.clock, bus=self.bus, discovered=self.discovered, calls=self.calls
+            site, clock=self.clock, bus=self.bus, discovered=self.discovered, core=self.core
         )
         self.tftp: Any = None
         self.relay: Any = None  # the call layer drives it through SccpServer.call_edge

@@ -26,9 +26,11 @@ from skinnyctl.site import catalog, timezones
 from skinnyctl.site.locate import Locations
 from skinnyctl.site.locate import Path as KeyPath
 from skinnyctl.site.model import (
+    APPLICATION_KINDS,
     DEFAULT_SOFTKEY_SET,
     SOFTKEY_NAMES,
     SOFTKEY_SET_NAMES,
+    Application,
     Button,
     Device,
     Dhcp,
@@ -1070,7 +1072,64 @@ def _cross_checks(r: _Reader, doc: Any, server: Server, dhcp: Dhcp) -> None:
             )
 
 
-TOP_LEVEL = ("server", "lines", "devices", "softkey_sets", "dialplan", "dhcp", "models")
+def _applications(r: _Reader, raw: Any, lines: list[Line]) -> list[Application]:
+    """``[[applications]]``: numbers our own code answers (echo test, music)."""
+    out: list[Application] = []
+    taken = {ln.number for ln in lines}
+    seen: dict[str, KeyPath] = {}
+    for path, t in _aot(r, raw, "applications"):
+        r.check_keys(t, path, [f.name for f in fields(Application)])
+        if "number" not in t or "kind" not in t:
+            r.problem(
+                path,
+                "an application needs a number and a kind",
+                'add e.g. number = "9196" and kind = "echo"',
+            )
+            continue
+        number = r.get(t, path, "number", str, "", "a number in quotes")
+        if not _NUMBER_RE.match(number):
+            r.problem(
+                (*path, "number"), f"'{number}' is not a number", "use 1 to 24 digits, * # or +"
+            )
+            continue
+        if number in taken:
+            r.problem(
+                (*path, "number"),
+                f"{number} is already a line",
+                "give the application a number of its own",
+            )
+            continue
+        if number in seen:
+            r.problem(
+                (*path, "number"),
+                f"application {number} is defined twice",
+                f"the first is at line {r.locations.of(seen[number])[0]}; remove one",
+            )
+            continue
+        seen[number] = (*path, "number")
+        kind = r.get(t, path, "kind", str, "", "an application kind")
+        if kind not in APPLICATION_KINDS:
+            r.problem(
+                (*path, "kind"),
+                f"unknown application kind '{kind}'",
+                _did_you_mean(kind, APPLICATION_KINDS) + "known: " + ", ".join(APPLICATION_KINDS),
+            )
+            continue
+        name = r.get(t, path, "name", str, "", "a display name")
+        out.append(Application(number, kind, name))  # type: ignore[arg-type]
+    return out
+
+
+TOP_LEVEL = (
+    "server",
+    "lines",
+    "devices",
+    "softkey_sets",
+    "dialplan",
+    "dhcp",
+    "models",
+    "applications",
+)
 
 
 def parse_site(text: str, path: Path | None = None) -> Site:
@@ -1091,6 +1150,7 @@ def parse_site(text: str, path: Path | None = None) -> Site:
     dialplan = _dialplan(r, doc.get("dialplan"))
     dhcp = _dhcp(r, doc.get("dhcp"))
     models = _models(r, doc.get("models"))
+    applications = _applications(r, doc.get("applications"), lines)
     _cross_checks(r, doc, server, dhcp)
     if r.problems:
         r.problems.sort(key=lambda p: (p.line, p.column))
@@ -1104,6 +1164,7 @@ def parse_site(text: str, path: Path | None = None) -> Site:
         dialplan=tuple(dialplan),
         dhcp=dhcp,
         models=models,
+        applications=tuple(applications),
     )
 
 

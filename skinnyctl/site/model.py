@@ -17,6 +17,8 @@ MediaMode = Literal["relay", "direct"]
 DialAction = Literal["wait", "process", "drop"]
 ButtonKind = Literal["line", "speed_dial", "service_url", "feature"]
 DhcpFlavour = Literal["isc", "dnsmasq", "kea", "udhcpd"]
+ApplicationKind = Literal["echo", "music"]
+APPLICATION_KINDS: tuple[ApplicationKind, ...] = ("echo", "music")
 
 # The seed's default soft key sets (mod_skinny conf/skinny_profiles/internal.xml). "" leaves a
 # slot blank. Order of the sets is the SoftKeySetIndex order (sccp-protocol.md §6.3).
@@ -158,6 +160,16 @@ class DialRule:
 
 
 @dataclass(frozen=True)
+class Application:
+    """A number answered by our own code (``[[applications]]``): ``echo`` sends back what the
+    caller says (FreeSWITCH's 9196); ``music`` plays the music-on-hold source."""
+
+    number: str
+    kind: ApplicationKind
+    name: str = ""  # what the caller's display shows; default: the kind
+
+
+@dataclass(frozen=True)
 class ModelSettings:
     """Per-model settings (``[models."7960"]``)."""
 
@@ -192,6 +204,7 @@ class Site:
     dialplan: tuple[DialRule, ...] = ()
     dhcp: Dhcp = field(default_factory=Dhcp)
     models: dict[str, ModelSettings] = field(default_factory=dict)
+    applications: tuple[Application, ...] = ()
 
     def __post_init__(self) -> None:
         # Indexes for line() and device(): the call core looks lines up on every call, and a
@@ -206,6 +219,7 @@ class Site:
             devices.setdefault(d.mac, d)
         object.__setattr__(self, "_lines_by_number", lines)
         object.__setattr__(self, "_devices_by_mac", devices)
+        object.__setattr__(self, "_apps_by_number", {a.number: a for a in self.applications})
 
     @property
     def base_dir(self) -> Path:
@@ -217,6 +231,9 @@ class Site:
 
     def line(self, number: str) -> Line | None:
         return self._lines_by_number.get(number)  # type: ignore[attr-defined,no-any-return]
+
+    def application(self, number: str) -> Application | None:
+        return self._apps_by_number.get(number)  # type: ignore[attr-defined,no-any-return]
 
     def device(self, name_or_mac: str) -> Device | None:
         key = name_or_mac.upper()

@@ -1,58 +1,61 @@
-"""Calls between registered phones (the core's ``CallLayer``), sans-IO.
+"""The SCCP phone endpoint, sans-IO: phone messages -> channel events, indications -> §7 blocks.
 
-Model. A :class:`Call` is one caller leg and the callee's legs. A :class:`Leg` is one call
-plane on one device: (station, line instance, callRef). Every leg has its own callRef (also
-its passThruPartyId and conferenceId, and the relay's leg key) from one counter seeded with the
-Unix time, so refs keep increasing across restarts (7940 quirk, sccp-protocol.md §7). A ringing
-call has one RINGIN leg per registered device carrying the called line (shared lines); the
-first to answer is the call's ``answered`` leg, the others become REMOTE legs ("in use
-remotely"), like the caller line's other devices. Two connected legs point at each other with
-``peer``; media flows between peers. When a shared line's call is held (not for a transfer),
-the line's REMOTE legs on other devices become REMOTE_HOLD (CallState 17, or 8 on the old
-phones of §8.1; OnHold keys; Hold prompt; lamp wink, §7.5): Resume there picks the call up
-(that leg takes the held leg's place and peer; the holder's leg becomes REMOTE).
+This is the only place that knows what a Cisco phone shows and sends during a call; the switch
+(``calls.switch``) only sees channels.
 
-Leg state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
+Model. A :class:`PhoneChannel` is one line's end of one call. It shows on the devices carrying
+that line as *planes*: a :class:`Plane` is one call plane on one device (station, line
+instance, callRef). Every plane has its own callRef (also its passThruPartyId and
+conferenceId, and its media key) from the core's one counter seeded with the Unix time, so
+refs keep increasing across restarts (7940 quirk, sccp-protocol.md §7). An offered channel
+has a RINGIN plane on every registered device carrying the line (shared lines); the first to
+answer becomes the channel's ``active`` plane and the others REMOTE ("in use remotely"), like
+the other devices of a calling line. When a shared line's call is held (not for a transfer),
+its REMOTE planes become REMOTE_HOLD (CallState 17, or 8 on the old phones of §8.1; OnHold
+keys; Hold prompt; lamp wink, §7.5): Resume there picks the call up (that plane becomes the
+active one; the holder's plane becomes REMOTE).
+
+Plane state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
 
 1. The phone's messages (OffHook, OnHook, SoftKeyEvent, Stimulus, KeypadButton, EnblocCall)
-   are turned into one event for one leg by ``message`` (which leg: the callRef the phone
-   names, else the device's active leg, else its ringing or held one). Asking for a new call
-   is not a leg event: it creates a DIALING leg (after holding the device's connected call and
-   ending its other unfinished ones: only one active call per device, §8.7).
-2. The table alone decides the leg's next state; the handler produces the messages (in the
-   doc's order, §7.3-§7.11) and the events it causes on *other* legs (FAR_ANSWER, FAR_END,
-   ELSEWHERE), each going through the table too.
-3. A (state, event) pair missing from the table is a request that makes no sense in that
+   become one event for one plane (which plane: the callRef the phone names, else the device's
+   active plane, else its ringing or held one). Asking for a new call is not a plane event: it
+   creates a channel with a DIALING plane (after holding the device's connected call and ending
+   its other unfinished ones: one active call per device, §8.7).
+2. The switch's indications (ALERTING, ANSWER, HOLD, RESUME, UPDATE, HANGUP...) become events
+   of the channel's planes (FAR_ALERTING, FAR_ANSWER, FAR_UPDATE, FAR_END, FAR_FAILED...).
+3. The table alone decides a plane's next state and it is set before the handler runs (one
+   ``call_state`` event per change); a handler moves a plane further only through
+   ``_set_state`` (an event each). Handlers produce the messages in the doc's order
+   (§7.3-§7.11) and the channel events the switch must hear.
+4. A (state, event) pair missing from the table is a request that makes no sense in that
    state: it is logged and ignored; the phone keeps what it shows.
-4. GONE legs are forgotten: their relay port is freed and the phone got the on-hook block.
-   A call ends when its caller or its answered leg ends (or the last ringing leg refuses):
-   every other leg gets FAR_END, and one call detail record is written (``WriteCdr``).
-5. Transfer is two presses (§7.8): TRANSFER on a connected leg X holds it and opens a
-   consultation leg Y (OffHookWithFeatures). COMPLETE on Y (Transfer again on Y or on X, or
-   on-hook while Y still rings) joins X's peer with Y's peer (attended) or with Y's ringing
-   callee (blind); X and Y end ("transferred").
-6. Media (§7.4): each connected leg gets OpenReceiveChannel; its Ack gives the phone's RTP
+5. GONE planes are forgotten: their relay port is freed (closed at the edge) whatever ended
+   them, and the phone got the on-hook block unless the device itself is gone. A channel
+   with no plane left is released.
+6. Transfer is two presses (§7.8): TRANSFER on a connected plane X holds it and opens a
+   consultation channel Y (OffHookWithFeatures). COMPLETE on Y (Transfer again on Y or on X,
+   or on-hook while Y still rings) asks the switch to join X's far end with Y's (attended) or
+   with what Y rings (blind); X and Y then end. A refused transfer changes nothing.
+7. Media (§7.4): each connected plane gets OpenReceiveChannel; its Ack gives the phone's RTP
    address (the SCCP peer IP when the phone is behind NAT); StartMediaTransmission names the
-   relay's port for that leg (media = "relay"), or the peer phone's address once both acks
-   are in (media = "direct"). The relay is driven by actions (RelayLeg, RelayLearn,
-   RelayBridge, RelayHold, RelayResume, RelayClose) the edge applies to ``media.Relay``; the
-   ports come from a deterministic allocator here (:class:`Ports`), so the core needs no
-   answer from the edge. Hold closes the holder's media and plays music to the held peer:
-   with relayed media its relay leg switches to music; with direct media (§7.7) the held
-   phone gets StopMediaTransmission and a relay leg opened only for it streams music to its
+   relay port of that plane's media leg (media = "relay", or whenever the far end is not a
+   phone), or the far phone's address once both acks are in (media = "direct": the switch's
+   native join of two phone channels). Hold closes the holder's media; the held end is told
+   HOLD and hears music: its media leg switches to music, or with direct media (§7.7) the held
+   phone gets StopMediaTransmission and a media leg opened only for it streams music to its
    receive address (its receive channel stays open); on resume, once the holder's ack is in,
    that leg closes and both phones are pointed at each other again.
-7. Early media (mod_skinny "early media supported", §7.4 "Early media"): the caller's receive
-   channel is opened while the callee rings (OpenReceiveChannel right after the ring-out block,
-   its Ack answered with StartMediaTransmission to the caller's relay leg, or nothing yet with
-   direct media), without the Connected state/keys/prompt. The callee answering then opens only
-   the callee's side: the callee's first RTP reaches the caller with no second
-   OpenReceiveChannel round trip, and the caller's path to the relay is up (and counted in the
-   relay's statistics) before the answer.
-   The ring-back itself stays the phone's local alerting tone (§7.4 step 1 "generated
-   locally"): between our own phones there is no far-end progress media, and relay-played
-   ring-back on top of StartTone(Alerting) would be heard twice. A failed call (busy, reorder)
-   closes that early media before its tone (the 7910 plays no tone with a stream open, §8.1).
+8. Early media (mod_skinny "early media supported", §7.4): the caller's receive channel is
+   opened while the far end rings (OpenReceiveChannel right after the ring-out block), without
+   the Connected state/keys/prompt, so the far end's first RTP reaches the caller with no
+   second round trip. The ring-back itself stays the phone's local alerting tone (§7.4 step 1
+   "generated locally"). A failed call closes that early media before its tone (the 7910
+   plays no tone with a stream open, §8.1).
+9. What a failure sounds like follows its cause: USER_BUSY and CALL_REJECTED give busy tone
+   and "Busy"; UNALLOCATED_NUMBER and INVALID_NUMBER_FORMAT reorder and "Unknown Number";
+   anything else reorder and "Temp Fail". Left off-hook that long, a failed plane is cleared
+   after FAIL_HANGUP_S.
 
 Not implemented (logged and ignored): conference, park, pickup, call forward, DND, iDivert,
 barge.
@@ -61,13 +64,30 @@ barge.
 from __future__ import annotations
 
 import heapq
-import itertools
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from skinnyctl.calls import causes
+from skinnyctl.calls.channel import Channel, Ind, Kind, Refused
+from skinnyctl.calls.clock import Clock
+from skinnyctl.calls.events import Action, Event, Publish, Send
+from skinnyctl.calls.media import (
+    PTIME_MS,
+    MediaClose,
+    MediaLearn,
+    MediaOpen,
+    MediaPlay,
+    MediaStop,
+    Ports,
+)
+from skinnyctl.calls.media import (
+    Codec as MediaCodec,
+)
+from skinnyctl.calls.routing import Route
+from skinnyctl.calls.switch import Call, Switch
 from skinnyctl.sccp import (
     ActivateCallPlane,
     BackSpaceReq,
@@ -113,108 +133,25 @@ from skinnyctl.site.catalog import MODELS_BY_DEVICE_TYPE
 from skinnyctl.site.model import Site
 
 from . import answers
-from .clock import Clock
-from .dialplan import Dialplan
-from .events import Action, Event, Publish, Send
 from .stations import Station, Stations
 
-log = logging.getLogger("skinnyctl.callmanager.calls")
+log = logging.getLogger("skinnyctl.endpoints.sccp")
 
-PTIME_MS = 20
 FAIL_HANGUP_S = 15.0  # busy/reorder left off-hook ends after this ([CS] SCCP_HANGUP_TIMEOUT, §7.14)
 RTP_PRECEDENCE = 0xB8  # DSCP EF, what CUCM and mod_skinny send
+# Causes that clear a call rather than fail it: a plane ringing out that hears one goes idle.
+_CLEARING = frozenset(
+    {
+        causes.NORMAL_CLEARING,
+        causes.ATTENDED_TRANSFER,
+        causes.BLIND_TRANSFER,
+        causes.LOSE_RACE,
+        causes.ORIGINATOR_CANCEL,
+    }
+)
 
 
-# --- actions for the edge (relay and CDR) -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RelayLeg:
-    """Open a relay leg bound to ``port`` (RTP; RTCP = port + 1) for relay call ``call_key``."""
-
-    call_key: int
-    leg_key: int
-    port: int
-
-
-@dataclass(frozen=True)
-class RelayLearn:
-    """The phone's RTP address for a relay leg; ``nat``: it is behind NAT (latch its port)."""
-
-    leg_key: int
-    ip: str
-    port: int
-    nat: bool = False
-
-
-@dataclass(frozen=True)
-class RelayBridge:
-    """Forward between two legs; both are (re)keyed to ``call_key`` first (after a transfer
-    the two legs come from different calls)."""
-
-    a: int
-    b: int
-    call_key: int
-
-
-@dataclass(frozen=True)
-class RelayHold:
-    leg_key: int
-    codec: str = "ulaw"
-    ptime_ms: int = PTIME_MS
-
-
-@dataclass(frozen=True)
-class RelayResume:
-    leg_key: int
-
-
-@dataclass(frozen=True)
-class RelayClose:
-    leg_key: int
-
-
-@dataclass(frozen=True)
-class WriteCdr:
-    record: dict[str, Any]
-
-
-CallAction = RelayLeg | RelayLearn | RelayBridge | RelayHold | RelayResume | RelayClose | WriteCdr
-
-
-class Ports:
-    """RTP port pairs of the site's range: even RTP port, RTCP above it; handed out round
-    robin (a port just freed is reused last, so late packets of an old call find nobody)."""
-
-    def __init__(self, low: int, high: int) -> None:
-        first = low + (low & 1)
-        self._all = list(range(first, high, 2))
-        self._next = 0
-        self.used: set[int] = set()
-        self.unusable: set[int] = set()  # the edge could not bind them (another process?)
-
-    def take(self) -> int | None:
-        for _ in range(len(self._all)):
-            port = self._all[self._next]
-            self._next = (self._next + 1) % len(self._all)
-            if port not in self.used and port not in self.unusable:
-                self.used.add(port)
-                return port
-        return None
-
-    def free(self, port: int) -> None:
-        self.used.discard(port)
-
-    def quarantine(self, port: int) -> None:
-        """Never hand ``port`` out again (until a reload builds a new allocator)."""
-        self.used.discard(port)
-        self.unusable.add(port)
-
-
-# --- legs and calls -----------------------------------------------------------------------------
-
-
-class LS(Enum):
+class PS(Enum):
     DIALING = "dialing"
     RINGOUT = "ringout"
     RINGIN = "ringin"
@@ -231,90 +168,98 @@ class Ev(Enum):
     BACKSPACE = "backspace"
     ROUTE = "route"
     ANSWER = "answer"
-    FAR_ANSWER = "far_answer"
-    ELSEWHERE = "elsewhere"
     HOLD = "hold"
     RESUME = "resume"
     TRANSFER = "transfer"
     COMPLETE = "complete"
     HANGUP = "hangup"
-    FAR_END = "far_end"
     TIMEOUT = "timeout"  # busy/reorder heard for FAIL_HANGUP_S
+    ELSEWHERE = "elsewhere"  # another device of the line answered / took the call
+    FAR_ALERTING = "far_alerting"
+    FAR_ANSWER = "far_answer"
+    FAR_UPDATE = "far_update"  # the far party changed (transfer): show it
+    FAR_END = "far_end"  # the call is over for this plane
+    FAR_FAILED = "far_failed"  # the call failed before the answer (busy, unknown number...)
     FAR_HOLD = "far_hold"  # shared line: the device carrying the call held it
     FAR_RESUME = "far_resume"  # ... resumed it (or another device picked it up)
 
 
 D, RO, RI, CO, HO, FA, RE, RH, G = (
-    LS.DIALING,
-    LS.RINGOUT,
-    LS.RINGIN,
-    LS.CONNECTED,
-    LS.HOLD,
-    LS.FAILED,
-    LS.REMOTE,
-    LS.REMOTE_HOLD,
-    LS.GONE,
+    PS.DIALING,
+    PS.RINGOUT,
+    PS.RINGIN,
+    PS.CONNECTED,
+    PS.HOLD,
+    PS.FAILED,
+    PS.REMOTE,
+    PS.REMOTE_HOLD,
+    PS.GONE,
 )
 
-TABLE: dict[tuple[LS, Ev], tuple[LS, str]] = {
+TABLE: dict[tuple[PS, Ev], tuple[PS, str]] = {
     (D, Ev.DIGIT): (D, "digit"),
     (D, Ev.BACKSPACE): (D, "backspace"),
-    (D, Ev.ROUTE): (RO, "route"),  # the handler's outcome may be FAILED (busy, reorder)
-    (D, Ev.HANGUP): (G, "end_call"),
+    (D, Ev.ROUTE): (RO, "route"),  # the switch's answer may move it on (failed, connected)
+    (D, Ev.HANGUP): (G, "hang_up"),
     (D, Ev.FAR_END): (G, "gone"),
+    (RO, Ev.FAR_ALERTING): (RO, "ringout"),
     (RO, Ev.FAR_ANSWER): (CO, "far_answer"),
-    (RO, Ev.HANGUP): (G, "end_call"),
-    (RO, Ev.COMPLETE): (G, "complete_transfer"),
-    (RO, Ev.FAR_END): (FA, "far_busy"),
+    (RO, Ev.FAR_UPDATE): (RO, "update"),
+    (RO, Ev.HANGUP): (G, "hang_up"),
+    (RO, Ev.COMPLETE): (RO, "complete_transfer"),
+    (RO, Ev.FAR_FAILED): (FA, "far_failed"),
+    (RO, Ev.FAR_END): (G, "gone"),
     (RI, Ev.ANSWER): (CO, "answer"),
     (RI, Ev.HANGUP): (G, "refuse"),
     (RI, Ev.ELSEWHERE): (RE, "elsewhere"),
+    (RI, Ev.FAR_UPDATE): (RI, "update"),
     (RI, Ev.FAR_END): (G, "gone"),
     (CO, Ev.HOLD): (HO, "hold"),
     (CO, Ev.TRANSFER): (HO, "transfer"),
-    (CO, Ev.COMPLETE): (G, "complete_transfer"),
-    (CO, Ev.HANGUP): (G, "end_call"),
+    (CO, Ev.COMPLETE): (CO, "complete_transfer"),
+    (CO, Ev.HANGUP): (G, "hang_up"),
     (CO, Ev.FAR_END): (G, "gone"),
     (CO, Ev.FAR_ANSWER): (CO, "far_answer"),  # a transferee already talking (blind transfer)
+    (CO, Ev.FAR_UPDATE): (CO, "update"),
     (HO, Ev.RESUME): (CO, "resume"),
-    (HO, Ev.HANGUP): (G, "end_call"),
+    (HO, Ev.HANGUP): (G, "hang_up"),
     (HO, Ev.FAR_END): (G, "gone"),
-    (FA, Ev.HANGUP): (G, "end_call"),
-    (FA, Ev.TIMEOUT): (G, "end_call"),
+    (HO, Ev.FAR_UPDATE): (HO, "update"),
+    (HO, Ev.ELSEWHERE): (RE, "taken"),  # picked up on another device: shown in use here
+    (FA, Ev.HANGUP): (G, "hang_up"),
+    (FA, Ev.TIMEOUT): (G, "hang_up"),
     (FA, Ev.FAR_END): (FA, "nothing"),
     (RE, Ev.FAR_END): (G, "gone"),
     (RE, Ev.FAR_HOLD): (RH, "remote_hold"),
+    (RE, Ev.FAR_UPDATE): (RE, "update"),
     (RH, Ev.FAR_RESUME): (RE, "remote_resume"),
-    (RH, Ev.RESUME): (CO, "pickup"),  # shared line: take over the held call here (§7.5)
+    (RH, Ev.RESUME): (RH, "pickup"),  # shared line: take over the held call here (§7.5)
     (RH, Ev.FAR_END): (G, "gone"),
-    (HO, Ev.ELSEWHERE): (RE, "taken"),  # ... and the device that held it shows it remote
+    (RH, Ev.FAR_UPDATE): (RH, "update"),
 }
 
-_ACTIVE = (D, RO, CO, FA)  # states in which a leg holds the device's handset/speaker
-_TIMED = (D, FA)  # states whose leg.deadline is armed: digit timer, failed-call hang-up
+_ACTIVE = (D, RO, CO, FA)  # states in which a plane holds the device's handset/speaker
+_TIMED = (D, FA)  # states whose plane.deadline is armed: digit timer, failed-call hang-up
 
 
 @dataclass(eq=False)
-class Leg:
+class Plane:
     ref: int
     st: Station
     line: int  # line instance on st
     number: str  # directory number of that line
-    call: Call
-    state: LS
-    peer: Leg | None = None
+    ch: PhoneChannel
+    state: PS
     digits: str = ""
-    deadline: float | None = None  # digit timer
-    transfer_from: Leg | None = None  # on a consultation leg: the held leg it transfers
-    consult: Leg | None = None  # on the held leg: its consultation leg
+    deadline: float | None = None  # digit timer, failed-call hang-up
     # media
     orc: bool = False  # OpenReceiveChannel sent, not closed since
     rx: tuple[str, int] | None = None  # the phone's RTP address (from the ack)
     nat: bool = False  # the phone is behind NAT (its SCCP address differs from its own)
-    relay_port: int | None = None  # relay leg bound for this leg
-    relay_key: int = 0  # relay call key the relay leg belongs to
-    moh: bool = False  # the relay plays music to this phone
-    moh_only: bool = False  # direct media: its relay leg exists only for that music
+    relay_port: int | None = None  # media leg bound for this plane (key = ref)
+    relay_key: int = 0  # call key the media leg belongs to
+    moh: bool = False  # the engine plays music to this phone
+    moh_only: bool = False  # direct media: its media leg exists only for that music
     smt: tuple[str, int] | None = None  # where StartMediaTransmission told it to send
     codec: int = int(Codec.G711_ULAW_64K)
 
@@ -323,108 +268,136 @@ class Leg:
         return self.st.name
 
 
-@dataclass(eq=False)
-class Call:
-    id: int
-    caller: Leg | None
-    called: str = ""
-    called_name: str = ""
-    ringing: list[Leg] = field(default_factory=list)
-    answered: Leg | None = None
-    observers: list[Leg] = field(default_factory=list)
-    start: float = 0.0  # Unix
-    answer: float | None = None
-    ended: bool = False
-    a: Leg | None = None  # for the CDR: who called, who answered (legs move on transfer)
-    b: Leg | None = None
+class PhoneChannel(Channel):
+    """One line's end of one call, shown on every device carrying the line."""
 
-    def legs(self) -> list[Leg]:
-        out = [self.caller] if self.caller else []
-        out += self.ringing
-        if self.answered:
-            out.append(self.answered)
-        return out + self.observers
+    kind = Kind.PHONE
+
+    def __init__(self, channel_id: int, phones: Phones, number: str, name: str) -> None:
+        super().__init__(channel_id, phones, number, name)
+        self.planes: list[Plane] = []
+        self.active: Plane | None = None  # the plane carrying the call (calling or answering)
+        self.carriers: list[tuple[Station, int]] = []  # offered: the devices to ring
+        self.transfer_from: PhoneChannel | None = None  # a consultation: the held end
+        self.consult: PhoneChannel | None = None  # the held end: its consultation
+        self.last_device = ""
+
+    @property
+    def media_key(self) -> int | None:
+        a = self.active
+        return a.ref if a is not None and a.relay_port is not None and not a.moh_only else None
+
+    @property
+    def device(self) -> str:
+        return self.active.device if self.active is not None else self.last_device
+
+    @property
+    def codec(self) -> str:
+        return _media_codec(self.active) if self.active is not None else "ulaw"
+
+    def status(self) -> list[dict[str, Any]]:
+        assert isinstance(self.endpoint, Phones)
+        return self.endpoint.plane_status(self)
+
+    def ringing(self) -> list[Plane]:
+        return [p for p in self.planes if p.state is RI]
 
 
-# --- the call layer ------------------------------------------------------------------------------
+class Phones:
+    """The channel endpoint of SCCP phone lines (``calls.channel.Endpoint``), and the call
+    part of the registration core (``message``/``device_gone``). Core thread only."""
 
-
-class Calls:
-    """The CallLayer of :class:`skinnyctl.callmanager.CallManager`. Core thread only."""
-
-    def __init__(self, site: Site, clock: Clock, stations: Stations | None = None) -> None:
+    def __init__(self, site: Site, clock: Clock, switch: Switch, stations: Stations) -> None:
+        self.site = site
         self.clock = clock
-        self.stations = stations or Stations()
-        self._refs = itertools.count(int(clock.wall()) & 0x3FFFFFFF or 1)
-        self._legs: dict[int, Leg] = {}
-        self._calls: dict[int, Call] = {}
+        self.switch = switch
+        self.stations = stations
+        self._planes: dict[int, Plane] = {}
+        self._by_station: dict[int, list[Plane]] = {}  # conn -> its planes, oldest first
         self._timers: list[tuple[float, int]] = []
         self._last: dict[str, str] = {}  # device name -> last number dialled (Redial)
-        self.site = site
-        self.dialplan = Dialplan.of(site)
         s = site.server
         self.ports = Ports(s.rtp_port_min, s.rtp_port_max)
-
-    def attach(self, core: Any) -> Calls:
-        """Share the core's stations (lines -> devices); returns self."""
-        self.stations = core.stations
-        return self
+        switch.endpoints[Kind.PHONE] = self
+        switch.native[Kind.PHONE] = self._native_join
 
     def reload(self, site: Site) -> list[Action]:
         """A new site: dialplan, numbers, names, media mode apply to the next calls; calls in
         progress keep going."""
         self.site = site
-        self.dialplan = Dialplan.of(site)
         s = site.server
-        used = self.ports.used  # ports of calls in progress stay taken
-        self.ports = Ports(s.rtp_port_min, s.rtp_port_max)
-        self.ports.used = used
+        self.ports = self.ports.renew(s.rtp_port_min, s.rtp_port_max)
         return []
 
-    # --- CallLayer ------------------------------------------------------------------------------
+    # --- the registration core's call layer ----------------------------------------------------
 
     def message(self, st: Station, msg: Message) -> list[Action] | None:
         handler = _HANDLERS.get(type(msg))
         if handler is None:
             return None
-        return handler(self, st, msg)
+        actions: list[Action] = handler(self, st, msg)
+        return actions
 
     def device_gone(self, st: Station, reason: str) -> list[Action]:
+        """A device left (unregister, expiry, lost, replaced): its planes go without a word to
+        it; the calls it carried go on without it or end for the others."""
         actions: list[Action] = []
-        for leg in self._on(st):
-            if leg.state is G:
+        for plane in list(self._on(st)):
+            if plane.state is G:
                 continue
-            if leg.state in (RI, RE, RH):
-                actions += self._quiet_drop(leg)
-            else:
-                actions += self._end(leg.call, f"device gone: {reason}", by=leg, notify_by=False)
+            ch = plane.ch
+            if plane is not ch.active:
+                was_ringing = plane.state is RI
+                actions += self._forget(plane)
+                if was_ringing and not ch.ringing() and ch.active is None:
+                    actions += self._release(ch)
+                    actions += self.switch.hangup(ch, causes.USER_NOT_REGISTERED, "callee gone")
+                continue
+            actions += self._set_state(plane, G)
+            actions += self._forget(plane)
+            actions += self._release(ch)
+            actions += self.switch.hangup(
+                ch, causes.NORMAL_TEMPORARY_FAILURE, f"device gone: {reason}"
+            )
         return actions
 
     def on_timer(self, now: float) -> list[Action]:
         actions: list[Action] = []
         while self._timers and self._timers[0][0] <= now:
             _, ref = heapq.heappop(self._timers)
-            leg = self._legs.get(ref)
-            if leg is None or leg.state not in _TIMED or leg.deadline is None:
+            plane = self._planes.get(ref)
+            if plane is None or plane.state not in _TIMED or plane.deadline is None:
                 continue
-            if leg.deadline > now:
+            if plane.deadline > now:
                 continue
-            leg.deadline = None
-            if leg.state is FA:
-                log.info("%s: still off-hook after busy/reorder; ending the call", leg.st.label)
-                actions += self._step(leg, Ev.TIMEOUT, "failed call left off-hook")
-            elif leg.digits:
-                log.info("%s: digit timeout, routing %s", leg.st.label, leg.digits)
-                actions += self._step(leg, Ev.ROUTE, leg.digits)
+            plane.deadline = None
+            if plane.state is FA:
+                log.info("%s: still off-hook after busy/reorder; ending the call", plane.st.label)
+                actions += self._step(plane, Ev.TIMEOUT, "failed call left off-hook")
+            elif plane.digits:
+                log.info("%s: digit timeout, routing %s", plane.st.label, plane.digits)
+                actions += self._step(plane, Ev.ROUTE, plane.digits)
         return actions
 
-    def relay_failed(self, leg_key: int, port: int, reason: str) -> list[Action]:
-        """The edge could not bind ``port`` for a relay leg: take another pair (re-pointing
-        the phone if it was already told the old one); with none left, the call fails
-        audibly instead of going on silent."""
+    def next_deadline(self) -> float | None:
+        while self._timers:
+            at, ref = self._timers[0]
+            plane = self._planes.get(ref)
+            if plane is not None and plane.state in _TIMED and plane.deadline == at:
+                return at
+            heapq.heappop(self._timers)
+        return None
+
+    def last_dialled(self, device_name: str) -> str:
+        return self._last.get(device_name, "")
+
+    def media_failed(self, key: int, port: int, reason: str) -> list[Action]:
+        """The edge could not bind ``port`` for a plane's media leg: take another pair
+        (re-pointing the phone if it was already told the old one); with none left, the call
+        fails audibly instead of going on silent."""
         self.ports.quarantine(port)
-        leg = self._legs.get(leg_key)
-        if leg is None or leg.relay_port != port:
+        plane = self._planes.get(key)
+        if plane is None or plane.relay_port != port:
             log.warning("RTP ports %d/%d cannot be bound (%s)", port, port + 1, reason)
             return []
         new = self.ports.take()
@@ -433,93 +406,134 @@ class Calls:
             port,
             port + 1,
             reason,
-            f"call {leg.call.id} takes {new}/{new + 1}" if new else "no other pair is free",
+            f"{plane.st.label} takes {new}/{new + 1}" if new else "no other pair is free",
         )
         if new is None:
-            leg.relay_port = None
-            return self._media_failed(leg)
-        leg.relay_port = new
-        actions: list[Action] = [RelayLeg(leg.relay_key, leg.ref, new)]
-        if leg.rx is not None:
-            actions.append(RelayLearn(leg.ref, leg.rx[0], leg.rx[1], leg.nat))
-        if leg.moh:
-            codec = "alaw" if leg.codec == Codec.G711_ALAW_64K else "ulaw"
-            actions.append(RelayHold(leg.ref, codec, PTIME_MS))
-        peer = leg.peer
-        if peer is not None and peer.relay_port is not None and not leg.moh_only:
-            actions.append(RelayBridge(leg.ref, peer.ref, leg.relay_key))
-        if leg.smt is not None and not leg.moh_only:
-            actions += self._smt(leg, (self._relay_ip, new))
+            plane.relay_port = None
+            return self._media_lost(plane)
+        plane.relay_port = new
+        actions: list[Action] = [MediaOpen(plane.relay_key, plane.ref, new)]
+        if plane.rx is not None:
+            actions.append(MediaLearn(plane.ref, plane.rx[0], plane.rx[1], plane.nat))
+        if plane.moh:
+            actions.append(MediaPlay(plane.ref, "music", _media_codec(plane), PTIME_MS))
+        if not plane.moh_only:
+            actions += self.switch.media_changed(plane.ch)
+            if plane.smt is not None:
+                actions += self._smt(plane, (self._relay_ip, new))
         return actions
 
-    def _media_failed(self, leg: Leg) -> list[Action]:
-        """No RTP port for ``leg``: the call's phones hear reorder with "Temp Fail" (each until
-        it hangs up) rather than silence; callees still ringing stop."""
-        call = leg.call
+    def _media_lost(self, plane: Plane) -> list[Action]:
+        """No RTP port for ``plane``: its phone hears reorder with "Temp Fail" until it hangs
+        up rather than silence, and the call ends for the far end."""
+        ch = plane.ch
+        actions = self._release(ch, keep=plane)
+        actions += self.switch.hangup(ch, causes.NORMAL_TEMPORARY_FAILURE, "no RTP port")
+        if plane.state is not FA:
+            actions += self._set_state(plane, FA)
+            actions += self._fail(plane, causes.NORMAL_TEMPORARY_FAILURE, "no RTP port")
+        return actions
+
+    # --- the channel endpoint -------------------------------------------------------------------
+
+    def offer(self, call: Call, route: Route) -> PhoneChannel | Refused:
+        number = route.number
+        line = route.line
+        a = call.a
+        caller_st = a.active.st if isinstance(a, PhoneChannel) and a.active else None
+        every = self.stations.carriers(number)
+        carriers = [(s, i) for s, i in every if s is not caller_st]
+        if not carriers:
+            if every:
+                return Refused(causes.USER_BUSY, f"{number} is this device's own line")
+            return Refused(causes.USER_NOT_REGISTERED, f"no device of {number} is registered")
+        if line is not None and line.busy_trigger and self._calls_on(number) >= line.busy_trigger:
+            return Refused(causes.USER_BUSY, f"{number} has {line.busy_trigger} calls")
+        ch = PhoneChannel(self.switch.refs(), self, number, route.name)
+        ch.carriers = carriers
+        return ch
+
+    def start(self, ch: Channel) -> list[Action]:
+        assert isinstance(ch, PhoneChannel)
         actions: list[Action] = []
-        for r in list(call.ringing):
-            call.ringing.remove(r)
-            actions += self._onhook_block(r, active=False) + self._forget(r)
-        for x in (call.caller, call.answered):
-            if x is not None and x.state in (RO, CO, HO):
-                x.peer = None
-                actions += self._fail(x, "tempfail", "no RTP port could be bound")
+        for st, instance in ch.carriers:
+            plane = self._new_plane(st, instance, ch.number, RI, ch)
+            actions += self._ringin_block(plane)
+            actions.append(self._event(plane))
+        ch.carriers = []
+        return actions + self.switch.alerting(ch)
+
+    def indicate(self, ch: Channel, ind: Ind, arg: Any = None) -> list[Action]:
+        assert isinstance(ch, PhoneChannel)
+        plane = ch.active
+        if ind is Ind.HANGUP:
+            return self._far_end(ch, str(arg or causes.NORMAL_CLEARING))
+        if ind is Ind.UPDATE:
+            actions: list[Action] = []
+            for p in list(ch.planes):
+                actions += self._step(p, Ev.FAR_UPDATE)
+            return actions
+        if plane is None:
+            return []
+        if ind is Ind.ALERTING:
+            return self._step(plane, Ev.FAR_ALERTING)
+        if ind is Ind.ANSWER:
+            return self._step(plane, Ev.FAR_ANSWER)
+        if ind is Ind.HOLD:
+            return self._music(plane, True)
+        if ind is Ind.RESUME:
+            # direct media: the music goes on until both phones can be pointed at each other
+            return [] if plane.moh_only else self._music(plane, False)
+        if ind is Ind.DTMF:
+            log.debug("%s: far end sent DTMF %s", plane.st.label, arg)
+        return []
+
+    def _far_end(self, ch: PhoneChannel, cause: str) -> list[Action]:
+        """The call is over (or failed) for ``ch``: its planes follow (rule 2, 9)."""
+        actions: list[Action] = []
+        for p in list(ch.planes):
+            if p is ch.active and p.state is RO and cause not in _CLEARING:
+                actions += self._step(p, Ev.FAR_FAILED, cause)
+            else:
+                actions += self._step(p, Ev.FAR_END, cause)
         return actions
 
-    def next_deadline(self) -> float | None:
-        while self._timers:
-            at, ref = self._timers[0]
-            leg = self._legs.get(ref)
-            if leg is not None and leg.state in _TIMED and leg.deadline == at:
-                return at
-            heapq.heappop(self._timers)
-        return None
+    def _native_join(self, a: Channel, b: Channel) -> list[Action] | None:
+        """Two phone channels: direct media points the phones at each other; relayed media is
+        the engine's bridge (None)."""
+        if self._relay_mode:
+            return None
+        assert isinstance(a, PhoneChannel) and isinstance(b, PhoneChannel)
+        if a.active is None or b.active is None:
+            return []
+        return self._direct(a.active, b.active)
 
-    def snapshot(self) -> list[dict[str, Any]]:
-        """Calls in progress as plain data (``status calls``)."""
-        out = []
-        for call in self._calls.values():
-            caller = call.caller
-            out.append(
-                {
-                    "call_id": call.id,
-                    "caller": caller.number if caller else "",
-                    "caller_name": _name(self.site, caller.number) if caller else "",
-                    "caller_device": caller.device if caller else "",
-                    "called": call.called,
-                    "called_name": call.called_name,
-                    "state": self._call_state(call),
-                    "start": call.start,
-                    "answer": call.answer,
-                    "legs": [self._leg_data(leg) for leg in call.legs()],
-                }
-            )
-        return out
+    # --- the table ------------------------------------------------------------------------------
 
-    def last_dialled(self, device_name: str) -> str:
-        return self._last.get(device_name, "")
-
-    # --- the table --------------------------------------------------------------------------------
-
-    def _step(self, leg: Leg, ev: Ev, arg: Any = None) -> list[Action]:
-        entry = TABLE.get((leg.state, ev))
+    def _step(self, plane: Plane, ev: Ev, arg: Any = None) -> list[Action]:
+        entry = TABLE.get((plane.state, ev))
         if entry is None:
-            log.info("%s: %s in state %s ignored", leg.st.label, ev.value, leg.state.value)
+            log.info("%s: %s in state %s ignored", plane.st.label, ev.value, plane.state.value)
             return []
         new_state, handler = entry
-        old = leg.state
-        leg.state = new_state
-        actions: list[Action] = getattr(self, "_on_" + handler)(leg, arg, old)
-        if leg.state is not old:
-            actions.append(self._event(leg))
+        old = plane.state
+        actions = self._set_state(plane, new_state)
+        actions += getattr(self, "_on_" + handler)(plane, arg, old)
         return actions
+
+    def _set_state(self, plane: Plane, state: PS) -> list[Action]:
+        """Every change of a plane's state is published once (``call_state``)."""
+        if plane.state is state:
+            return []
+        plane.state = state
+        return [self._event(plane)]
 
     # --- phone messages -> events -----------------------------------------------------------------
 
     def _off_hook(self, st: Station, msg: OffHook) -> list[Action]:
-        leg = self._leg_of(st, msg.call_reference)
-        if leg is not None and leg.state is RI and self._active(st) is None:
-            return self._step(leg, Ev.ANSWER)
+        plane = self._plane_of(st, msg.call_reference)
+        if plane is not None and plane.state is RI and self._active(st) is None:
+            return self._step(plane, Ev.ANSWER)
         if self._active(st) is not None:
             return []  # already off-hook (e.g. NewCall then the handset)
         ringing = self._first(st, RI, msg.line_instance)
@@ -528,42 +542,41 @@ class Calls:
         return self._new_call(st, msg.line_instance, autodial=True)
 
     def _on_hook(self, st: Station, msg: OnHook) -> list[Action]:
-        leg = self._leg_of(st, msg.call_reference)
-        if leg is None or leg.state not in _ACTIVE:
-            leg = self._active(st)
-        if leg is None:
+        plane = self._plane_of(st, msg.call_reference)
+        if plane is None or plane.state not in _ACTIVE:
+            plane = self._active(st)
+        if plane is None:
             return []  # the call is already gone (far end hung up first, §7.9)
-        if leg.state is RO and leg.transfer_from is not None:
-            return self._step(leg, Ev.COMPLETE, "onhook")  # blind transfer by hanging up
-        return self._step(leg, Ev.HANGUP, "onhook")
+        if plane.state is RO and plane.ch.transfer_from is not None:
+            return self._step(plane, Ev.COMPLETE, "onhook")  # blind transfer by hanging up
+        return self._step(plane, Ev.HANGUP, "onhook")
 
     def _softkey(self, st: Station, msg: SoftKeyEvent) -> list[Action]:
         ev = msg.soft_key_event
         line, ref = msg.line_instance, msg.call_reference
-        leg = self._leg_of(st, ref)
+        plane = self._plane_of(st, ref)
         K = SoftKeyEventValue
         if ev == K.NEW_CALL:
             return self._new_call(st, line, autodial=True)
         if ev == K.REDIAL:
             return self._redial(st, line)
         if ev == K.HOLD:
-            target = leg or self._active(st)
+            target = plane or self._active(st)
             return self._step(target, Ev.HOLD) if target else []
         if ev == K.RESUME:
-            target = leg or self._first(st, HO, line) or self._first(st, RH, line)
+            target = plane or self._first(st, HO, line) or self._first(st, RH, line)
             return self._step(target, Ev.RESUME) if target else []
         if ev == K.TRANSFER:
-            return self._transfer(leg or self._active(st))
+            return self._transfer(plane or self._active(st))
         if ev == K.END_CALL:
-            target = leg if leg is not None and leg.state not in (RE, RH) else self._active(st)
-            if target is None:
-                target = self._first(st, HO, line)
+            target = plane if plane is not None and plane.state not in (RE, RH) else None
+            target = target or self._active(st) or self._first(st, HO, line)
             return self._step(target, Ev.HANGUP, "endcall") if target else []
         if ev == K.ANSWER:
-            target = leg or self._first(st, RI, line)
+            target = plane or self._first(st, RI, line)
             return self._step(target, Ev.ANSWER) if target else []
         if ev == K.BACKSPACE:
-            target = leg or self._active(st)
+            target = plane or self._active(st)
             return self._step(target, Ev.BACKSPACE) if target else []
         log.info("%s: soft key %s is not implemented", st.label, _enum_name(K, ev))
         return []
@@ -615,18 +628,18 @@ class Calls:
         if digit is None:
             log.info("%s: keypad button %d ignored", st.label, msg.kp_button)
             return []
-        leg = self._leg_of(st, msg.call_reference)
-        if leg is None or leg.state is not D:
-            leg = self._active(st)
-        if leg is None:
+        plane = self._plane_of(st, msg.call_reference)
+        if plane is None or plane.state is not D:
+            plane = self._active(st)
+        if plane is None:
             # dialling on-hook: the phone starts the call with its first digit
             actions = self._new_call(st, msg.line_instance)
-            leg = self._active(st)
-            return actions + (self._step(leg, Ev.DIGIT, digit) if leg else [])
-        if leg.state is CO:
+            plane = self._active(st)
+            return actions + (self._step(plane, Ev.DIGIT, digit) if plane else [])
+        if plane.state is CO:
             log.debug("%s: DTMF %s during a call (not forwarded)", st.label, digit)
             return []
-        return self._step(leg, Ev.DIGIT, digit)
+        return self._step(plane, Ev.DIGIT, digit)
 
     def _enbloc(self, st: Station, msg: EnblocCall) -> list[Action]:
         number = "".join(c for c in msg.called_party if c.isprintable()).strip()
@@ -636,8 +649,8 @@ class Calls:
 
     def _orc_ack(self, st: Station, msg: OpenReceiveChannelAck) -> list[Action]:
         ref = msg.call_reference or msg.pass_thru_party_id
-        leg = self._legs.get(ref) or self._legs.get(msg.pass_thru_party_id)
-        if leg is None or leg.st is not st or not leg.orc:
+        plane = self._planes.get(ref) or self._planes.get(msg.pass_thru_party_id)
+        if plane is None or plane.st is not st or not plane.orc:
             log.info("%s: OpenReceiveChannelAck for unknown call %d; closing it", st.label, ref)
             p = msg.pass_thru_party_id
             return [
@@ -652,20 +665,20 @@ class Calls:
                 st.label,
                 msg.media_reception_status,
             )
-            return self._end(leg.call, "media failure", by=leg)
+            return self._step(plane, Ev.HANGUP, "media failure")
         ip = msg.ip_addr
-        leg.nat = bool(st.station_ip and st.ip != st.station_ip)
-        if leg.nat or ip in ("0.0.0.0", ""):
+        plane.nat = bool(st.station_ip and st.ip != st.station_ip)
+        if plane.nat or ip in ("0.0.0.0", ""):
             ip = st.ip  # behind NAT: the phone's private address is useless to us (§7.4)
-        leg.rx = (ip, int(msg.port_number))
+        plane.rx = (ip, int(msg.port_number))
         actions: list[Action] = []
-        if self._relay_mode:
-            if leg.relay_port is None:
-                return actions
-            actions.append(RelayLearn(leg.ref, ip, int(msg.port_number), leg.nat))
-            actions += self._smt(leg, (self._relay_ip, leg.relay_port))
-        elif leg.peer is not None:
-            actions += self._direct(leg, leg.peer)
+        if plane.relay_port is not None and not plane.moh_only:
+            actions.append(MediaLearn(plane.ref, ip, int(msg.port_number), plane.nat))
+            actions += self._smt(plane, (self._relay_ip, plane.relay_port))
+            return actions
+        far = self._far_plane(plane)
+        if far is not None and not self._relay_mode:
+            actions += self._direct(plane, far)
         return actions
 
     def _ignore(self, st: Station, msg: Message) -> list[Action]:
@@ -690,540 +703,405 @@ class Calls:
         if active is not None and active.state is D and not active.digits and dial:
             return self._step(active, Ev.ROUTE, dial)  # off-hook and empty: use it (§7.11)
         actions = self._make_room(st)
-        leg = self._new_leg(st, instance, number, D, None)
-        call = Call(leg.ref, leg, start=self.clock.wall(), a=leg)
-        leg.call = call
-        self._calls[call.id] = call
+        line_cfg = self.site.line(number)
+        ch = PhoneChannel(
+            self.switch.refs(), self, number, line_cfg.shown_caller_name if line_cfg else number
+        )
+        plane = self._new_plane(st, instance, number, D, ch)
+        ch.active = plane
+        ch.last_device = st.name
+        self.switch.originate(ch)
         keys = SoftKeySetIndex.OFF_HOOK_WITH_FEATURES if features else SoftKeySetIndex.OFF_HOOK
-        L, C = leg.line, leg.ref
+        L, C = plane.line, plane.ref
         actions += self._to(
-            leg,
+            plane,
             _ringer_off(L, C),
             SetSpeakerMode(speaker_mode=SpeakerMode.ON),
             SetLamp(stimulus=StimulusType.LINE, stimulus_instance=L, lamp_mode=LampMode.ON),
-            self._state(leg, CallStateValue.OFF_HOOK),
-            self._keys(leg, keys),
-            self._prompt(leg, label(Label.ENTER_NUMBER)),
+            self._state(plane, CallStateValue.OFF_HOOK),
+            self._keys(plane, keys),
+            self._prompt(plane, label(Label.ENTER_NUMBER)),
             ActivateCallPlane(line_instance=L),
             StartTone(
                 tone=Tone.INSIDE_DIAL_TONE, tone_direction=0, line_instance=L, call_reference=C
             ),
         )
-        actions.append(self._event(leg))
+        actions.append(self._event(plane))
         if dial is None and autodial and self.site.server.autodial and not features:
             dial = self.site.server.autodial
         if dial:
-            actions += self._step(leg, Ev.ROUTE, dial)
+            actions += self._step(plane, Ev.ROUTE, dial)
         return actions
 
     def _redial(self, st: Station, line: int) -> list[Action]:
         number = self._last.get(st.name) or self.site.server.redial
         return self._new_call(st, line, dial=number)
 
-    def _make_room(self, st: Station, keep: Leg | None = None) -> list[Action]:
+    def _make_room(self, st: Station, keep: Plane | None = None) -> list[Action]:
         """Only one call is active per device: hold the connected one, end unfinished ones."""
         actions: list[Action] = []
-        for leg in self._on(st):
-            if leg is keep or leg.state not in _ACTIVE:
+        for plane in list(self._on(st)):
+            if plane is keep or plane.state not in _ACTIVE:
                 continue
-            if leg.state is CO:
-                actions += self._step(leg, Ev.HOLD)
+            if plane.state is CO:
+                actions += self._step(plane, Ev.HOLD)
             else:
-                actions += self._step(leg, Ev.HANGUP, "new call")
+                actions += self._step(plane, Ev.HANGUP, "new call")
         return actions
 
     # --- handlers (the table's right-hand side) -------------------------------------------------
 
-    def _on_nothing(self, leg: Leg, arg: Any, old: LS) -> list[Action]:
+    def _on_nothing(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
         return []
 
-    def _on_digit(self, leg: Leg, digit: str, old: LS) -> list[Action]:
+    def _on_digit(self, plane: Plane, digit: str, old: PS) -> list[Action]:
         actions: list[Action] = []
-        if not leg.digits:
+        if not plane.digits:
             actions += self._to(
-                leg,
-                StopTone(line_instance=leg.line, call_reference=leg.ref),
-                self._keys(leg, SoftKeySetIndex.DIGITS_AFTER_DIALING_FIRST_DIGIT),
+                plane,
+                StopTone(line_instance=plane.line, call_reference=plane.ref),
+                self._keys(plane, SoftKeySetIndex.DIGITS_AFTER_DIALING_FIRST_DIGIT),
             )
-        leg.digits += digit
-        return actions + self._decide(leg)
+        plane.digits += digit
+        return actions + self._decide(plane)
 
-    def _on_backspace(self, leg: Leg, arg: Any, old: LS) -> list[Action]:
-        if not leg.digits:
+    def _on_backspace(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
+        if not plane.digits:
             return []
-        leg.digits = leg.digits[:-1]
-        actions = self._to(leg, BackSpaceReq(line_instance=leg.line, call_reference=leg.ref))
-        if not leg.digits:
-            leg.deadline = None
+        plane.digits = plane.digits[:-1]
+        actions = self._to(plane, BackSpaceReq(line_instance=plane.line, call_reference=plane.ref))
+        if not plane.digits:
+            plane.deadline = None
             keys = (
                 SoftKeySetIndex.OFF_HOOK_WITH_FEATURES
-                if leg.transfer_from
+                if plane.ch.transfer_from
                 else SoftKeySetIndex.OFF_HOOK
             )
-            return actions + self._to(leg, self._keys(leg, keys))
-        return actions + self._decide(leg)
+            return actions + self._to(plane, self._keys(plane, keys))
+        return actions + self._decide(plane)
 
-    def _decide(self, leg: Leg) -> list[Action]:
-        decision = self.dialplan.decide(leg.digits)
+    def _decide(self, plane: Plane) -> list[Action]:
+        decision = self.switch.router.dialplan.decide(plane.digits)
         if decision.action == "process":
-            leg.deadline = None
-            return self._step(leg, Ev.ROUTE, leg.digits)
+            plane.deadline = None
+            return self._step(plane, Ev.ROUTE, plane.digits)
         if decision.action == "drop":
-            leg.deadline = None
-            return self._step(leg, Ev.ROUTE, None)  # None = refused by the dialplan
-        leg.deadline = self.clock.now() + decision.timeout
-        heapq.heappush(self._timers, (leg.deadline, leg.ref))
+            plane.deadline = None
+            return self._step(plane, Ev.ROUTE, None)  # None = refused by the dialplan
+        self._arm(plane, self.clock.now() + decision.timeout)
         return []
 
-    def _on_route(self, leg: Leg, number: str | None, old: LS) -> list[Action]:
-        """Routing (§7.3 end, §7.4 ring-out, §7.10 failures). Leaves RINGOUT or FAILED."""
-        leg.deadline = None
-        call = leg.call
-        actions: list[Action] = []
-        dialled = number if number is not None else leg.digits
-        leg.digits = dialled
-        call.called = dialled
+    def _on_route(self, plane: Plane, number: str | None, old: PS) -> list[Action]:
+        """Routing (§7.3 end, then the switch): the phone shows what was dialled; the switch's
+        answer (ALERTING, ANSWER or HANGUP with a cause) moves the plane on."""
+        plane.deadline = None
+        dialled = number if number is not None else plane.digits
+        plane.digits = dialled
+        call = plane.ch.call
+        if call is not None:
+            call.called = dialled
         if dialled:
-            self._last[leg.device] = dialled
-        actions += self._to(
-            leg,
-            StopTone(line_instance=leg.line, call_reference=leg.ref),
+            self._last[plane.device] = dialled
+        actions = self._to(
+            plane,
+            StopTone(line_instance=plane.line, call_reference=plane.ref),
             DialedNumber(
-                dialed_number=dialled[:24], line_instance=leg.line, call_reference=leg.ref
+                dialed_number=dialled[:24], line_instance=plane.line, call_reference=plane.ref
             ),
-            self._state(leg, CallStateValue.PROCEED),
-            self._info(leg, leg.number, dialled, outbound=True),
+            self._state(plane, CallStateValue.PROCEED),
+            self._info(plane, plane.number, dialled, outbound=True),
         )
-        if number is None:
-            return actions + self._fail(leg, "reorder", "dropped by the dialplan")
-        target = self.site.line(number)
-        if target is None:
-            return actions + self._fail(leg, "reorder", f"{number} is not a line")
-        call.called_name = target.display_name or target.number
-        carriers = [(s, i) for s, i in self.stations.carriers(number) if s is not leg.st]
-        if not carriers:
-            if self.stations.carriers(number):
-                return actions + self._fail(leg, "busy", f"{number} is this device's own line")
-            return actions + self._fail(leg, "tempfail", f"no device of {number} is registered")
-        if target.busy_trigger and self._calls_on(number) >= target.busy_trigger:
-            return actions + self._fail(leg, "busy", f"{number} has {target.busy_trigger} calls")
-        # caller side: ring-out (§7.4) with early media (the caller's receive channel opens
-        # now, see the module docstring), then the callees ring, then the caller line's peers
-        actions += self._ringout_block(leg)
-        actions += self._open_media(leg)
-        for st, instance in carriers:
-            ring = self._new_leg(st, instance, number, RI, call)
-            call.ringing.append(ring)
-            actions += self._ringin_block(ring)
-            actions.append(self._event(ring))
-        actions += self._observe(call, leg.number, exclude={leg.st.conn})
-        log.info(
-            "call %d: %s (%s) -> %s on %d device(s)",
-            call.id,
-            leg.number,
-            leg.device,
-            number,
-            len(carriers),
-        )
-        return actions
+        return actions + self.switch.dial(plane.ch, number)
 
-    def _fail(self, leg: Leg, kind: str, why: str) -> list[Action]:
-        """The caller hears busy or reorder until it hangs up (§7.10)."""
-        leg.state = FA
-        log.info("call %d from %s: %s (%s)", leg.call.id, leg.device, kind, why)
-        leg.call.ringing = []
-        leg.deadline = self.clock.now() + FAIL_HANGUP_S
-        heapq.heappush(self._timers, (leg.deadline, leg.ref))
+    def _on_ringout(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
+        """The far end rings (§7.4 ring-out): early media (rule 8), then the calling line's
+        other devices show the call in use."""
+        actions = self._ringout_block(plane)
+        actions += self._open_media(plane)
+        return actions + self._observe(plane.ch, exclude=plane.st)
+
+    def _on_far_failed(self, plane: Plane, cause: str, old: PS) -> list[Action]:
+        return self._fail(plane, cause, cause)
+
+    def _fail(self, plane: Plane, cause: str, why: str) -> list[Action]:
+        """The caller hears busy or reorder until it hangs up (§7.10, rule 9)."""
+        log.info("%s: call failed, %s (%s)", plane.st.label, cause, why)
+        self._arm(plane, self.clock.now() + FAIL_HANGUP_S)
         # the 7910 plays no tone while a receive channel is open (§8.1): early media goes first
-        actions = self._drop_media(leg)
-        L, C = leg.line, leg.ref
-        if kind == "busy":
+        actions = self._drop_media(plane)
+        L, C = plane.line, plane.ref
+        if cause in causes.BUSY_CAUSES:
             return actions + self._to(
-                leg,
-                self._state(leg, CallStateValue.BUSY),
+                plane,
+                self._state(plane, CallStateValue.BUSY),
                 StartTone(
                     tone=Tone.LINE_BUSY_TONE, tone_direction=0, line_instance=L, call_reference=C
                 ),
-                self._prompt(leg, label(Label.BUSY)),
+                self._prompt(plane, label(Label.BUSY)),
             )
-        text = label(Label.TEMP_FAIL) if kind == "tempfail" else label(Label.UNKNOWN_NUMBER)
+        text = (
+            label(Label.UNKNOWN_NUMBER)
+            if cause in causes.UNKNOWN_NUMBER_CAUSES
+            else label(Label.TEMP_FAIL)
+        )
         return actions + self._to(
-            leg,
+            plane,
             StartTone(tone=Tone.REORDER_TONE, tone_direction=0, line_instance=L, call_reference=C),
-            self._prompt(leg, text),
+            self._prompt(plane, text),
         )
 
-    def _on_far_busy(self, leg: Leg, reason: Any, old: LS) -> list[Action]:
-        """Every callee device refused or vanished while ringing."""
-        leg.state = RO
-        return self._fail(leg, "busy", str(reason or "refused"))
-
-    def _on_answer(self, leg: Leg, arg: Any, old: LS) -> list[Action]:
-        call = leg.call
-        caller = call.caller
-        actions = self._make_room(leg.st, keep=leg)
-        actions += self._seize(leg)
-        others = [r for r in call.ringing if r is not leg]
-        call.ringing = []
-        call.answered = call.b = leg
-        call.answer = self.clock.wall()
-        for other in others:
-            call.observers.append(other)
+    def _on_answer(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
+        ch = plane.ch
+        actions = self._make_room(plane.st, keep=plane)
+        actions += self._seize(plane)
+        ch.active = plane
+        ch.last_device = plane.device
+        for other in ch.ringing():
             actions += self._step(other, Ev.ELSEWHERE)
-        actions += self._connected_block(leg)
-        if caller is not None:
-            leg.peer, caller.peer = caller, leg
-            actions += self._step(caller, Ev.FAR_ANSWER)
-            actions += self._join_media(caller, leg)
-        log.info("call %d answered on %s", call.id, leg.device)
-        return actions
+        actions += self._connected_block(plane)
+        log.info("%s answered %s", plane.st.label, ch.number)
+        return actions + self.switch.answer(ch)
 
-    def _on_far_answer(self, leg: Leg, arg: Any, old: LS) -> list[Action]:
+    def _on_far_answer(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
         if old is CO:  # transferee already talking (blind transfer): new party shown only
-            peer = leg.peer
-            return self._to(
-                leg, self._info(leg, leg.number, peer.number if peer else "", outbound=True)
-            )
-        return self._connected_block(leg)
+            return self._to(plane, self._info_for(plane))
+        return self._connected_block(plane)
 
-    def _on_elsewhere(self, leg: Leg, arg: Any, old: LS) -> list[Action]:
-        return self._remote_block(leg) + self._rering(leg.st, except_leg=leg)
+    def _on_update(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
+        return self._to(plane, self._info_for(plane))
 
-    def _on_hold(self, leg: Leg, arg: Any, old: LS) -> list[Action]:
+    def _on_elsewhere(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
+        return self._remote_block(plane) + self._rering(plane.st, except_plane=plane)
+
+    def _on_hold(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
         # holding back a peer that held us first: our music stops with our receive channel
-        actions = self._music(leg, False) + self._close_media(leg)
-        L = leg.line
+        actions = self._music(plane, False) + self._close_media(plane)
+        L = plane.line
         actions += self._to(
-            leg,
+            plane,
             answers.define_time_date(
                 self.clock.wall(), answers.site_zone(self.site.server.time_zone)
             ),
             SetLamp(stimulus=StimulusType.LINE, stimulus_instance=L, lamp_mode=LampMode.WINK),
-            self._state(leg, CallStateValue.HOLD),
-            self._keys(leg, SoftKeySetIndex.ON_HOLD),
-            self._prompt(leg, label(Label.HOLD)),
-            self._info_for(leg),
+            self._state(plane, CallStateValue.HOLD),
+            self._keys(plane, SoftKeySetIndex.ON_HOLD),
+            self._prompt(plane, label(Label.HOLD)),
+            self._info_for(plane),
             SetSpeakerMode(speaker_mode=SpeakerMode.OFF),
         )
-        peer = leg.peer
-        if peer is not None:
-            actions += self._music(peer, True)
+        actions += self.switch.hold(plane.ch)
         if arg != "transfer":  # [CS] shows no remote hold for a transfer's hold (§7.8)
-            actions += self._tell_sharers(leg, Ev.FAR_HOLD)
+            actions += self._tell_sharers(plane, Ev.FAR_HOLD)
         return actions
 
-    def _tell_sharers(self, leg: Leg, ev: Ev) -> list[Action]:
-        """Other devices showing ``leg``'s call on the same shared line get ``ev``."""
+    def _tell_sharers(self, plane: Plane, ev: Ev) -> list[Action]:
+        """The other devices showing ``plane``'s channel (same line) get ``ev``."""
         actions: list[Action] = []
-        for obs in list(leg.call.observers):
-            if obs.number == leg.number and obs.st is not leg.st and (obs.state, ev) in TABLE:
+        for obs in list(plane.ch.planes):
+            if obs is not plane and obs.st is not plane.st and (obs.state, ev) in TABLE:
                 actions += self._step(obs, ev)
         return actions
 
-    def _on_remote_hold(self, leg: Leg, arg: Any, old: LS) -> list[Action]:
+    def _on_remote_hold(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
         """§7.5: held on another device: CallState 17 (8 on old phones), OnHold keys (Resume
         picks it up here), prompt Hold; the line lamp winks as for a local hold (§6.7)."""
-        L = leg.line
-        value = CallStateValue.HOLD if _old_phone(leg.st) else CallStateValue.REMOTE_HOLD
-        same_line = (x for x in self._on(leg.st) if x.line == L)
+        L = plane.line
+        value = CallStateValue.HOLD if _old_phone(plane.st) else CallStateValue.REMOTE_HOLD
+        same_line = (x for x in self._on(plane.st) if x.line == L)
         return self._to(
-            leg,
+            plane,
             SetLamp(stimulus=StimulusType.LINE, stimulus_instance=L, lamp_mode=_lamp(same_line)),
-            self._state(leg, value),
-            self._keys(leg, SoftKeySetIndex.ON_HOLD),
-            self._prompt(leg, label(Label.HOLD)),
-            self._info_for(leg),
+            self._state(plane, value),
+            self._keys(plane, SoftKeySetIndex.ON_HOLD),
+            self._prompt(plane, label(Label.HOLD)),
+            self._info_for(plane),
         )
 
-    def _on_remote_resume(self, leg: Leg, arg: Any, old: LS) -> list[Action]:
-        return self._remote_block(leg) + self._to(leg, self._info_for(leg))
+    def _on_remote_resume(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
+        return self._remote_block(plane) + self._to(plane, self._info_for(plane))
 
-    def _on_pickup(self, leg: Leg, arg: Any, old: LS) -> list[Action]:
+    def _on_pickup(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
         """Resume pressed on a call held on another device sharing the line: this device
-        takes the held leg's place (mod_skinny "shared lines"); the holder shows it remote."""
-        call = leg.call
-        held = next(
-            (
-                x
-                for x in (call.caller, call.answered)
-                if x is not None and x.number == leg.number and x.state is HO
-            ),
-            None,
-        )
-        if held is None or held.consult is not None:
-            leg.state = old
-            log.info("%s: nothing to pick up on line %s", leg.st.label, leg.number)
+        takes the held plane's place (mod_skinny "shared lines"); the holder shows it remote."""
+        ch = plane.ch
+        held = ch.active
+        if held is None or held.state is not HO or ch.consult is not None:
+            log.info("%s: nothing to pick up on line %s", plane.st.label, plane.number)
             return []
-        actions = self._make_room(leg.st, keep=leg)
-        if call.caller is held:
-            call.caller = leg
-        else:
-            call.answered = leg
-        call.observers = [x for x in call.observers if x is not leg] + [held]
-        peer = held.peer
-        held.peer = None
-        leg.peer = peer
-        if peer is not None:
-            peer.peer = leg
-        actions += self._seize(leg)
-        actions += self._connected_block(leg)
-        if peer is not None:
-            actions += self._join_media(leg, peer)
+        actions = self._set_state(plane, CO)
+        actions += self._make_room(plane.st, keep=plane)
+        ch.active = plane
+        ch.last_device = plane.device
+        actions += self._seize(plane)
+        actions += self._connected_block(plane)
+        actions += self.switch.resume(ch)
         actions += self._step(held, Ev.ELSEWHERE)
-        actions += self._tell_sharers(leg, Ev.FAR_RESUME)
-        log.info("call %d picked up on %s from %s", call.id, leg.device, held.device)
+        actions += self._tell_sharers(plane, Ev.FAR_RESUME)
+        log.info("%s picked up line %s from %s", plane.st.label, ch.number, held.device)
         return actions
 
-    def _on_taken(self, leg: Leg, arg: Any, old: LS) -> list[Action]:
+    def _on_taken(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
         """The call this device held was picked up on another one: it shows it in use."""
-        return self._drop_relay(leg) + self._remote_block(leg) + self._to(leg, self._info_for(leg))
+        return (
+            self._drop_relay(plane)
+            + self._remote_block(plane)
+            + self._to(plane, self._info_for(plane))
+        )
 
-    def _on_resume(self, leg: Leg, arg: Any, old: LS) -> list[Action]:
-        actions = self._make_room(leg.st, keep=leg)
-        actions += self._tell_sharers(leg, Ev.FAR_RESUME)
-        L = leg.line
+    def _on_resume(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
+        actions = self._make_room(plane.st, keep=plane)
+        actions += self._tell_sharers(plane, Ev.FAR_RESUME)
+        L = plane.line
         actions += self._to(
-            leg,
+            plane,
             SetSpeakerMode(speaker_mode=SpeakerMode.ON),
             SetLamp(stimulus=StimulusType.LINE, stimulus_instance=L, lamp_mode=LampMode.ON),
             ActivateCallPlane(line_instance=L),
         )
-        actions += self._connected_block(leg)
-        peer = leg.peer
-        if peer is not None:
-            actions += self._join_media(leg, peer)
-        return actions
+        actions += self._connected_block(plane)
+        return actions + self.switch.resume(plane.ch)
 
-    def _transfer(self, leg: Leg | None) -> list[Action]:
-        """Transfer pressed (softkey or stimulus) on ``leg`` (§7.8)."""
-        if leg is None:
+    def _transfer(self, plane: Plane | None) -> list[Action]:
+        """Transfer pressed (softkey or stimulus) on ``plane`` (§7.8)."""
+        if plane is None:
             return []
-        if leg.transfer_from is not None:
-            return self._step(leg, Ev.COMPLETE)
-        if leg.consult is not None and leg.consult.state in (RO, CO):
-            return self._step(leg.consult, Ev.COMPLETE)
-        return self._step(leg, Ev.TRANSFER)
+        ch = plane.ch
+        if ch.transfer_from is not None:
+            return self._step(plane, Ev.COMPLETE)
+        consult = ch.consult.active if ch.consult is not None else None
+        if consult is not None and consult.state in (RO, CO):
+            return self._step(consult, Ev.COMPLETE)
+        return self._step(plane, Ev.TRANSFER)
 
-    def _on_transfer(self, leg: Leg, arg: Any, old: LS) -> list[Action]:
-        actions = self._on_hold(leg, "transfer", old)
-        consult = self._new_call(leg.st, leg.line, features=True)
-        y = self._active(leg.st)
+    def _on_transfer(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
+        actions = self._on_hold(plane, "transfer", old)
+        consult = self._new_call(plane.st, plane.line, features=True)
+        y = self._active(plane.st)
         if y is not None and y.state is D:
-            y.transfer_from = leg
-            leg.consult = y
+            y.ch.transfer_from = plane.ch
+            plane.ch.consult = y.ch
         return actions + consult
 
-    def _on_complete_transfer(self, y: Leg, arg: Any, old: LS) -> list[Action]:
+    def _on_complete_transfer(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
+        y = plane.ch
         x = y.transfer_from
-        p = x.peer if x is not None else None
-        if x is None or p is None or p.state is G:
-            y.state = old
-            return self._to(y, self._prompt(y, label(Label.CAN_NOT_COMPLETE_TRANSFER)))
-        c1, c2 = x.call, y.call
-        target = y.peer.number if old is CO and y.peer is not None else c2.called
-        if target == p.number:
-            # the transferee to itself would ring its own line and hear its own music: the
-            # calls stay as they were (hanging up ends just the consultation)
-            log.info("%s: transfer of %s to itself refused", y.st.label, p.number)
-            y.state = old
-            if arg == "onhook":
-                return self._end(c2, "transfer refused", by=y)
-            return self._to(y, self._prompt(y, label(Label.CAN_NOT_COMPLETE_TRANSFER)))
-        actions: list[Action] = []
-        if old is CO and y.peer is not None:
-            q = y.peer
-            # attended: P and Q talk in a new call; B's two legs end
-            c3 = Call(
-                self._next_ref(),
-                p,
-                called=q.number,
-                called_name=_name(self.site, q.number),
-                start=self.clock.wall(),
-                answer=self.clock.wall(),
-            )
-            c3.answered = c3.b = q
-            c3.a = p
-            self._calls[c3.id] = c3
-            for leg in (p, q):
-                leg.call = c3
-            self._move_observers(c1, c3, {p.number})
-            self._move_observers(c2, c3, {q.number})
-            _detach(c1, p)
-            _detach(c2, q)
-            p.peer, q.peer = q, p
-            actions += self._to(p, self._info_for(p)) + self._to(q, self._info_for(q))
-            actions += self._music(p, False) + self._music(q, False)
-            actions += self._join_media(p, q)
-            log.info(
-                "call %d: %s transferred %s to %s (attended)", c3.id, y.device, p.number, q.number
-            )
-        else:
-            # blind: P takes Y's place as the caller of the ringing consultation call
-            c3 = Call(
-                self._next_ref(),
-                p,
-                called=c2.called,
-                called_name=c2.called_name,
-                start=self.clock.wall(),
-            )
-            self._calls[c3.id] = c3
-            c3.a = p
-            c3.ringing = c2.ringing
-            c2.ringing = []
-            for leg in c3.ringing:
-                leg.call = c3
-                actions += self._to(leg, self._info_for(leg))
-            p.call = c3
-            self._move_observers(c1, c3, {p.number})
-            _detach(c1, p)
-            p.peer = None
-            actions += self._to(p, self._info(p, p.number, c3.called, outbound=True))
-            # P keeps hearing music on hold until the target answers
-            log.info(
-                "call %d: %s transferred %s to %s (blind)", c3.id, y.device, p.number, c3.called
-            )
-        x.consult = None
-        y.transfer_from = None
-        y.state = old
-        actions += self._end(c2, "transferred", by=y)
-        actions += self._end(c1, "transferred", by=x)
-        return actions
+        result = self.switch.transfer(x, y) if x is not None else None
+        if result is None or not result.ok:
+            why = result.why if result is not None else "no held call"
+            log.info("%s: transfer refused: %s", plane.st.label, why)
+            if arg == "onhook":  # the handset is down: only the consultation ends
+                return self._step(plane, Ev.HANGUP, "transfer refused")
+            return self._to(plane, self._prompt(plane, label(Label.CAN_NOT_COMPLETE_TRANSFER)))
+        return result.actions
 
-    def _on_end_call(self, leg: Leg, reason: Any, old: LS) -> list[Action]:
-        leg.state = old
-        return self._end(leg.call, str(reason or "hangup"), by=leg)
+    def _on_hang_up(self, plane: Plane, reason: Any, old: PS) -> list[Action]:
+        """The user ends the call on this plane: on-hook block here, the line's other devices
+        go idle, the switch ends the call for the far end."""
+        ch = plane.ch
+        actions = self._onhook_block(plane, active=True)
+        actions += self._forget(plane)
+        actions += self._release(ch)
+        return actions + self.switch.hangup(ch, causes.NORMAL_CLEARING, str(reason or "hangup"))
 
-    def _on_refuse(self, leg: Leg, arg: Any, old: LS) -> list[Action]:
+    def _on_refuse(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
         """A ringing device pressed EndCall: it stops ringing there; when none is left the
-        caller hears busy."""
-        call = leg.call
-        if leg in call.ringing:
-            call.ringing.remove(leg)
-        actions = self._onhook_block(leg, active=False)
-        actions += self._forget(leg)
-        if not call.ringing and call.answered is None and call.caller is not None:
-            actions += self._step(call.caller, Ev.FAR_END, "refused")
+        line refuses the call (the caller hears busy)."""
+        ch = plane.ch
+        actions = self._onhook_block(plane, active=False)
+        actions += self._forget(plane)
+        if not ch.ringing() and ch.active is None:
+            actions += self._release(ch)
+            actions += self.switch.hangup(ch, causes.CALL_REJECTED, "refused")
         return actions
 
-    def _on_gone(self, leg: Leg, reason: Any, old: LS) -> list[Action]:
-        actions = self._onhook_block(leg, active=old in _ACTIVE or old is HO)
-        return actions + self._forget(leg)
+    def _on_gone(self, plane: Plane, cause: Any, old: PS) -> list[Action]:
+        actions = self._onhook_block(plane, active=old in _ACTIVE or old is HO)
+        actions += self._forget(plane)
+        if not plane.ch.planes:
+            actions += self._release(plane.ch)
+        return actions
 
     # --- ending ---------------------------------------------------------------------------------
 
-    def _end(self, call: Call, reason: str, by: Leg | None, notify_by: bool = True) -> list[Action]:
-        """End ``call``: ``by`` gets the on-hook block, every other leg FAR_END; one CDR."""
-        if call.ended:
-            return []
-        call.ended = True
-        actions: list[Action] = []
-        for leg in call.legs():
-            if leg is by:
-                if notify_by:
-                    actions += self._onhook_block(leg, active=True)
-                leg.state = G
-                actions.append(self._event(leg))
-                actions += self._forget(leg)
-            elif leg.state is not G:
-                if leg.state is FA:
-                    leg.state = D  # a failed leg also ends when the call does
-                actions += self._step(leg, Ev.FAR_END, reason)
-                if leg.state is not G:  # FAILED caller of a refused call: force it
-                    actions += self._onhook_block(leg, active=True)
-                    leg.state = G
-                    actions += self._forget(leg)
-        self._calls.pop(call.id, None)
-        if call.a is not None and (call.called or call.answer):
-            actions.append(WriteCdr(self._cdr(call, call.a, call.b, reason)))
-        return actions
-
-    def _quiet_drop(self, leg: Leg) -> list[Action]:
-        """A ringing or in-use-remote leg of a device that left."""
-        call = leg.call
-        if leg in call.ringing:
-            call.ringing.remove(leg)
-        if leg in call.observers:
-            call.observers.remove(leg)
-        leg.state = G
-        actions = self._forget(leg)
-        caller = call.caller
-        if caller is not None and not call.ringing and call.answered is None and caller.state is RO:
-            actions += self._step(caller, Ev.FAR_END, "callee gone")
-        return actions
-
-    def _forget(self, leg: Leg) -> list[Action]:
-        """The leg is gone: every way a leg ends comes here, so its relay ports are freed
+    def _forget(self, plane: Plane) -> list[Action]:
+        """The plane is gone: every way a plane ends comes here, so its media leg is freed
         (closed at the edge, released in the allocator) whatever ended it."""
-        leg.state = G
-        self._legs.pop(leg.ref, None)
+        plane.state = G
+        self._planes.pop(plane.ref, None)
+        on = self._by_station.get(plane.st.conn)
+        if on is not None and plane in on:
+            on.remove(plane)
+            if not on:
+                del self._by_station[plane.st.conn]
+        ch = plane.ch
+        if plane in ch.planes:
+            ch.planes.remove(plane)
+        if ch.active is plane:
+            ch.last_device = plane.device
+            ch.active = None
         actions: list[Action] = []
-        if leg.relay_port is not None:
-            self.ports.free(leg.relay_port)
-            leg.relay_port = None
-            actions.append(RelayClose(leg.ref))
-        if leg.consult is not None:
-            leg.consult.transfer_from = None
-            leg.consult = None
-        if leg.transfer_from is not None:
-            leg.transfer_from.consult = None
-            leg.transfer_from = None
-        if leg.peer is not None and leg.peer.peer is leg:
-            leg.peer.peer = None
+        if plane.relay_port is not None:
+            self.ports.free(plane.relay_port)
+            plane.relay_port = None
+            actions.append(MediaClose(plane.ref))
         return actions
 
-    def _cdr(self, call: Call, caller: Leg, answered: Leg | None, reason: str) -> dict[str, Any]:
-        return {
-            "call_id": call.id,
-            "caller": caller.number,
-            "caller_name": _name(self.site, caller.number),
-            "caller_device": caller.device,
-            "called": call.called,
-            "called_name": call.called_name,
-            "callee_device": answered.device if answered else "",
-            "start": call.start,
-            "answer": call.answer,
-            "end": self.clock.wall(),
-            "reason": reason,
-        }
+    def _release(self, ch: PhoneChannel, keep: Plane | None = None) -> list[Action]:
+        """``ch`` leaves its call: its remaining planes (the line's other devices) go idle and
+        its transfer links are cut."""
+        actions: list[Action] = []
+        for p in list(ch.planes):
+            if p is not keep:
+                actions += self._set_state(p, G)
+                actions += self._on_gone(p, None, RE)
+        if ch.consult is not None:
+            ch.consult.transfer_from = None
+            ch.consult = None
+        if ch.transfer_from is not None:
+            ch.transfer_from.consult = None
+            ch.transfer_from = None
+        return actions
 
     # --- blocks of messages (§7) ----------------------------------------------------------------
 
-    def _ringout_block(self, leg: Leg) -> list[Action]:
+    def _ringout_block(self, plane: Plane) -> list[Action]:
         return self._to(
-            leg,
+            plane,
             StartTone(
                 tone=Tone.ALERTING_TONE,
                 tone_direction=0,
-                line_instance=leg.line,
-                call_reference=leg.ref,
+                line_instance=plane.line,
+                call_reference=plane.ref,
             ),
-            self._state(leg, CallStateValue.RING_OUT),
-            self._keys(leg, SoftKeySetIndex.RING_OUT),
-            self._prompt(leg, label(Label.RING_OUT)),
-            self._info_for(leg),
+            self._state(plane, CallStateValue.RING_OUT),
+            self._keys(plane, SoftKeySetIndex.RING_OUT),
+            self._prompt(plane, label(Label.RING_OUT)),
+            self._info_for(plane),
         )
 
-    def _ringin_block(self, leg: Leg) -> list[Action]:
-        caller = leg.call.caller
+    def _ringin_block(self, plane: Plane) -> list[Action]:
+        call = plane.ch.call
+        caller = call.a if call is not None else None
         number = caller.number if caller else ""
-        line = self.site.line(leg.number)
-        busy = any(x.state in _ACTIVE or x.state is HO for x in self._on(leg.st) if x is not leg)
-        L, C = leg.line, leg.ref
+        line = self.site.line(plane.number)
+        busy = any(
+            x.state in _ACTIVE or x.state is HO for x in self._on(plane.st) if x is not plane
+        )
+        L, C = plane.line, plane.ref
         actions = self._to(
-            leg,
-            self._state(leg, CallStateValue.RING_IN),
-            self._keys(leg, SoftKeySetIndex.RING_IN),
-            self._prompt(leg, label(Label.FROM, " " + number)),
-            self._info_for(leg),
+            plane,
+            self._state(plane, CallStateValue.RING_IN),
+            self._keys(plane, SoftKeySetIndex.RING_IN),
+            self._prompt(plane, label(Label.FROM, " " + number)),
+            self._info_for(plane),
             SetLamp(stimulus=StimulusType.LINE, stimulus_instance=L, lamp_mode=LampMode.BLINK),
         )
         ring = line is None or (line.ring_on_active if busy else line.ring_on_idle)
-        if busy and self._active(leg.st) is not None:
+        active = self._active(plane.st)
+        if busy and active is not None:
             # call waiting: a tone on the active call instead of the ringer (§7.4)
-            active = self._active(leg.st)
-            assert active is not None
-            actions += self._to(
-                leg,
+            return actions + self._to(
+                plane,
                 StartTone(
                     tone=Tone.CALL_WAITING_TONE,
                     tone_direction=0,
@@ -1231,52 +1109,51 @@ class Calls:
                     call_reference=active.ref,
                 ),
             )
-            return actions
         mode = RingType.INSIDE if ring else RingType.FLASH_ONLY
         return actions + self._to(
-            leg,
+            plane,
             SetRinger(
                 ring_mode=mode, ring_duration=RingMode.NORMAL, line_instance=L, call_reference=C
             ),
         )
 
-    def _connected_block(self, leg: Leg) -> list[Action]:
+    def _connected_block(self, plane: Plane) -> list[Action]:
         """[FS] "start media" (§7.4 step 8): receive channel, then Connected."""
-        actions = self._to(leg, StopTone(line_instance=leg.line, call_reference=leg.ref))
-        actions += self._open_media(leg)
+        actions = self._to(plane, StopTone(line_instance=plane.line, call_reference=plane.ref))
+        actions += self._open_media(plane)
         return actions + self._to(
-            leg,
-            self._state(leg, CallStateValue.CONNECTED),
-            self._keys(leg, SoftKeySetIndex.CONNECTED),
-            self._prompt(leg, label(Label.CONNECTED)),
-            self._info_for(leg),
+            plane,
+            self._state(plane, CallStateValue.CONNECTED),
+            self._keys(plane, SoftKeySetIndex.CONNECTED),
+            self._prompt(plane, label(Label.CONNECTED)),
+            self._info_for(plane),
         )
 
-    def _remote_block(self, leg: Leg) -> list[Action]:
-        L = leg.line
+    def _remote_block(self, plane: Plane) -> list[Action]:
+        L = plane.line
         return self._to(
-            leg,
+            plane,
             answers.define_time_date(
                 self.clock.wall(), answers.site_zone(self.site.server.time_zone)
             ),
             SetLamp(stimulus=StimulusType.LINE, stimulus_instance=L, lamp_mode=LampMode.ON),
-            self._state(leg, CallStateValue.CALL_REMOTE_MULTILINE),
+            self._state(plane, CallStateValue.CALL_REMOTE_MULTILINE),
             SelectSoftKeys(
                 line_instance=L,
-                call_reference=leg.ref,
+                call_reference=plane.ref,
                 soft_key_set_index=SoftKeySetIndex.IN_USE_HINT,
                 valid_key_mask=0x0002,
             ),
-            self._prompt(leg, label(Label.IN_USE_REMOTE)),
-            _ringer_off(L, leg.ref),
+            self._prompt(plane, label(Label.IN_USE_REMOTE)),
+            _ringer_off(L, plane.ref),
         )
 
-    def _onhook_block(self, leg: Leg, active: bool) -> list[Action]:
-        """§7.9, for one leg; lamps and ringer follow what stays on the device."""
-        L, C = leg.line, leg.ref
-        rest = [x for x in self._on(leg.st) if x is not leg and x.state is not G]
+    def _onhook_block(self, plane: Plane, active: bool) -> list[Action]:
+        """§7.9, for one plane; lamps and ringer follow what stays on the device."""
+        L, C = plane.line, plane.ref
+        rest = [x for x in self._on(plane.st) if x is not plane and x.state is not G]
         actions = self._to(
-            leg,
+            plane,
             StopTone(line_instance=L, call_reference=C),
             SetLamp(
                 stimulus=StimulusType.LINE,
@@ -1285,29 +1162,26 @@ class Calls:
             ),
             ClearPromptStatus(line_instance=L, call_reference=C),
         )
-        actions += self._close_media(leg)
+        actions += self._close_media(plane)
         actions += self._to(
-            leg,
-            self._state(leg, CallStateValue.ON_HOOK),
-            self._keys(leg, SoftKeySetIndex.ON_HOOK) if rest else answers.select_on_hook(),
+            plane,
+            self._state(plane, CallStateValue.ON_HOOK),
+            self._keys(plane, SoftKeySetIndex.ON_HOOK) if rest else answers.select_on_hook(),
             answers.define_time_date(
                 self.clock.wall(), answers.site_zone(self.site.server.time_zone)
             ),
         )
         if active:
-            actions += self._to(leg, SetSpeakerMode(speaker_mode=SpeakerMode.OFF))
-        actions += self._to(
-            leg,
-            _ringer_off(0, 0),
-        )
-        return actions + self._rering(leg.st, except_leg=leg)
+            actions += self._to(plane, SetSpeakerMode(speaker_mode=SpeakerMode.OFF))
+        actions += self._to(plane, _ringer_off(0, 0))
+        return actions + self._rering(plane.st, except_plane=plane)
 
-    def _rering(self, st: Station, except_leg: Leg) -> list[Action]:
+    def _rering(self, st: Station, except_plane: Plane) -> list[Action]:
         """Calls still ringing on the device get their ringer back (FS skinny_ring_active_calls)."""
         if self._active(st) is not None:
             return []
         for x in self._on(st):
-            if x is not except_leg and x.state is RI:
+            if x is not except_plane and x.state is RI:
                 return self._to(
                     x,
                     SetRinger(
@@ -1319,27 +1193,17 @@ class Calls:
                 )
         return []
 
-    def _observe(self, call: Call, number: str, exclude: set[Any]) -> list[Action]:
-        """Other devices carrying ``number`` show the call in use remotely (§7.3 end)."""
+    def _observe(self, ch: PhoneChannel, exclude: Station) -> list[Action]:
+        """Other devices carrying ``ch``'s line show the call in use remotely (§7.3 end),
+        unless they show it already (the called line on the same device)."""
         actions: list[Action] = []
-        for st, instance in self.stations.carriers(number):
-            if st.conn in exclude or any(x.call is call for x in self._on(st)):
+        for st, instance in self.stations.carriers(ch.number):
+            if st is exclude or any(x.ch is ch or x.ch.call is ch.call for x in self._on(st)):
                 continue
-            obs = self._new_leg(st, instance, number, RE, call)
-            call.observers.append(obs)
+            obs = self._new_plane(st, instance, ch.number, RE, ch)
             actions += self._remote_block(obs)
             actions += self._to(obs, self._info_for(obs))
         return actions
-
-    def _move_observers(self, old: Call, new: Call, numbers: set[str]) -> None:
-        keep = []
-        for obs in old.observers:
-            if obs.number in numbers:
-                obs.call = new
-                new.observers.append(obs)
-            else:
-                keep.append(obs)
-        old.observers = keep
 
     # --- media ----------------------------------------------------------------------------------
 
@@ -1354,86 +1218,109 @@ class Calls:
             return s.listen
         return s.addresses[0] if s.addresses else "127.0.0.1"
 
-    def _open_media(self, leg: Leg) -> list[Action]:
+    def _far(self, plane: Plane) -> Channel | None:
+        return self.switch.far(plane.ch)
+
+    def _far_plane(self, plane: Plane) -> Plane | None:
+        far = self._far(plane)
+        return far.active if isinstance(far, PhoneChannel) else None
+
+    def _needs_relay(self, plane: Plane) -> bool:
+        """Relayed media, or a far end that is not a phone (it has no RTP address of its
+        own to point the phone at: the engine is the far end)."""
+        if self._relay_mode:
+            return True
+        far = self._far(plane)
+        return far is not None and far.kind is not Kind.PHONE
+
+    def _open_media(self, plane: Plane) -> list[Action]:
         actions: list[Action] = []
-        if self._relay_mode and leg.relay_port is None:
-            port = self.ports.take()
-            if port is None:
-                log.error(
-                    "no free RTP port in %d-%d: call %d has no audio; widen the range",
-                    self.site.server.rtp_port_min,
-                    self.site.server.rtp_port_max,
-                    leg.call.id,
-                )
+        if self._needs_relay(plane) and (plane.relay_port is None or plane.moh_only):
+            if plane.moh_only:  # direct media's music leg becomes the talking leg
+                plane.moh = plane.moh_only = False
+                actions.append(MediaStop(plane.ref))
             else:
-                leg.relay_port = port
-                leg.relay_key = leg.call.id
-                actions.append(RelayLeg(leg.call.id, leg.ref, port))
-        if leg.orc:
+                port = self.ports.take()
+                if port is None:
+                    log.error(
+                        "no free RTP port in %d-%d: %s has no audio; widen the range",
+                        self.site.server.rtp_port_min,
+                        self.site.server.rtp_port_max,
+                        plane.st.label,
+                    )
+                else:
+                    plane.relay_port = port
+                    plane.relay_key = self._call_key(plane)
+                    actions.append(MediaOpen(plane.relay_key, plane.ref, port))
+                    if plane.rx is not None:  # its receive channel was opened before
+                        actions.append(MediaLearn(plane.ref, plane.rx[0], plane.rx[1], plane.nat))
+                        actions += self._smt(plane, (self._relay_ip, port))
+        if plane.orc:
             return actions
-        leg.codec = _codec(leg.st)
-        leg.orc = True
-        leg.rx = None
-        leg.smt = None
+        plane.codec = _codec(plane.st)
+        plane.orc = True
+        plane.rx = None
+        plane.smt = None
         return actions + self._to(
-            leg,
+            plane,
             OpenReceiveChannel(
-                conference_id=leg.ref,
-                pass_thru_party_id=leg.ref,
+                conference_id=plane.ref,
+                pass_thru_party_id=plane.ref,
                 millisecond_packet_size=PTIME_MS,
-                compression_type=leg.codec,
+                compression_type=plane.codec,
                 echo_cancel_type=0,
                 g723_bit_rate=0,
-                call_reference=leg.ref,
+                call_reference=plane.ref,
                 rfc2833_payload_type=0,
                 dtmf_type=10,
             ),
         )
 
-    def _close_media(self, leg: Leg) -> list[Action]:
-        if not leg.orc:
+    def _close_media(self, plane: Plane) -> list[Action]:
+        if not plane.orc:
             return []
-        leg.orc = False
-        leg.rx = None
-        leg.smt = None
-        C = leg.ref
+        plane.orc = False
+        plane.rx = None
+        plane.smt = None
+        C = plane.ref
         return self._to(
-            leg,
+            plane,
             CloseReceiveChannel(conference_id=C, pass_thru_party_id=C, call_reference=C),
             StopMediaTransmission(conference_id=C, pass_thru_party_id=C, call_reference=C),
         )
 
-    def _drop_media(self, leg: Leg) -> list[Action]:
-        """Close the phone's media and free its relay leg (the leg itself goes on)."""
-        return self._close_media(leg) + self._drop_relay(leg)
+    def _drop_media(self, plane: Plane) -> list[Action]:
+        """Close the phone's media and free its media leg (the plane itself goes on)."""
+        return self._close_media(plane) + self._drop_relay(plane)
 
-    def _drop_relay(self, leg: Leg) -> list[Action]:
-        leg.moh = leg.moh_only = False
-        if leg.relay_port is None:
+    def _drop_relay(self, plane: Plane) -> list[Action]:
+        plane.moh = plane.moh_only = False
+        if plane.relay_port is None:
             return []
-        self.ports.free(leg.relay_port)
-        leg.relay_port = None
-        return [RelayClose(leg.ref)]
+        self.ports.free(plane.relay_port)
+        plane.relay_port = None
+        return [MediaClose(plane.ref)]
 
-    def _smt(self, leg: Leg, to: tuple[str, int]) -> list[Action]:
-        if leg.smt == to:
+    def _smt(self, plane: Plane, to: tuple[str, int]) -> list[Action]:
+        if plane.smt == to:
             return []
         actions: list[Action] = []
-        C = leg.ref
-        if leg.smt is not None:  # re-pointing (direct media after a transfer)
+        C = plane.ref
+        if plane.smt is not None:  # re-pointing (direct media after a transfer)
             actions += self._to(
-                leg, StopMediaTransmission(conference_id=C, pass_thru_party_id=C, call_reference=C)
+                plane,
+                StopMediaTransmission(conference_id=C, pass_thru_party_id=C, call_reference=C),
             )
-        leg.smt = to
+        plane.smt = to
         return actions + self._to(
-            leg,
+            plane,
             StartMediaTransmission(
                 conference_id=C,
                 pass_thru_party_id=C,
                 remote_ip_addr=to[0],
                 remote_port_number=to[1],
                 millisecond_packet_size=PTIME_MS,
-                compression_type=leg.codec,
+                compression_type=plane.codec,
                 precedence_value=RTP_PRECEDENCE,
                 ss_value=0,
                 max_frames_per_packet=0,
@@ -1442,107 +1329,99 @@ class Calls:
             ),
         )
 
-    def _join_media(self, a: Leg, b: Leg) -> list[Action]:
-        """Media between peers a and b (both connected, or a's peer b held)."""
-        actions: list[Action] = []
-        for leg in (a, b):
-            if leg.state is CO:
-                actions += self._open_media(leg)
-        if self._relay_mode:
-            if a.relay_port is not None and b.relay_port is not None:
-                actions.append(RelayBridge(a.ref, b.ref, a.call.id))
-                a.relay_key = b.relay_key = a.call.id
-            for leg in (a, b):
-                if leg.moh and leg.peer is not None and leg.peer.state is CO:
-                    actions += self._music(leg, False)
-        else:
-            actions += self._direct(a, b)
-        return actions
-
-    def _direct(self, a: Leg, b: Leg) -> list[Action]:
-        """Direct media: once both peers are connected with acks in, each sends to the other
+    def _direct(self, a: Plane, b: Plane) -> list[Action]:
+        """Direct media: once both phones are connected with acks in, each sends to the other
         (music on hold to either stops first)."""
         for x, y in ((a, b), (b, a)):
             if x.state is CO and x.rx and y.state is HO:
-                return self._music(x, True)  # resumed while its peer still holds it
+                return self._music(x, True)  # resumed while its far end still holds it
         if not (a.rx and b.rx and a.state is CO and b.state is CO):
             return []
         actions = self._music(a, False) + self._music(b, False)
         return actions + self._smt(a, b.rx) + self._smt(b, a.rx)
 
-    def _music(self, leg: Leg, on: bool) -> list[Action]:
-        """Music on hold to ``leg``'s phone (its peer held it), played by the relay.
+    def _music(self, plane: Plane, on: bool) -> list[Action]:
+        """Music on hold to ``plane``'s phone (its far end held it), played by the engine.
 
-        Relay media: the leg's relay leg switches to music. Direct media (§7.7): the held phone
-        is told to stop sending (its peer closed its receive channel) and a relay leg opened
-        for it streams music to its receive address from its last ack; its receive channel
-        stays open. Music off closes that relay leg; ``_direct`` then re-points both phones.
+        Relayed media: the plane's media leg switches to music. Direct media (§7.7): the held
+        phone is told to stop sending (its far end closed its receive channel) and a media leg
+        opened for it streams music to its receive address from its last ack; its receive
+        channel stays open. Music off closes that leg; ``_direct`` then re-points both phones.
         """
-        if leg.moh == on:
+        if plane.moh == on:
             return []
-        codec = "alaw" if leg.codec == Codec.G711_ALAW_64K else "ulaw"
-        if leg.moh_only:  # direct media: the relay leg existed only for the music
-            leg.moh_only = False
-            return self._drop_relay(leg)
-        if leg.relay_port is not None:  # relayed media: the same relay leg plays music
-            leg.moh = on
-            return [RelayHold(leg.ref, codec, PTIME_MS)] if on else [RelayResume(leg.ref)]
+        if plane.moh_only:  # direct media: the leg existed only for the music
+            return self._drop_relay(plane)
+        if plane.relay_port is not None:  # relayed media: the same leg plays music
+            plane.moh = on
+            if on:
+                return [MediaPlay(plane.ref, "music", _media_codec(plane), PTIME_MS)]
+            return [MediaStop(plane.ref)]
         if not on or self._relay_mode:
             return []
-        if not leg.orc or leg.rx is None:
-            log.info("%s: no receive address yet; no music on hold", leg.st.label)
+        if not plane.orc or plane.rx is None:
+            log.info("%s: no receive address yet; no music on hold", plane.st.label)
             return []
         port = self.ports.take()
         if port is None:
             log.error(
-                "no free RTP port in %d-%d: no music on hold for call %d; widen the range",
+                "no free RTP port in %d-%d: no music on hold for %s; widen the range",
                 self.site.server.rtp_port_min,
                 self.site.server.rtp_port_max,
-                leg.call.id,
+                plane.st.label,
             )
             return []
-        leg.relay_port, leg.relay_key, leg.moh, leg.moh_only = port, leg.call.id, True, True
+        plane.relay_port, plane.relay_key = port, self._call_key(plane)
+        plane.moh = plane.moh_only = True
         actions: list[Action] = []
-        if leg.smt is not None:
-            C = leg.ref
-            leg.smt = None
+        if plane.smt is not None:
+            C = plane.ref
+            plane.smt = None
             actions += self._to(
-                leg, StopMediaTransmission(conference_id=C, pass_thru_party_id=C, call_reference=C)
+                plane,
+                StopMediaTransmission(conference_id=C, pass_thru_party_id=C, call_reference=C),
             )
         actions += [
-            RelayLeg(leg.call.id, leg.ref, port),
-            RelayLearn(leg.ref, leg.rx[0], leg.rx[1], leg.nat),
-            RelayHold(leg.ref, codec, PTIME_MS),
+            MediaOpen(plane.relay_key, plane.ref, port),
+            MediaLearn(plane.ref, plane.rx[0], plane.rx[1], plane.nat),
+            MediaPlay(plane.ref, "music", _media_codec(plane), PTIME_MS),
         ]
         return actions
 
+    def _call_key(self, plane: Plane) -> int:
+        call = plane.ch.call
+        return call.id if call is not None else plane.ref
+
     # --- small helpers ----------------------------------------------------------------------------
 
-    def _next_ref(self) -> int:
-        return next(self._refs)
+    def _new_plane(self, st: Station, line: int, number: str, state: PS, ch: PhoneChannel) -> Plane:
+        plane = Plane(self.switch.refs(), st, line, number, ch, state)
+        self._planes[plane.ref] = plane
+        self._by_station.setdefault(st.conn, []).append(plane)
+        ch.planes.append(plane)
+        return plane
 
-    def _new_leg(self, st: Station, line: int, number: str, state: LS, call: Call | None) -> Leg:
-        leg = Leg(self._next_ref(), st, line, number, call, state)  # type: ignore[arg-type]
-        self._legs[leg.ref] = leg
-        return leg
+    def _arm(self, plane: Plane, at: float) -> None:
+        plane.deadline = at
+        heapq.heappush(self._timers, (at, plane.ref))
 
-    def _on(self, st: Station) -> list[Leg]:
-        return [x for x in self._legs.values() if x.st is st]
+    def _on(self, st: Station) -> list[Plane]:
+        return list(self._by_station.get(st.conn, ()))
 
-    def _active(self, st: Station) -> Leg | None:
+    def _active(self, st: Station) -> Plane | None:
         found = [x for x in self._on(st) if x.state in _ACTIVE]
         return found[-1] if found else None
 
-    def _first(self, st: Station, state: LS, line: int, exact: bool = False) -> Leg | None:
+    def _first(self, st: Station, state: PS, line: int, exact: bool = False) -> Plane | None:
         found = [x for x in self._on(st) if x.state is state]
         same = [x for x in found if x.line == line]
         if same or exact:
             return same[0] if same else None
         return found[0] if found else None
 
-    def _leg_of(self, st: Station, ref: int) -> Leg | None:
-        leg = self._legs.get(ref) if ref else None
-        return leg if leg is not None and leg.st is st else None
+    def _plane_of(self, st: Station, ref: int) -> Plane | None:
+        plane = self._planes.get(ref) if ref else None
+        return plane if plane is not None and plane.st is st else None
 
     def _line(self, st: Station, instance: int) -> tuple[int, str | None]:
         line = st.line_at(instance) if instance else None
@@ -1554,129 +1433,127 @@ class Calls:
         return slots[0].instance, slots[0].button.line
 
     def _calls_on(self, number: str) -> int:
+        """Calls in progress on line ``number`` (ringing, talking, held, being dialled)."""
         calls = {
-            x.call.id
-            for x in self._legs.values()
+            x.ch.id
+            for x in self._planes.values()
             if x.number == number and x.state in (RI, CO, HO, D, RO, FA)
         }
         return len(calls)
 
-    def _to(self, leg: Leg, *messages: Message) -> list[Action]:
-        return [Send(leg.st.conn, m) for m in messages]
+    def _to(self, plane: Plane, *messages: Message) -> list[Action]:
+        return [Send(plane.st.conn, m) for m in messages]
 
-    def _seize(self, leg: Leg) -> list[Action]:
-        """The phone takes this leg's call: ringer off, speaker and line lamp on, OffHook,
+    def _seize(self, plane: Plane) -> list[Action]:
+        """The phone takes this plane's call: ringer off, speaker and line lamp on, OffHook,
         call plane (answer and shared-line pick-up alike)."""
-        L = leg.line
+        L = plane.line
         return self._to(
-            leg,
-            _ringer_off(L, leg.ref),
+            plane,
+            _ringer_off(L, plane.ref),
             SetSpeakerMode(speaker_mode=SpeakerMode.ON),
             SetLamp(stimulus=StimulusType.LINE, stimulus_instance=L, lamp_mode=LampMode.ON),
-            self._state(leg, CallStateValue.OFF_HOOK),  # 7911: OffHook before Connected (§8.1)
+            self._state(plane, CallStateValue.OFF_HOOK),  # 7911: OffHook before Connected (§8.1)
             ActivateCallPlane(line_instance=L),
         )
 
-    def _state(self, leg: Leg, value: CallStateValue) -> CallState:
+    def _state(self, plane: Plane, value: CallStateValue) -> CallState:
         return CallState(
             call_state=value,
-            line_instance=leg.line,
-            call_reference=leg.ref,
+            line_instance=plane.line,
+            call_reference=plane.ref,
             privacy=0,
             precedence_level=4,
         )
 
-    def _keys(self, leg: Leg, index: SoftKeySetIndex) -> SelectSoftKeys:
+    def _keys(self, plane: Plane, index: SoftKeySetIndex) -> SelectSoftKeys:
         return SelectSoftKeys(
-            line_instance=leg.line,
-            call_reference=leg.ref,
+            line_instance=plane.line,
+            call_reference=plane.ref,
             soft_key_set_index=index,
             valid_key_mask=0xFFFF,
         )
 
-    def _prompt(self, leg: Leg, text: str) -> DisplayPromptStatus:
+    def _prompt(self, plane: Plane, text: str) -> DisplayPromptStatus:
         return DisplayPromptStatus(
-            timeout=0, prompt_status=text[:32], line_instance=leg.line, call_reference=leg.ref
+            timeout=0, prompt_status=text[:32], line_instance=plane.line, call_reference=plane.ref
         )
 
-    def _info_for(self, leg: Leg) -> CallInfo:
-        call = leg.call
-        caller = call.caller
-        if leg is caller:
-            peer = leg.peer
-            return self._info(leg, leg.number, peer.number if peer else call.called, True)
-        calling = caller.number if caller else ""
-        if leg.state in (RE, RH) and caller is not None and leg.number == caller.number:
-            return self._info(leg, leg.number, call.called, True)
-        return self._info(leg, calling, leg.number, outbound=False)
+    def _info_for(self, plane: Plane) -> CallInfo:
+        """Who is calling whom, as this plane shows it: its channel's role in its call
+        (originating: outbound, to the far end or what was dialled; else inbound)."""
+        ch = plane.ch
+        call = ch.call
+        if call is None:
+            return self._info(plane, plane.number, "", outbound=True)
+        if ch is call.a:
+            far = call.far(ch)
+            return self._info(plane, plane.number, far.number if far else call.called, True)
+        caller = call.a
+        return self._info(plane, caller.number if caller else "", plane.number, outbound=False)
 
-    def _info(self, leg: Leg, calling: str, called: str, outbound: bool) -> CallInfo:
+    def _info(self, plane: Plane, calling: str, called: str, outbound: bool) -> CallInfo:
         return CallInfo(
-            calling_party_name=_name(self.site, calling)[:39],
+            calling_party_name=self._name(calling)[:39],
             calling_party=calling[:23],
-            called_party_name=_name(self.site, called)[:39],
+            called_party_name=self._name(called)[:39],
             called_party=called[:23],
-            line_instance=leg.line,
-            call_reference=leg.ref,
+            line_instance=plane.line,
+            call_reference=plane.ref,
             call_type=2 if outbound else 1,
             call_instance=1,
             call_security_status=1,
         )
 
-    def _event(self, leg: Leg) -> Publish:
+    def _name(self, number: str) -> str:
+        line = self.site.line(number)
+        if line is not None:
+            return line.shown_caller_name
+        app = self.site.application(number)
+        if app is not None:
+            return app.name or app.kind
+        return number
+
+    def _event(self, plane: Plane) -> Publish:
+        call = plane.ch.call
         return Publish(
             Event(
                 "call_state",
                 self.clock.wall(),
                 {
-                    "device_name": leg.device,
-                    "line_instance": leg.line,
-                    "call_id": leg.call.id if leg.call else 0,
-                    "call_reference": leg.ref,
-                    "line": leg.number,
-                    "state": leg.state.value,
+                    "device_name": plane.device,
+                    "line_instance": plane.line,
+                    "call_id": call.id if call else 0,
+                    "call_reference": plane.ref,
+                    "line": plane.number,
+                    "state": plane.state.value,
                 },
             )
         )
 
-    def _call_state(self, call: Call) -> str:
-        if call.answered is not None:
-            states = {call.answered.state, call.caller.state if call.caller else CO}
-            return "held" if HO in states else "connected"
-        if call.ringing:
-            return "ringing"
-        return call.caller.state.value if call.caller else "?"
-
-    def _leg_data(self, leg: Leg) -> dict[str, Any]:
-        return {
-            "device_name": leg.device,
-            "line_instance": leg.line,
-            "line": leg.number,
-            "call_reference": leg.ref,
-            "state": leg.state.value,
-            "digits": leg.digits,
-            "peer": leg.peer.device if leg.peer else "",
-            "rtp_phone": f"{leg.rx[0]}:{leg.rx[1]}" if leg.rx else "",
-            "rtp_sends_to": f"{leg.smt[0]}:{leg.smt[1]}" if leg.smt else "",
-            "relay_port": leg.relay_port,
-            "music_on_hold": leg.moh,
-        }
+    def plane_status(self, ch: PhoneChannel) -> list[dict[str, Any]]:
+        """``status calls`` data of a channel's planes."""
+        far = self.switch.far(ch)
+        return [
+            {
+                "device_name": p.device,
+                "line_instance": p.line,
+                "line": p.number,
+                "call_reference": p.ref,
+                "state": p.state.value,
+                "digits": p.digits,
+                "peer": far.device if far is not None and p is ch.active else "",
+                "rtp_phone": f"{p.rx[0]}:{p.rx[1]}" if p.rx else "",
+                "rtp_sends_to": f"{p.smt[0]}:{p.smt[1]}" if p.smt else "",
+                "relay_port": p.relay_port,
+                "music_on_hold": p.moh,
+            }
+            for p in ch.planes
+        ]
 
 
-def _detach(call: Call, leg: Leg) -> None:
-    """Take ``leg`` out of ``call`` (it moves to another call)."""
-    if call.caller is leg:
-        call.caller = None
-    if call.answered is leg:
-        call.answered = None
-    if leg in call.ringing:
-        call.ringing.remove(leg)
-    if leg in call.observers:
-        call.observers.remove(leg)
-
-
-def _lamp(legs: Iterable[Leg]) -> LampMode:
-    states = {x.state for x in legs}
+def _lamp(planes: Iterable[Plane]) -> LampMode:
+    states = {x.state for x in planes}
     if states & {D, RO, CO, FA, RE}:
         return LampMode.ON
     if RI in states:
@@ -1702,9 +1579,8 @@ def _codec(st: Station) -> int:
     return int(Codec.G711_ULAW_64K)
 
 
-def _name(site: Site, number: str) -> str:
-    line = site.line(number)
-    return line.shown_caller_name if line else number
+def _media_codec(plane: Plane) -> MediaCodec:
+    return "alaw" if plane.codec == Codec.G711_ALAW_64K else "ulaw"
 
 
 def _digit(button: int) -> str | None:
@@ -1722,16 +1598,16 @@ def _enum_name(enum: Any, value: int) -> str:
         return str(value)
 
 
-_HANDLERS: dict[type[Message], Any] = {
-    OffHook: Calls._off_hook,
-    OnHook: Calls._on_hook,
-    SoftKeyEvent: Calls._softkey,
-    Stimulus: Calls._stimulus,
-    KeypadButton: Calls._keypad,
-    EnblocCall: Calls._enbloc,
-    OpenReceiveChannelAck: Calls._orc_ack,
-    StartMediaTransmissionAck: Calls._ignore,
-    HookFlash: Calls._ignore,
+_HANDLERS: dict[type[Message], Callable[[Phones, Station, Any], list[Action]]] = {
+    OffHook: Phones._off_hook,
+    OnHook: Phones._on_hook,
+    SoftKeyEvent: Phones._softkey,
+    Stimulus: Phones._stimulus,
+    KeypadButton: Phones._keypad,
+    EnblocCall: Phones._enbloc,
+    OpenReceiveChannelAck: Phones._orc_ack,
+    StartMediaTransmissionAck: Phones._ignore,
+    HookFlash: Phones._ignore,
 }
 
 
@@ -1742,3 +1618,6 @@ def _ringer_off(line_instance: int = 0, call_reference: int = 0) -> SetRinger:
         line_instance=line_instance,
         call_reference=call_reference,
     )
+
+
+__all__ = ["FAIL_HANGUP_S", "PS", "TABLE", "Ev", "PhoneChannel", "Phones", "Plane"]

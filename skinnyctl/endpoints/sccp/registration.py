@@ -1,13 +1,9 @@
-"""The call-control core, sans-IO: one object owns every device; inputs in, actions out.
+"""SCCP registration, sans-IO: the devices, their connections, and every request they make.
 
-Driving it::
-
-    cm = CallManager(site, clock)
-    actions = cm.handle(Received(conn, message))   # also Connected, Disconnected
-    actions = cm.on_timer()                         # when cm.next_deadline() has passed
-
-The edge (``skinnyctl.runtime``) carries out the actions in order: Send, SetVersion, Close,
-Publish, RecordDiscovered. Nothing here touches a socket, a thread or the system clock.
+The front door (``calls.manager.CallManager``) hands it the SCCP inputs (Connected,
+Received, Disconnected); it answers with actions (Send, SetVersion, Close, Publish,
+RecordDiscovered) and passes the call messages of registered devices to the phone endpoint
+(``phone.Phones``). Nothing here touches a socket, a thread or the system clock.
 
 Registration state machine (one per connection). Rules:
 
@@ -27,11 +23,12 @@ Registration state machine (one per connection). Rules:
    A second Register on the *same* registered connection is refused (RegisterReject) and the
    registration kept, as mod_skinny does.
 7. Leaving REGISTERED for any reason unbinds the device's lines and tells the call layer
-   (``CallLayer.device_gone``), which tears down the calls for the other parties.
+   (``CallLayer.device_gone``: the phone endpoint), which ends its calls for the others.
 8. In CLOSING everything but Disconnected is ignored. CLOSED stations are forgotten.
 9. Every request of a REGISTERED device is answered (§8.4), unknown instances with an empty
    record; requests of an unregistered connection are logged and ignored. Messages the core
-   does not know go to the call layer (part 2); if nobody takes them they are logged.
+   does not know go to the call layer (the phone endpoint); if it does not take them they
+   are logged.
 10. A handler that raises closes that connection only; the core keeps serving the others.
 """
 
@@ -43,6 +40,20 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any, Protocol
 
+from skinnyctl.calls.clock import Clock
+from skinnyctl.calls.events import (
+    Action,
+    Close,
+    Conn,
+    Connected,
+    Disconnected,
+    Event,
+    Publish,
+    Received,
+    RecordDiscovered,
+    Send,
+    SetVersion,
+)
 from skinnyctl.sccp import (
     AccessoryStatus,
     Alarm,
@@ -88,24 +99,11 @@ from skinnyctl.site.catalog import MODELS_BY_DEVICE_TYPE
 from skinnyctl.site.model import Device, Site
 
 from . import answers, mwi
-from .clock import Clock
-from .events import (
-    Action,
-    Close,
-    Conn,
-    Connected,
-    Disconnected,
-    Event,
-    Input,
-    Publish,
-    RecordDiscovered,
-    RelayFailed,
-    Send,
-    SetVersion,
-)
 from .stations import State, Station, Stations, layout_for
 
 log = logging.getLogger("skinnyctl.callmanager")
+
+SccpInput = Connected | Received | Disconnected
 
 # §7.2 recommends dropping a registration after 2 x interval of silence (wazo's value; [FS]
 # 110 %, [CS] 105-200 %): generous enough for a phone that misses one keepalive.
@@ -158,7 +156,7 @@ TRANSITIONS: dict[tuple[State, Ev], tuple[State, str]] = {
 
 
 class CallLayer(Protocol):
-    """What part 2 (calls) plugs into the core. All calls happen on the core's thread."""
+    """What the phone endpoint plugs into registration. All calls happen on the core thread."""
 
     def message(self, station: Station, message: Message) -> list[Action] | None:
         """Actions for a message of a registered device, or None when it is not a call message."""
@@ -168,31 +166,14 @@ class CallLayer(Protocol):
         """A device left (unregister, expiry, lost, replaced): tear down its calls."""
         ...
 
-    def on_timer(self, now: float) -> list[Action]: ...
-
-    def next_deadline(self) -> float | None: ...
-
-    def relay_failed(self, leg_key: int, port: int, reason: str) -> list[Action]:
-        """The edge could not bind a relay leg's port."""
-        ...
-
 
 class NoCalls:
-    """The call layer until part 2 exists: takes no message, has no calls."""
+    """No call layer (registration alone, as in some tests): takes no message."""
 
     def message(self, station: Station, message: Message) -> list[Action] | None:
         return None
 
     def device_gone(self, station: Station, reason: str) -> list[Action]:
-        return []
-
-    def on_timer(self, now: float) -> list[Action]:
-        return []
-
-    def next_deadline(self) -> float | None:
-        return None
-
-    def relay_failed(self, leg_key: int, port: int, reason: str) -> list[Action]:
         return []
 
 
@@ -217,7 +198,7 @@ def device_name_mac(name: str) -> str | None:
     return None
 
 
-class CallManager:
+class Registrar:
     def __init__(self, site: Site, clock: Clock, calls: CallLayer | None = None) -> None:
         self.site = site
         self.clock = clock
@@ -262,7 +243,7 @@ class CallManager:
 
     # --- the three entry points ---------------------------------------------------------------
 
-    def handle(self, event: Input) -> list[Action]:
+    def handle(self, event: SccpInput) -> list[Action]:
         now = self.clock.now()
         if isinstance(event, Connected):
             st = Station(
@@ -276,8 +257,6 @@ class CallManager:
             self.stations.add(st)
             self._arm(st)
             return []
-        if isinstance(event, RelayFailed):
-            return self.calls.relay_failed(event.leg_key, event.port, event.reason)
         st = self.stations.get(event.conn)
         if st is None:
             log.debug("input for unknown connection %s: %r", event.conn, event)
@@ -309,15 +288,10 @@ class CallManager:
             except Exception:
                 log.exception("error expiring %s", st.label)
                 actions += self._fail(st)
-        actions += self.calls.on_timer(now)
         return actions
 
     def next_deadline(self) -> float | None:
-        own = self._timers[0][0] if self._timers else None
-        theirs = self.calls.next_deadline()
-        if own is None:
-            return theirs
-        return own if theirs is None else min(own, theirs)
+        return self._timers[0][0] if self._timers else None
 
     # --- queries (core thread) ----------------------------------------------------------------
 
@@ -360,8 +334,7 @@ class CallManager:
         self._by_mac = {d.mac: d for d in site.devices}
         self.zone = answers.site_zone(site.server.time_zone)
         self._softkey_sets_cache.clear()
-        hook = getattr(self.calls, "reload", None)
-        actions: list[Action] = list(hook(site) or []) if callable(hook) else []
+        actions: list[Action] = []
         for line in site.lines:
             previous = old.line(line.number)
             file_changed = previous is None or previous.mwi != line.mwi

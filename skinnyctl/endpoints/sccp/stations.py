@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from skinnyctl.calls.events import Conn
 from skinnyctl.sccp import Codec
 from skinnyctl.site.model import Button, Device, Line, Site
-
-from .events import Conn
 
 
 class State(Enum):

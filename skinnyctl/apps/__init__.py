@@ -1,0 +1,9 @@
+"""Applications: ends of calls whose far end is our own code (echo test, music, ...)."""
+
+from .base import AppChannel, Application, Apps
+from .echo import Echo
+from .music import Music
+
+KINDS: dict[str, type[Application]] = {cls.kind: cls for cls in (Echo, Music)}
+
+__all__ = ["KINDS", "AppChannel", "Application", "Apps", "Echo", "Music"]
