@@ -1,4 +1,4 @@
-"""The call-control core, sans-IO: devices, lines (and, in part 2, calls)."""
+"""The call-control core, sans-IO: devices, lines and calls."""
 
 from .clock import Clock, FakeClock, SystemClock
 from .core import EXPIRY_FACTOR, TRANSITIONS, CallLayer, CallManager, NoCalls

@@ -63,7 +63,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -114,69 +114,28 @@ from skinnyctl.site.model import Site
 
 from . import answers
 from .clock import Clock
+from .core import CallManager
 from .dialplan import Dialplan
-from .events import Action, Event, Publish, Send
+from .events import (
+    PTIME_MS,
+    Action,
+    Event,
+    Publish,
+    RelayBridge,
+    RelayClose,
+    RelayHold,
+    RelayLearn,
+    RelayLeg,
+    RelayResume,
+    Send,
+    WriteCdr,
+)
 from .stations import Station, Stations
 
 log = logging.getLogger("skinnyctl.callmanager.calls")
 
-PTIME_MS = 20
 FAIL_HANGUP_S = 15.0  # busy/reorder left off-hook ends after this ([CS] SCCP_HANGUP_TIMEOUT, §7.14)
 RTP_PRECEDENCE = 0xB8  # DSCP EF, what CUCM and mod_skinny send
-
-
-# --- actions for the edge (relay and CDR) -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RelayLeg:
-    """Open a relay leg bound to ``port`` (RTP; RTCP = port + 1) for relay call ``call_key``."""
-
-    call_key: int
-    leg_key: int
-    port: int
-
-
-@dataclass(frozen=True)
-class RelayLearn:
-    leg_key: int
-    ip: str
-    port: int
-
-
-@dataclass(frozen=True)
-class RelayBridge:
-    """Forward between two legs; both are (re)keyed to ``call_key`` first (after a transfer
-    the two legs come from different calls)."""
-
-    a: int
-    b: int
-    call_key: int
-
-
-@dataclass(frozen=True)
-class RelayHold:
-    leg_key: int
-    codec: str = "ulaw"
-    ptime_ms: int = PTIME_MS
-
-
-@dataclass(frozen=True)
-class RelayResume:
-    leg_key: int
-
-
-@dataclass(frozen=True)
-class RelayClose:
-    leg_key: int
-
-
-@dataclass(frozen=True)
-class WriteCdr:
-    record: dict[str, Any]
-
-
-CallAction = RelayLeg | RelayLearn | RelayBridge | RelayHold | RelayResume | RelayClose | WriteCdr
 
 
 class Ports:
@@ -355,10 +314,9 @@ class Calls:
         s = site.server
         self.ports = Ports(s.rtp_port_min, s.rtp_port_max)
 
-    def attach(self, core: Any) -> Calls:
-        """Share the core's stations (lines -> devices); returns self."""
+    def attach(self, core: CallManager) -> None:
+        """Share the core's stations (lines -> devices)."""
         self.stations = core.stations
-        return self
 
     def reload(self, site: Site) -> list[Action]:
         """A new site: dialplan, numbers, names, media mode apply to the next calls; calls in
@@ -1451,6 +1409,8 @@ class Calls:
         return next(self._refs)
 
     def _new_leg(self, st: Station, line: int, number: str, state: LS, call: Call | None) -> Leg:
+        # call=None only for a call's first leg: the Call is made from that leg and set on it
+        # at once (_off_hook); a checker cannot see that second step.
         leg = Leg(self._next_ref(), st, line, number, call, state)  # type: ignore[arg-type]
         self._legs[leg.ref] = leg
         return leg
@@ -1560,7 +1520,7 @@ class Calls:
                 {
                     "device_name": leg.device,
                     "line_instance": leg.line,
-                    "call_id": leg.call.id if leg.call else 0,
+                    "call_id": leg.call.id,
                     "call_reference": leg.ref,
                     "line": leg.number,
                     "state": leg.state.value,
@@ -1651,7 +1611,7 @@ def _enum_name(enum: Any, value: int) -> str:
         return str(value)
 
 
-_HANDLERS: dict[type[Message], Any] = {
+_HANDLERS: dict[type[Message], Callable[[Calls, Station, Any], list[Action]]] = {
     OffHook: Calls._off_hook,
     OnHook: Calls._on_hook,
     SoftKeyEvent: Calls._softkey,

@@ -31,7 +31,7 @@ Registration state machine (one per connection). Rules:
 8. In CLOSING everything but Disconnected is ignored. CLOSED stations are forgotten.
 9. Every request of a REGISTERED device is answered (§8.4), unknown instances with an empty
    record; requests of an unregistered connection are logged and ignored. Messages the core
-   does not know go to the call layer (part 2); if nobody takes them they are logged.
+   does not know go to the call layer (``calls.py``); if nobody takes them they are logged.
 10. A handler that raises closes that connection only; the core keeps serving the others.
 """
 
@@ -157,7 +157,7 @@ TRANSITIONS: dict[tuple[State, Ev], tuple[State, str]] = {
 
 
 class CallLayer(Protocol):
-    """What part 2 (calls) plugs into the core. All calls happen on the core's thread."""
+    """What the call layer (``calls.Calls``) plugs into the core. All on the core's thread."""
 
     def message(self, station: Station, message: Message) -> list[Action] | None:
         """Actions for a message of a registered device, or None when it is not a call message."""
@@ -171,9 +171,21 @@ class CallLayer(Protocol):
 
     def next_deadline(self) -> float | None: ...
 
+    def attach(self, core: CallManager) -> None:
+        """Paired with ``core`` by the edge that runs both (before any input)."""
+        ...
+
+    def reload(self, site: Site) -> list[Action]:
+        """A new, validated site (CallManager.reload); calls in progress keep going."""
+        ...
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Calls in progress as plain data (``status calls``)."""
+        ...
+
 
 class NoCalls:
-    """The call layer until part 2 exists: takes no message, has no calls."""
+    """The call layer of a core given none (registration alone): no message, no calls."""
 
     def message(self, station: Station, message: Message) -> list[Action] | None:
         return None
@@ -186,6 +198,15 @@ class NoCalls:
 
     def next_deadline(self) -> float | None:
         return None
+
+    def attach(self, core: CallManager) -> None:
+        pass
+
+    def reload(self, site: Site) -> list[Action]:
+        return []
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return []
 
 
 _ALARMS = (Alarm, XMLAlarm)
@@ -257,7 +278,7 @@ class CallManager:
     def handle(self, event: Input) -> list[Action]:
         now = self.clock.now()
         if isinstance(event, Connected):
-            st = Station(
+            new = Station(
                 event.conn,
                 event.ip,
                 event.port,
@@ -265,8 +286,8 @@ class CallManager:
                 last_seen=now,
                 keepalive=self.site.server.keepalive,
             )
-            self.stations.add(st)
-            self._arm(st)
+            self.stations.add(new)
+            self._arm(new)
             return []
         st = self.stations.get(event.conn)
         if st is None:
@@ -350,8 +371,7 @@ class CallManager:
         self._by_mac = {d.mac: d for d in site.devices}
         self.zone = answers.site_zone(site.server.time_zone)
         self._softkey_sets_cache.clear()
-        hook = getattr(self.calls, "reload", None)
-        actions: list[Action] = list(hook(site) or []) if callable(hook) else []
+        actions = self.calls.reload(site)
         for line in site.lines:
             previous = old.line(line.number)
             file_changed = previous is None or previous.mwi != line.mwi

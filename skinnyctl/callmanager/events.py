@@ -79,7 +79,63 @@ class RecordDiscovered:
     device_name: str
 
 
-Action = Send | SetVersion | Close | Publish | RecordDiscovered
+# --- actions of the call layer for the edge: the media relay and call records ------------------
+
+PTIME_MS = 20  # packet time of relay legs and of the phones' media
+
+
+@dataclass(frozen=True)
+class RelayLeg:
+    """Open a relay leg bound to ``port`` (RTP; RTCP = port + 1) for relay call ``call_key``."""
+
+    call_key: int
+    leg_key: int
+    port: int
+
+
+@dataclass(frozen=True)
+class RelayLearn:
+    leg_key: int
+    ip: str
+    port: int
+
+
+@dataclass(frozen=True)
+class RelayBridge:
+    """Forward between two legs; both are (re)keyed to ``call_key`` first (after a transfer
+    the two legs come from different calls)."""
+
+    a: int
+    b: int
+    call_key: int
+
+
+@dataclass(frozen=True)
+class RelayHold:
+    leg_key: int
+    codec: str = "ulaw"
+    ptime_ms: int = PTIME_MS
+
+
+@dataclass(frozen=True)
+class RelayResume:
+    leg_key: int
+
+
+@dataclass(frozen=True)
+class RelayClose:
+    leg_key: int
+
+
+@dataclass(frozen=True)
+class WriteCdr:
+    record: dict[str, Any]
+
+
+CallAction = RelayLeg | RelayLearn | RelayBridge | RelayHold | RelayResume | RelayClose | WriteCdr
+
+# Everything the core returns: the call layer's actions travel in the same lists.
+Action = Send | SetVersion | Close | Publish | RecordDiscovered | CallAction
 
 # --- published events ---------------------------------------------------------------------------
 

@@ -9,9 +9,10 @@ written) and never stop the server.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import assert_never
 
-from skinnyctl.callmanager.calls import (
+from skinnyctl.callmanager.cdr import CdrStore
+from skinnyctl.callmanager.events import (
     CallAction,
     RelayBridge,
     RelayClose,
@@ -21,15 +22,16 @@ from skinnyctl.callmanager.calls import (
     RelayResume,
     WriteCdr,
 )
+from skinnyctl.media import Leg, Relay
 
 log = logging.getLogger("skinnyctl.runtime.calls")
 
 
 class CallEdge:
-    def __init__(self, relay: Any = None, cdr: Any = None) -> None:
+    def __init__(self, relay: Relay | None = None, cdr: CdrStore | None = None) -> None:
         self.relay = relay
         self.cdr = cdr
-        self._legs: dict[int, Any] = {}  # leg key (callRef) -> media.Leg
+        self._legs: dict[int, Leg] = {}  # leg key (callRef) -> relay leg
 
     def apply(self, a: CallAction) -> None:
         try:
@@ -40,8 +42,7 @@ class CallEdge:
     def _apply(self, a: CallAction) -> None:
         if isinstance(a, WriteCdr):
             if self.cdr is not None:
-                submit = getattr(self.cdr, "submit", None)  # a writer thread: no fsync here
-                (submit or self.cdr.append)(a.record)
+                self.cdr.submit(a.record)  # to its writer thread: no fsync on the core thread
             return
         relay = self.relay
         if relay is None:
@@ -52,21 +53,27 @@ class CallEdge:
                 relay.close_leg(old)
             self._legs[a.leg_key] = relay.open_leg(a.call_key, port=a.port)
             return
-        leg = self._legs.get(a.leg_key) if hasattr(a, "leg_key") else None
-        if isinstance(a, RelayLearn) and leg is not None:
-            relay.learn(leg, a.ip, a.port)
-        elif isinstance(a, RelayHold) and leg is not None:
-            relay.hold(leg, a.codec, a.ptime_ms)
-        elif isinstance(a, RelayResume) and leg is not None:
-            relay.resume(leg)
-        elif isinstance(a, RelayClose):
-            leg = self._legs.pop(a.leg_key, None)
-            if leg is not None:
-                relay.close_leg(leg)
-        elif isinstance(a, RelayBridge):
+        if isinstance(a, RelayBridge):
             la, lb = self._legs.get(a.a), self._legs.get(a.b)
             if la is None or lb is None:
                 return
             relay.rekey(la, a.call_key)
             relay.rekey(lb, a.call_key)
             relay.bridge(la, lb)
+            return
+        if isinstance(a, RelayClose):
+            closed = self._legs.pop(a.leg_key, None)
+            if closed is not None:
+                relay.close_leg(closed)
+            return
+        leg = self._legs.get(a.leg_key)
+        if leg is None:
+            return
+        if isinstance(a, RelayLearn):
+            relay.learn(leg, a.ip, a.port)
+        elif isinstance(a, RelayHold):
+            relay.hold(leg, a.codec, a.ptime_ms)
+        elif isinstance(a, RelayResume):
+            relay.resume(leg)
+        else:
+            assert_never(a)  # a new call action: the checker asks for its case here

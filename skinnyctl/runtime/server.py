@@ -44,7 +44,7 @@ from skinnyctl.callmanager import (
     SetVersion,
     SystemClock,
 )
-from skinnyctl.callmanager.calls import CallAction
+from skinnyctl.callmanager.events import CallAction
 from skinnyctl.errors import UserError
 from skinnyctl.sccp import (
     FrameDecoder,
@@ -115,14 +115,12 @@ class SccpServer:
         self.bus = bus or EventBus()
         self.discovered = discovered if discovered is not None else DiscoveredDevices()
         self.core = CallManager(site, self.clock, calls)
-        attach = getattr(calls, "attach", None)
-        if callable(attach):
-            attach(self.core)  # the call layer reads the core's stations (lines -> devices)
+        self.core.calls.attach(self.core)  # the call layer reads the core's stations
         self.call_edge = CallEdge()  # Service sets .relay and .cdr
         self.out_limit = out_limit
         self.close_linger = close_linger
         self._inbox: queue.Queue[Any] = queue.Queue()
-        self._outbox: collections.deque[Action] = collections.deque()
+        self._outbox: collections.deque[Send | SetVersion | Close] = collections.deque()
         self._conns: dict[int, _Conn] = {}
         self._closing: set[_Conn] = set()  # asked to close, output draining (linger timer)
         self._next_id = 1
