@@ -5,8 +5,9 @@ without a traceback and exit non-zero."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -258,7 +259,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 
 def _ask(
     site: Path, sock: Path | None, tcp: str | None, token: str | None, command: str, **args: object
-) -> object:
+) -> Any:
+    """The server's answer: decoded JSON, shaped as docs/control-api.md says per command."""
     from skinnyctl.control import ControlError, client_for, error_text
 
     try:
@@ -316,14 +318,15 @@ def status(
         raise UserError("status device NAME: which device? (e.g. SEP001120AABBCC)")
     args = {"name": name} if what == "device" else {}
     result = _ask(site, socket, tcp, token, commands[what], **args)
-    printer = {
+    printers: dict[str, Callable[[Any], str]] = {
         "summary": fmt.status,
         "devices": fmt.devices,
         "device": fmt.device,
         "lines": fmt.lines,
         "calls": fmt.calls,
-    }[what]
-    typer.echo(fmt.as_json(result) if json else printer(result))  # type: ignore[arg-type]
+    }
+    printer = printers[what]
+    typer.echo(fmt.as_json(result) if json else printer(result))
 
 
 @app.command()
@@ -363,12 +366,7 @@ def send(
     except (ControlError, ValueError) as e:
         raise UserError(error_text(e)) from None
     result = _ask(site, socket, tcp, token, "send", device=device, message=message, fields=values)
-    typer.echo(
-        fmt.as_json(result)
-        if json
-        else f"sent {result['message']} to "  # type: ignore[index]
-        f"{result['device']}"
-    )  # type: ignore[index]
+    typer.echo(fmt.as_json(result) if json else f"sent {result['message']} to {result['device']}")
 
 
 @app.command()
@@ -384,7 +382,7 @@ def mwi(
     if state.lower() not in ("on", "off"):
         raise UserError(f"mwi {line} {state}: write on or off")
     result = _ask(site, socket, tcp, token, "mwi", line=line, on=state.lower() == "on")
-    devices = result["devices"] or ["no registered device"]  # type: ignore[index]
+    devices = result["devices"] or ["no registered device"]
     typer.echo(f"line {line}: message waiting {state.lower()} ({', '.join(devices)})")
 
 
@@ -400,7 +398,7 @@ def set_(
     """Change a runtime setting of a running serve (not written to site.toml)."""
     from skinnyctl.control import format as fmt
 
-    typer.echo(fmt.settings(_ask(site, socket, tcp, token, "set", name=name, value=value)))  # type: ignore[arg-type]
+    typer.echo(fmt.settings(_ask(site, socket, tcp, token, "set", name=name, value=value)))
 
 
 @app.command()
@@ -454,7 +452,7 @@ def events(
         typer.echo(json_.dumps(e, default=str) if json else fmt.event(e))
 
     if not follow:
-        for e in _ask(site, socket, tcp, token, "events", kinds=kind):  # type: ignore[attr-defined]
+        for e in _ask(site, socket, tcp, token, "events", kinds=kind):
             show(e)
         return
     try:
@@ -487,7 +485,7 @@ def calls(
 
     if not history:
         result = _ask(site, socket, tcp, token, "calls")
-        typer.echo(fmt.as_json(result) if json else fmt.calls(result))  # type: ignore[arg-type]
+        typer.echo(fmt.as_json(result) if json else fmt.calls(result))
         return
     try:
         rows = query_history(load_site(site_path(site)), number, since, until)

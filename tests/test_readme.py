@@ -1,4 +1,4 @@
-"""README's promises: CI runs exactly the test command README gives."""
+"""README's promises: CI runs exactly the test command README gives; dev/check runs CI's checks."""
 
 from __future__ import annotations
 
@@ -27,3 +27,18 @@ def test_readme_demo_is_one_command() -> None:
     command = _readme_block_after("## Try it")
     assert "\n" not in command
     assert "skinnyctl demo" in command
+
+
+def test_dev_check_runs_cis_static_checks() -> None:
+    # dev/check is "what CI does, quickly": its checks are CI's, and it runs the tests.
+    ci_lines = [ln.strip() for ln in (ROOT / ".ci" / "run").read_text().splitlines()]
+    dev = [ln.strip() for ln in (ROOT / "dev" / "check").read_text().splitlines()]
+    static = [ln for ln in dev if ln.startswith("python3 -m ") and "pytest" not in ln]
+    assert {
+        "python3 -m ruff check .",
+        "python3 -m ruff format --check .",
+        "python3 -m mypy",
+    } <= set(static)
+    assert all(ln in ci_lines for ln in static)
+    assert any(ln.startswith('python3 -m pytest -m "not slow"') for ln in dev)
+    assert "dev/check" in _readme_block_after("## Development")

@@ -341,6 +341,17 @@ def test_messages_are_frozen_dataclasses_with_defaults() -> None:
     assert CallState(call_state=CallStateValue.CONNECTED).call_state == 5
 
 
+def test_static_exports_name_every_message_once() -> None:
+    # __all__ is written out (type checkers read it); a message declared but not listed would
+    # be invisible to them, a name listed twice would shadow another (enum vs message).
+    declared = {cls.__name__ for cls in ALL_MESSAGES}
+    assert declared <= set(sccp.messages.__all__)
+    assert len(sccp.__all__) == len(set(sccp.__all__))
+    for name in sccp.__all__:
+        assert getattr(sccp, name) is not None
+    assert sccp.KeypadButton is sccp.messages.KeypadButton
+
+
 def test_button_template_counts() -> None:
     tpl = sccp.ButtonTemplate(definitions=[sccp.ButtonDefinition(1, sccp.StimulusType.LINE)])
     body = encode(tpl)[12:]

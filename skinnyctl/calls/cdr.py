@@ -175,7 +175,8 @@ class CdrStore:
     ) -> list[dict[str, Any]]:
         """Records where ``number`` called or was called, started in [since, until]."""
         self.flush()
-        where, args = [], []
+        where: list[str] = []
+        args: list[str | float | None] = []
         if number:
             where.append("(caller = ? OR called = ?)")
             args += [number, number]

@@ -326,7 +326,7 @@ class Switch:
             return "held" if held else "connected"
         if call.state in (CS.ROUTING, CS.ALERTING):
             return "ringing"
-        return call.state.value
+        return str(call.state.value)
 
     # --- the table ------------------------------------------------------------------------------
 

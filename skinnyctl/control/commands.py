@@ -1,7 +1,7 @@
 """What each control request does, against the running service.
 
 Every query or command that touches call-control state runs on the core thread
-(``Service.on_core``), so it sees a consistent picture and never races the core. Results are
+(``Served.on_core``), so it sees a consistent picture and never races the core. Results are
 plain JSON-able data; formatting for people is ``format.py``'s job, on the client side.
 """
 
@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from skinnyctl import __version__
 from skinnyctl.calls import Action, CallManager
@@ -21,10 +21,8 @@ from skinnyctl.endpoints.sccp.stations import ButtonSlot
 from skinnyctl.site.model import Device, Site
 
 from .build import BuildError, build, describe, sendable, to_plain
+from .interface import Served
 from .protocol import ControlError
-
-if TYPE_CHECKING:
-    from skinnyctl.runtime.service import Service
 
 log = logging.getLogger("skinnyctl.control")
 
@@ -36,8 +34,11 @@ SETTINGS = {
 }
 
 
+T = TypeVar("T")
+
+
 class Commands:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Served) -> None:
         self.service = service
 
     def run(self, command: str, args: dict[str, Any]) -> Any:
@@ -52,7 +53,7 @@ class Commands:
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _core(self, fn: Callable[[CallManager], Any]) -> Any:
+    def _core(self, fn: Callable[[CallManager], T]) -> T:
         return self.service.on_core(fn)
 
     def _calls(self, core: CallManager) -> list[dict[str, Any]]:
@@ -165,8 +166,7 @@ class Commands:
                 )
             return out
 
-        result: list[dict[str, Any]] = self._core(q)
-        return result
+        return self._core(q)
 
     def cmd_calls(self) -> dict[str, Any]:
         calls = self._core(self._calls)

@@ -18,15 +18,13 @@ import socket
 import stat
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from skinnyctl.errors import UserError
 
 from .commands import Commands
+from .interface import Served
 from .protocol import MAX_REQUEST, ControlError, encode
-
-if TYPE_CHECKING:
-    from skinnyctl.runtime.service import Service
 
 log = logging.getLogger("skinnyctl.control")
 
@@ -36,7 +34,7 @@ MAX_CLIENTS = 32
 class ControlServer:
     def __init__(
         self,
-        service: Service,
+        service: Served,
         socket_path: Path,
         tcp_port: int = 0,
         token: str = "",

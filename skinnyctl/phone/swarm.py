@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import errno
 import heapq
+import inspect
 import itertools
 import selectors
 import socket
@@ -318,7 +319,9 @@ class Swarm:
         self._send(p, encode(reg))
         mid, hv, body = yield (RegisterAck.MESSAGE_ID, RegisterReject.MESSAGE_ID)
         if mid == RegisterReject.MESSAGE_ID:
-            p.error = f"rejected: {decode(mid, body, hv).text}"  # type: ignore[attr-defined]
+            reject = decode(mid, body, hv)
+            assert isinstance(reject, RegisterReject)
+            p.error = f"rejected: {reject.text}"
             return
         ack = decode(mid, body, hv)
         assert isinstance(ack, RegisterAck)
@@ -699,8 +702,9 @@ class Swarm:
         p.error = p.error or reason
         script = p._script
         self._end(p)
-        if script is not None and not script.gi_running:  # (running: it fails by itself)
-            script.close()  # a call script records why in its result (finally)
+        # a running script fails by itself; closing one records why in its result (finally)
+        if script is not None and inspect.getgeneratorstate(script) != inspect.GEN_RUNNING:
+            script.close()
         self._close_rtp(p)
         if p.sock is not None:
             with contextlib.suppress(KeyError, ValueError):

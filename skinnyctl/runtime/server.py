@@ -118,7 +118,7 @@ class SccpServer:
         self.out_limit = out_limit
         self.close_linger = close_linger
         self._inbox: queue.Queue[Any] = queue.Queue()
-        self._outbox: collections.deque[Action] = collections.deque()
+        self._outbox: collections.deque[Send | SetVersion | Close] = collections.deque()
         self._conns: dict[int, _Conn] = {}
         self._closing: set[_Conn] = set()  # asked to close, output draining (linger timer)
         self._next_id = 1

@@ -1,8 +1,7 @@
-"""``skinnyctl serve``: the SCCP call manager, the TFTP service and the RTP relay in one process.
+"""``skinnyctl serve``: the SCCP call manager, the TFTP service, the RTP relay and the control
+endpoint in one process.
 
-Each part is optional at import time (``tftp`` and ``media`` are separate packages); a part
-that is not there is logged and skipped. Errors a user can fix (port taken, no TFTP root)
-surface as UserError before anything is served.
+Errors a user can fix (port taken, no TFTP root) surface as UserError before anything is served.
 """
 
 from __future__ import annotations
@@ -14,16 +13,21 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from skinnyctl.calls import Action, CallManager, Clock, SystemClock
 from skinnyctl.calls.cdr import CdrStore, cdr_path
+from skinnyctl.control.protocol import ControlError, default_socket
+from skinnyctl.control.server import ControlServer
 from skinnyctl.errors import UserError
+from skinnyctl.media import MusicOnHold, Relay
 from skinnyctl.site import SiteError, load_site
 from skinnyctl.site.discovered import DiscoveredDevices
 from skinnyctl.site.model import Site
+from skinnyctl.tftp.server import TftpService
 
 from .bus import EventBus
 from .server import SccpServer
@@ -47,8 +51,16 @@ RESTART_KEYS = (
 )
 
 
+class Part(Protocol):
+    """A started part of the service (SCCP, TFTP, relay, call records, control)."""
+
+    def stop(self) -> None: ...
+
+
 class Service:
-    """Everything ``serve`` runs. ``start()`` all parts, ``stop()`` them in reverse order."""
+    """Everything ``serve`` runs. ``start()`` all parts, ``stop()`` them in reverse order.
+
+    It is what the control API serves (``control.interface.Served``)."""
 
     def __init__(self, site: Site, clock: Clock | None = None) -> None:
         self.site = site
@@ -59,12 +71,12 @@ class Service:
         self.sccp = SccpServer(
             site, clock=self.clock, bus=self.bus, discovered=self.discovered, core=self.core
         )
-        self.tftp: Any = None
-        self.relay: Any = None  # the call layer drives it through SccpServer.call_edge
+        self.tftp: TftpService | None = None
+        self.relay: Relay | None = None  # the call layer drives it through SccpServer.call_edge
         self.cdr: CdrStore | None = None
-        self.control: Any = None  # the control API (skinnyctl.control.server.ControlServer)
+        self.control: ControlServer | None = None
         self.started_at = time.time()
-        self._started: list[Any] = []
+        self._started: list[Part] = []
         self._reload_lock = threading.Lock()
 
     def start(self, control: bool = True) -> None:
@@ -83,17 +95,9 @@ class Service:
         self.started_at = time.time()
 
     def _start_control(self) -> None:
-        from skinnyctl.control.protocol import default_socket
-        from skinnyctl.control.server import ControlServer
-
         s = self.site.server
         path = default_socket(self.site.path or Path("site.toml"), s.control_socket)
-        self.control = ControlServer(
-            self,
-            path,
-            tcp_port=getattr(s, "control_tcp_port", 0),
-            token=getattr(s, "control_token", ""),
-        )
+        self.control = ControlServer(self, path, tcp_port=s.control_tcp_port, token=s.control_token)
         self.control.start()
         self._started.append(self.control)
 
@@ -128,8 +132,6 @@ class Service:
     def reload(self) -> dict[str, Any]:
         """Re-read site.toml. An invalid file is refused (ControlError listing its problems)
         and the running configuration stays; calls and registrations are kept either way."""
-        from skinnyctl.control.protocol import ControlError
-
         path = self.site.path
         if path is None:
             raise ControlError("this server was not started from a file: nothing to reload")
@@ -151,11 +153,9 @@ class Service:
             except UserError as e:
                 raise ControlError(f"cannot reload {path}: {e}") from None
             old = self.site.server
-            kept = [k for k in RESTART_KEYS if getattr(old, k, 0) != getattr(new.server, k, 0)]
+            kept = [k for k in RESTART_KEYS if getattr(old, k) != getattr(new.server, k)]
             if kept:
                 # these stay as they are until a restart; everything else applies now
-                from dataclasses import replace
-
                 new = replace(new, server=replace(new.server, **{k: getattr(old, k) for k in kept}))
             changed = self.apply_site(new)
         log.info("reloaded %s: %d devices, %d lines", path, len(new.devices), len(new.lines))
@@ -168,11 +168,6 @@ class Service:
         }
 
     def _start_tftp(self) -> None:
-        try:
-            from skinnyctl.tftp.server import TftpService
-        except ImportError:
-            log.warning("TFTP service not available in this build; serving SCCP only")
-            return
         s = self.site.server
         root = self.site.resolve(s.tftp_root)
         if not root.exists() and not root.is_symlink():
@@ -195,11 +190,6 @@ class Service:
 
     def _start_relay(self) -> None:
         if self.site.server.media != "relay":
-            return
-        try:
-            from skinnyctl.media import MusicOnHold, Relay
-        except ImportError:
-            log.warning("RTP relay not available in this build; calls would have no audio")
             return
         s = self.site.server
         moh = None
@@ -275,8 +265,6 @@ def run(path: Path, verbose: bool = False) -> None:
 
 
 def _reload_on_signal(service: Service) -> None:
-    from skinnyctl.control.protocol import ControlError
-
     log.info("received SIGHUP, reloading %s", service.site.path)
     try:
         service.reload()

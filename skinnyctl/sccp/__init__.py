@@ -15,11 +15,10 @@ from .framing import (
     header_version,
 )
 from .messages import *  # noqa: F403
-from .messages import ALL_MESSAGES, MESSAGES, Direction, Message, UnknownMessage
 
+# Built only from literal lists (``+=`` of a submodule's static ``__all__`` is a form type
+# checkers follow), so every message class is a known name of this package.
 __all__ = [
-    "enums",
-    "messages",
     "DEFAULT_VERSION",
     "HEADER_SIZE",
     "MAX_FRAME_SIZE",
@@ -29,12 +28,9 @@ __all__ = [
     "ProtocolError",
     "decode",
     "encode",
+    "enums",
     "header_version",
-    "ALL_MESSAGES",
-    "MESSAGES",
-    "Direction",
-    "Message",
-    "UnknownMessage",
-    *enums.__all__,
-    *(m.__name__ for m in ALL_MESSAGES),
+    "messages",
 ]
+__all__ += enums.__all__
+__all__ += messages.__all__

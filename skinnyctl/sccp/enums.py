@@ -3,9 +3,10 @@
 Member names are the upper-snake form of the Wireshark/chan-sccp names; where FreeSWITCH uses a
 different name for the same value it is kept as an alias.
 
-Two enums would clash with message classes of the same protocol name, so they carry a
+Three enums would clash with message classes of the same protocol name, so they carry a
 ``Value`` suffix: :class:`CallStateValue` (the ``callState`` field of the ``CallState``
-message) and :class:`SoftKeyEventValue` (the ``softKeyEvent`` field of ``SoftKeyEvent``).
+message), :class:`SoftKeyEventValue` (the ``softKeyEvent`` field of ``SoftKeyEvent``) and
+:class:`KeypadButtonValue` (the ``kpButton`` field of ``KeypadButton``).
 
 ``RingType`` is ``SetRinger.ringMode`` (off/inside/outside...) and ``RingMode`` is
 ``SetRinger.ringDuration`` (normal/single), following FreeSWITCH's naming of the two.
@@ -45,7 +46,7 @@ __all__ = [  # noqa: RUF022
     "IpAddrType",
     "SequenceFlag",
     "CallHistoryDisposition",
-    "KeypadButton",
+    "KeypadButtonValue",
     "DeviceType",
     "ButtonType",
     "SoftKeyLabel",
@@ -638,7 +639,7 @@ class CallHistoryDisposition(IntEnum):
     MISSED = 3
 
 
-class KeypadButton(IntEnum):
+class KeypadButtonValue(IntEnum):
     """KeypadButton.kpButton values other than the digits 0-9 (§3.4)."""
 
     STAR = 14

@@ -24,8 +24,9 @@ phone's built-in ``\\x80`` labels).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import ClassVar, TypeVar, dataclass_transform
 
 from .enums import (
     Accessory,
@@ -101,9 +102,13 @@ class Message(Struct):
 
 MESSAGES: dict[int, type[Message]] = {}
 
+M = TypeVar("M", bound=Message)
 
-def message(message_id: int, direction: Direction) -> Any:
-    def register(cls: type[Message]) -> type[Message]:
+
+# What struct_layout is to type checkers (PEP 681), so CallState(call_state=...) is checked.
+@dataclass_transform(frozen_default=True, field_specifiers=(count_of, length_of, pad))
+def message(message_id: int, direction: Direction) -> Callable[[type[M]], type[M]]:
+    def register(cls: type[M]) -> type[M]:
         cls = struct_layout(cls)
         cls.MESSAGE_ID = message_id
         cls.DIRECTION = direction
@@ -944,7 +949,9 @@ class UnknownMessage(Message):
 
 ALL_MESSAGES: tuple[type[Message], ...] = tuple(MESSAGES.values())
 
-__all__ = [
+# Static so that type checkers see every message class (sccp/__init__ re-exports it);
+# test_sccp_codec checks it names every declared message.
+__all__ = [  # noqa: RUF022 (declaration order, like the file)
     "Direction",
     "TO_CM",
     "FROM_CM",
@@ -958,5 +965,93 @@ __all__ = [
     "ButtonDefinition",
     "SoftKeyDefinition",
     "SoftKeySet",
-    *(cls.__name__ for cls in ALL_MESSAGES),
+    "KeepAlive",
+    "Register",
+    "IpPort",
+    "KeypadButton",
+    "EnblocCall",
+    "Stimulus",
+    "OffHook",
+    "OnHook",
+    "HookFlash",
+    "ForwardStatReq",
+    "SpeedDialStatReq",
+    "LineStatReq",
+    "ConfigStatReq",
+    "TimeDateReq",
+    "ButtonTemplateReq",
+    "VersionReq",
+    "CapabilitiesRes",
+    "ServerReq",
+    "Alarm",
+    "OpenReceiveChannelAck",
+    "SoftKeySetReq",
+    "SoftKeyEvent",
+    "Unregister",
+    "SoftKeyTemplateReq",
+    "RegisterTokenReq",
+    "HeadsetStatus",
+    "RegisterAvailableLines",
+    "DeviceToUserData",
+    "DeviceToUserDataResponse",
+    "ServiceURLStatReq",
+    "FeatureStatReq",
+    "DeviceToUserDataVersion1",
+    "DeviceToUserDataResponseVersion1",
+    "SubscriptionStatReq",
+    "AccessoryStatus",
+    "StartMediaTransmissionAck",
+    "XMLAlarm",
+    "RegisterAck",
+    "StartTone",
+    "StopTone",
+    "SetRinger",
+    "SetLamp",
+    "SetSpeakerMode",
+    "SetMicroMode",
+    "StartMediaTransmission",
+    "StopMediaTransmission",
+    "CallInfo",
+    "ForwardStat",
+    "SpeedDialStat",
+    "LineStat",
+    "ConfigStat",
+    "DefineTimeDate",
+    "ButtonTemplate",
+    "Version",
+    "DisplayText",
+    "ClearDisplay",
+    "CapabilitiesReq",
+    "RegisterReject",
+    "ServerRes",
+    "Reset",
+    "KeepAliveAck",
+    "OpenReceiveChannel",
+    "CloseReceiveChannel",
+    "SoftKeyTemplateRes",
+    "SoftKeySetRes",
+    "SelectSoftKeys",
+    "CallState",
+    "DisplayPromptStatus",
+    "ClearPromptStatus",
+    "DisplayNotify",
+    "ClearNotify",
+    "ActivateCallPlane",
+    "DeactivateCallPlane",
+    "UnregisterAck",
+    "BackSpaceReq",
+    "RegisterTokenAck",
+    "RegisterTokenReject",
+    "StartMediaFailureDetection",
+    "DialedNumber",
+    "UserToDeviceData",
+    "FeatureStat",
+    "DisplayPriNotify",
+    "ClearPriNotify",
+    "ServiceURLStat",
+    "CallSelectStat",
+    "UserToDeviceDataVersion1",
+    "SubscriptionStat",
+    "Notification",
+    "CallHistoryInfo",
 ]

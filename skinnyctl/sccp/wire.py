@@ -39,7 +39,7 @@ import socket
 import struct
 from collections.abc import Callable, Mapping
 from enum import IntEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, Self, TypeVar, dataclass_transform
 
 # ---------------------------------------------------------------------------------------------
 # Reading with implicit zero padding
@@ -468,14 +468,19 @@ def blob(*, length: str, limit: int = 2000, **kw: Any) -> Any:
     return _field(Blob(length, limit), **kw)
 
 
-def count_of(field_name: str, **kw: Any) -> Any:
+# Wire-only fields are no constructor arguments. ``init: Literal[False]`` says so to type checkers
+# (PEP 681: a field specifier's default for ``init``); nothing passes it.
+
+
+def count_of(field_name: str, *, init: Literal[False] = False, **kw: Any) -> Any:
     return _field(Counter(field_name), wire_only=True, **kw)
 
 
-length_of = count_of
+def length_of(field_name: str, *, init: Literal[False] = False, **kw: Any) -> Any:
+    return _field(Counter(field_name), wire_only=True, **kw)
 
 
-def pad(size: int, **kw: Any) -> Any:
+def pad(size: int, *, init: Literal[False] = False, **kw: Any) -> Any:
     return _field(Padding(size), wire_only=True, **kw)
 
 
@@ -493,6 +498,8 @@ class Struct:
     (e.g. an out-of-range int, which the interpreter masks), so output and errors are the same.
     """
 
+    # Every concrete layout is a dataclass (struct_layout makes it one): declared for checkers.
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
     LAYOUT: ClassVar[tuple[FieldSpec, ...]] = ()
     _NORMALIZE: ClassVar[tuple[FieldSpec, ...]] = ()
     _CODECS: ClassVar[dict[int, _Codec]]
@@ -543,11 +550,12 @@ class Struct:
         return bytes(out)
 
     @classmethod
-    def decode_from(cls, r: Reader, version: int) -> Any:
-        return cls._codec(version).decode(r)
+    def decode_from(cls, r: Reader, version: int) -> Self:
+        decoded: Self = cls._codec(version).decode(r)  # generated code: an instance of cls
+        return decoded
 
     @classmethod
-    def _decode_fields(cls, r: Reader, version: int) -> Any:
+    def _decode_fields(cls, r: Reader, version: int) -> Self:
         ctx = Context(version)
         kwargs: dict[str, Any] = {}
         for spec in cls.active_layout(version):
@@ -568,10 +576,16 @@ class Struct:
         return codec.default_size
 
 
-def struct_layout(cls: type[Any]) -> type[Any]:
+S = TypeVar("S", bound=Struct)
+
+
+# Type checkers treat a decorated class as the frozen dataclass it becomes (PEP 681): keyword
+# names and value types of every constructor call are checked, wire-only fields are not
+# arguments. The other helpers (u32(), text()...) are plain defaults to the checker.
+@dataclass_transform(frozen_default=True, field_specifiers=(count_of, length_of, pad))
+def struct_layout(cls: type[S]) -> type[S]:
     """Make ``cls`` a frozen dataclass and compile its field declarations into ``LAYOUT``."""
-    dc: Callable[[type[Any]], type[Any]] = dataclasses.dataclass(frozen=True)
-    cls = dc(cls)
+    cls = dataclasses.dataclass(frozen=True)(cls)
     specs = []
     for f in dataclasses.fields(cls):
         if "wire" not in f.metadata:
@@ -728,13 +742,13 @@ def _simple(wire: WireType, version: int, ns: dict[str, Any]) -> _Simple | None:
         flat = wire.cls._codec(version).flat
         if flat is None:
             return None
-        fmt, values, make = flat
+        fmt, flat_values, make = flat
         sub = wire.cls
 
         def nested_values(v: Any) -> tuple[Any, ...]:
             if type(v) is not sub:
                 raise TypeError("not the declared structure")  # the interpreter decides
-            return values(v)
+            return flat_values(v)
 
         sub_st = struct.Struct("<" + fmt)
         nvals = len(sub_st.unpack(bytes(sub_st.size)))

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import tomlkit
 import tomlkit.exceptions
@@ -34,6 +34,7 @@ from skinnyctl.site.model import (
     Button,
     Device,
     Dhcp,
+    DhcpFlavour,
     DialRule,
     Line,
     ModelSettings,
@@ -273,7 +274,7 @@ def _server(r: _Reader, raw: Any) -> Server:
         )
 
     def port(key: str, default: int) -> int:
-        v = r.get(t, path, key, int, default, "a port number")
+        v: int = r.get(t, path, key, int, default, "a port number")
         if not 1 <= v <= 65535:
             r.problem(
                 (*path, key),
@@ -425,7 +426,7 @@ def _aot(r: _Reader, raw: Any, name: str) -> list[tuple[KeyPath, dict[str, Any]]
             f"write each entry as a [[{name}]] section",
         )
         return []
-    out = []
+    out: list[tuple[KeyPath, dict[str, Any]]] = []
     for i, item in enumerate(value):
         if not isinstance(item, dict):
             r.problem(
@@ -853,7 +854,7 @@ def _dhcp(r: _Reader, raw: Any) -> Dhcp:
                 f"unknown DHCP server '{f}'",
                 "servers are: " + ", ".join(DHCP_FLAVOURS),
             )
-    flavours = [f for f in flavours if f in DHCP_FLAVOURS]
+    known = [f for f in flavours if _is_flavour(f)]
     subnet = r.get(t, path, "subnet", str, "", "a subnet")
     net = None
     if subnet:
@@ -863,7 +864,7 @@ def _dhcp(r: _Reader, raw: Any) -> Dhcp:
             r.problem(
                 (*path, "subnet"), f"'{subnet}' is not a subnet", 'write e.g. "192.168.10.0/24"'
             )
-    elif flavours:
+    elif known:
         r.problem(
             path,
             "DHCP configs are asked for but no subnet is given",
@@ -884,7 +885,7 @@ def _dhcp(r: _Reader, raw: Any) -> Dhcp:
             )
         else:
             start, end = rng
-            if ipaddress.ip_address(start) > ipaddress.ip_address(end):
+            if int(ipaddress.ip_address(start)) > int(ipaddress.ip_address(end)):  # one version
                 r.problem(
                     (*path, "range"),
                     f"the range starts at {start}, after its end {end}",
@@ -915,7 +916,7 @@ def _dhcp(r: _Reader, raw: Any) -> Dhcp:
                 "option 150 carries addresses, not names",
             )
     return Dhcp(
-        flavours=tuple(flavours),  # type: ignore[arg-type]
+        flavours=tuple(known),
         subnet=str(net) if net else "",
         range_start=start,
         range_end=end,
@@ -929,8 +930,12 @@ def _dhcp(r: _Reader, raw: Any) -> Dhcp:
     )
 
 
+def _is_flavour(name: str) -> TypeGuard[DhcpFlavour]:
+    return name in DHCP_FLAVOURS
+
+
 def _lease_time(r: _Reader, t: dict[str, Any], path: KeyPath, default: int) -> int:
-    value = r.get(t, path, "lease_time", int, default, "a number of seconds")
+    value: int = r.get(t, path, "lease_time", int, default, "a number of seconds")
     if not 60 <= value <= 31_536_000:
         r.problem(
             (*path, "lease_time"),
@@ -1064,7 +1069,11 @@ def _cross_checks(r: _Reader, doc: Any, server: Server, dhcp: Dhcp) -> None:
                 f"ip {ip} is outside the [dhcp] subnet {dhcp.subnet}",
                 "pick an address of the subnet, or remove ip",
             )
-        elif pool is not None and pool[0].version == addr.version and pool[0] <= addr <= pool[1]:
+        elif (
+            pool is not None
+            and pool[0].version == addr.version
+            and int(pool[0]) <= int(addr) <= int(pool[1])  # one version: int order
+        ):
             r.problem(
                 path,
                 f"ip {ip} lies inside the dynamic range {dhcp.range_start}-{dhcp.range_end}",
@@ -1116,7 +1125,7 @@ def _applications(r: _Reader, raw: Any, lines: list[Line]) -> list[Application]:
             )
             continue
         name = r.get(t, path, "name", str, "", "a display name")
-        out.append(Application(number, kind, name))  # type: ignore[arg-type]
+        out.append(Application(number, kind, name))
     return out
 
 

@@ -157,14 +157,14 @@ class _Scanner:
                 self.positions[table] = self.pos(start)
                 self._to_eol()
             else:
-                key = self.read_key()
+                dotted = self.read_key()
                 self.skip_ws(False)
                 if self.peek() != "=":
                     self._to_eol()
                     continue
                 self.i += 1
                 self.skip_ws(False)
-                full = (*table, *key)
+                full = (*table, *dotted)
                 self.positions.setdefault(full[:-1] if len(full) > 1 else full, self.pos(start))
                 self.value(full)
                 self._key_positions[full] = self.pos(start)

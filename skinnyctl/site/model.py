@@ -205,12 +205,21 @@ class Site:
     dhcp: Dhcp = field(default_factory=Dhcp)
     models: dict[str, ModelSettings] = field(default_factory=dict)
     applications: tuple[Application, ...] = ()
+    # Indexes for line(), device() and application(): the call core looks lines up on every
+    # call, and a scan of 1,000 lines cost more than the rest of a call's routing. Built by
+    # __post_init__; they take no part in ==, repr or replace(). The first entry of a
+    # number/MAC wins, as the scan did.
+    _lines_by_number: dict[str, Line] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _devices_by_mac: dict[str, Device] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _apps_by_number: dict[str, Application] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
-        # Indexes for line() and device(): the call core looks lines up on every call, and a
-        # scan of 1,000 lines cost more than the rest of a call's routing. Not fields: they do
-        # not take part in ==, repr or replace(); the first entry of a number/MAC wins, as the
-        # scan did.
         lines: dict[str, Line] = {}
         for ln in self.lines:
             lines.setdefault(ln.number, ln)
@@ -230,16 +239,16 @@ class Site:
         return p if p.is_absolute() else self.base_dir / p
 
     def line(self, number: str) -> Line | None:
-        return self._lines_by_number.get(number)  # type: ignore[attr-defined,no-any-return]
+        return self._lines_by_number.get(number)
 
     def application(self, number: str) -> Application | None:
-        return self._apps_by_number.get(number)  # type: ignore[attr-defined,no-any-return]
+        return self._apps_by_number.get(number)
 
     def device(self, name_or_mac: str) -> Device | None:
         key = name_or_mac.upper()
         if key.startswith("SEP"):
             key = key[3:]
-        return self._devices_by_mac.get(key)  # type: ignore[attr-defined,no-any-return]
+        return self._devices_by_mac.get(key)
 
     def devices_with_line(self, number: str) -> tuple[Device, ...]:
         return tuple(d for d in self.devices if number in d.lines)

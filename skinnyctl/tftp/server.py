@@ -58,6 +58,7 @@ from tftpy.TftpPacketTypes import (
 )
 
 from skinnyctl.errors import UserError
+from skinnyctl.provision.render import render_device_file
 from skinnyctl.tftp.paths import (
     ERR_ACCESS,
     ERR_ILLEGAL,
@@ -87,8 +88,6 @@ _HDR = struct.Struct("!HH")
 _DEVICE_NAME_RE = re.compile(r"^(CTLSEP|ITLSEP|SEP)([0-9A-F]{12})(\..*)?$", re.IGNORECASE)
 _SEP_CNF_RE = re.compile(r"^SEP([0-9A-F]{12})\.cnf\.xml$", re.IGNORECASE)
 
-RenderFn = Callable[["Site", str], "bytes | None"]
-
 
 @dataclass(frozen=True)
 class FetchEntry:
@@ -114,7 +113,7 @@ class FetchEntry:
         )
 
 
-class _ErrorPacket(TftpPacketERR):
+class _ErrorPacket(TftpPacketERR):  # type: ignore[misc]  # tftpy has no type information
     """tftpy's ERROR packet always sends its canned text; ours carries the reason."""
 
     def __init__(self, code: int, message: str) -> None:
@@ -139,14 +138,6 @@ def _canonical_device_name(name: str) -> str:
     if name.casefold() == "xmldefault.cnf.xml":
         return "XMLDefault.cnf.xml"
     return name
-
-
-def _load_renderer() -> RenderFn | None:
-    try:
-        from skinnyctl.provision.render import render_device_file
-    except ImportError:
-        return None
-    return render_device_file  # type: ignore[no-any-return]
 
 
 @dataclass(eq=False)
@@ -465,7 +456,8 @@ class TftpService:
 
     def _next_window(self, t: _Transfer) -> None:
         end = min(t.acked + t.window, t.nblocks)
-        pack, read, bs = _HDR.pack, t.source.read, t.blksize  # type: ignore[union-attr]
+        assert t.source is not None  # set by _begin, before the first window
+        pack, read, bs = _HDR.pack, t.source.read, t.blksize
         t.packets = [
             pack(_OP_DATA, b & 0xFFFF) + read((b - 1) * bs, bs) for b in range(t.acked + 1, end + 1)
         ]
@@ -623,11 +615,10 @@ class TftpService:
         """Rendered content for device files of the current site, else the file on disk."""
         rel, _absolute = normalize(name)
         if "/" not in rel:
-            render = _load_renderer()
-            site = self._current_site() if render is not None else None
-            if render is not None and site is not None:
+            site = self._current_site()
+            if site is not None:
                 try:
-                    data = render(site, _canonical_device_name(rel))
+                    data = render_device_file(site, _canonical_device_name(rel))
                 except Exception as e:
                     self.log.warning("TFTP: rendering %s failed (%s); trying the disk", rel, e)
                     data = None
@@ -681,22 +672,24 @@ def watch_site_file(path: Path, log: logging.Logger | None = None) -> Callable[[
 
     logger = log or logging.getLogger("skinnyctl.tftp")
     lock = threading.Lock()
-    state: dict[str, object] = {"mtime": None, "site": None}
+    last_mtime: int | None = None
+    last_site: Site | None = None
 
     def provider() -> Site | None:
+        nonlocal last_mtime, last_site
         try:
             mtime = path.stat().st_mtime_ns
         except OSError:
-            return state["site"]  # type: ignore[return-value]
+            return last_site
         with lock:
-            if mtime != state["mtime"]:
-                state["mtime"] = mtime
+            if mtime != last_mtime:
+                last_mtime = mtime
                 try:
-                    state["site"] = load_site(path)
+                    last_site = load_site(path)
                     logger.info("TFTP: loaded %s", path)
                 except SiteError as e:
                     for problem in e.problems:
                         logger.error("TFTP: %s (keeping the previous site)", problem)
-            return state["site"]  # type: ignore[return-value]
+            return last_site
 
     return provider

@@ -246,7 +246,7 @@ class Registrar:
     def handle(self, event: SccpInput) -> list[Action]:
         now = self.clock.now()
         if isinstance(event, Connected):
-            st = Station(
+            new = Station(
                 event.conn,
                 event.ip,
                 event.port,
@@ -254,8 +254,8 @@ class Registrar:
                 last_seen=now,
                 keepalive=self.site.server.keepalive,
             )
-            self.stations.add(st)
-            self._arm(st)
+            self.stations.add(new)
+            self._arm(new)
             return []
         st = self.stations.get(event.conn)
         if st is None:
