@@ -213,6 +213,22 @@ def test_firmware_from_the_tftp_root_and_from_the_site(tmp_path: Path) -> None:
     assert "loadInformation435" not in loads and "loadInformation30016" not in loads
 
 
+def test_firmware_names_that_clash_stop_provision(tmp_path: Path) -> None:
+    for model, content in (("7941", b"one"), ("7961", b"two"), ("7962", b"two")):
+        folder = tmp_path / "tftp" / "firmware" / model
+        folder.mkdir(parents=True)
+        (folder / "SCCP41.9-4-2SR3-1S.loads").write_bytes(content)
+        (folder / "dsp41.9-4-2ES26.sbn").write_bytes(b"same everywhere")
+    site = make_site(tmp_path, BASE + device("001120AABBC1", "7961"))
+    with pytest.raises(UserError, match=r"SCCP41\.9-4-2SR3-1S\.loads is at firmware/7941/.*7961"):
+        Renderer(site).render_all()
+    (tmp_path / "tftp" / "firmware" / "7941" / "SCCP41.9-4-2SR3-1S.loads").write_bytes(b"two")
+    files = Renderer(site).render_all()  # identical copies are one file
+    assert parse(files["SEP001120AABBC1.cnf.xml"]).findtext("loadInformation") == (
+        "SCCP41.9-4-2SR3-1S"
+    )
+
+
 def test_render_device_file_matches_render_all(tmp_path: Path) -> None:
     site = make_site(tmp_path, BASE + device("001120AABBCC", "7960"))
     files = render_all(site)

@@ -332,6 +332,12 @@ class Renderer:
         return out
 
     def render_all(self) -> dict[str, bytes]:
+        if self.firmware.clashes:
+            raise UserError(
+                f"firmware files under {self.root} share a name but differ: "
+                f"{self.firmware.clash_text()}. Phones ask for the bare name, so the TFTP "
+                "server cannot tell which one is meant: keep one of them"
+            )
         files: dict[str, bytes] = {XMLDEFAULT: self.xmldefault()}
         for device in self.site.devices:
             files[f"SEP{device.mac.upper()}.cnf.xml"] = self.device_config(device)
