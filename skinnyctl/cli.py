@@ -52,23 +52,39 @@ def _root(
     pass
 
 
+StrictOpt = Annotated[
+    bool, typer.Option("--strict", help="Treat warnings (unreachable addresses...) as errors.")
+]
+
+
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to write site.toml.")] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite site.toml.")] = False,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="This machine's address phones reach (default: the default route's).",
+        ),
+    ] = None,
 ) -> None:
-    """Write a commented site.toml for a two-phone office that works as is on loopback."""
-    from skinnyctl.site.init import write_initial_site
+    """Write a commented site.toml for a two-phone office on this machine's LAN address."""
+    from skinnyctl.site.init import init_address, write_initial_site
 
-    target = write_initial_site(directory, force=force)
-    typer.echo(f"wrote {target}")
+    chosen, why = init_address(address)
+    target = write_initial_site(directory, force=force, address=chosen)
+    typer.echo(f"wrote {target}: {why}")
     typer.echo(f"next: edit it, then run: skinnyctl check {target}")
 
 
 @app.command()
-def check(site: SiteArg = Path("site.toml")) -> None:
+def check(site: SiteArg = Path("site.toml"), strict: StrictOpt = False) -> None:
     """Validate site.toml: print every problem with file:line:column, exit 1 if any."""
+    from skinnyctl.provision.run import check as check_site
+
     loaded = load_site(site_path(site))
+    check_site(loaded, strict=strict, warn=lambda text: typer.echo(text, err=True))
     typer.echo(
         f"{site_path(site)}: ok: {len(loaded.devices)} devices, {len(loaded.lines)} lines, "
         f"{len(loaded.dialplan)} dialplan rules"
@@ -118,6 +134,7 @@ def provision(
         Path | None,
         typer.Option("--dhcp-out", help="Directory for DHCP configs (default: print them)."),
     ] = None,
+    strict: StrictOpt = False,
 ) -> None:
     """Render SEP<MAC>.cnf.xml, XMLDefault.cnf.xml (and DHCP configs); write what changed."""
     from skinnyctl.provision.run import provision as run_provision
@@ -132,6 +149,7 @@ def provision(
         dhcp_out=dhcp_out,
         echo=typer.echo,
         warn=lambda text: typer.echo(text, err=True),
+        strict=strict,
     )
 
 
