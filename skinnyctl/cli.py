@@ -239,6 +239,53 @@ def templates_export(
     typer.echo(f'next: set templates_dir = "{directory}" in [server] and edit a copy')
 
 
+firmware_app = typer.Typer(help="Phone firmware in the TFTP root.", no_args_is_help=True)
+app.add_typer(firmware_app, name="firmware")
+FirmwareSiteOpt = Annotated[
+    Path, typer.Option("--site", "-s", help="site.toml: firmware goes into its tftp_root.")
+]
+RootOpt = Annotated[
+    Path | None, typer.Option("--root", help="TFTP root (default: tftp_root of the site).")
+]
+
+
+@firmware_app.command("import")
+def firmware_import(
+    files: Annotated[
+        list[Path], typer.Argument(help="Cisco firmware archives (.zip, .tar, .cop.sgn).")
+    ],
+    site: FirmwareSiteOpt = Path("site.toml"),
+    root: RootOpt = None,
+    flat: Annotated[
+        bool, typer.Option("--flat", help="Into the TFTP root itself, not a sub-folder.")
+    ] = False,
+    into: Annotated[
+        str | None,
+        typer.Option("--into", help="Sub-folder of the TFTP root (default: firmware/<archive>)."),
+    ] = None,
+) -> None:
+    """Extract the load files of firmware archives into the TFTP root and check them."""
+    from skinnyctl.provision.fwimport import import_firmware, tftp_root_of
+
+    result = import_firmware(
+        files, tftp_root_of(site_path(site), root), flat=flat, into=into, progress=sys.stderr
+    )
+    for line in result.lines():
+        typer.echo(line)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@firmware_app.command("list")
+def firmware_list(site: FirmwareSiteOpt = Path("site.toml"), root: RootOpt = None) -> None:
+    """Per model: the load its phones will get, from where, and whether all its files are there."""
+    from skinnyctl.provision.fwimport import firmware_table, tftp_root_of
+
+    loaded = load_site(site_path(site))
+    for line in firmware_table(loaded, tftp_root_of(site_path(site), root, loaded)):
+        typer.echo(line)
+
+
 @app.command()
 def demo(
     directory: Annotated[Path, typer.Argument(help="Where to keep the demo site.")] = Path(

@@ -191,3 +191,76 @@ def scan_firmware(root: Path) -> FirmwareIndex:
         by_name=by_name,
         clashes=clashes,
     )
+
+
+# -- .loads manifests -----------------------------------------------------------------------
+
+# A part named in a manifest: an image file of one of the families' suffixes.
+_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\.(?:sbn|sgn|bin|sb2|sbin|zup)\b", re.IGNORECASE)
+
+
+def strip_sgn_header(data: bytes) -> bytes:
+    """``data`` without a Cisco .sgn signature header, if it has one.
+
+    The header is TLV: tag 1 (version, 2 bytes), then tag 2 (header length, 2 bytes,
+    big-endian); the payload starts at that length (usecallmanagernz/certutils ``stripsgn``)."""
+    if (
+        len(data) >= 10
+        and data[0] == 1
+        and data[1:3] == b"\x00\x02"
+        and data[5] == 2
+        and data[6:8] == b"\x00\x02"
+    ):
+        length = int.from_bytes(data[8:10], "big")
+        if 10 <= length <= len(data):
+            return data[length:]
+    return data
+
+
+def manifest_parts(data: bytes, own_name: str = "") -> list[str]:
+    """The image files a ``.loads`` manifest names, in order, without repeats.
+
+    Manifests are signed and their layout differs between generations, so rather than parse
+    one format the text is searched for file names with an image suffix; an empty list means
+    the parts could not be read (not that there are none)."""
+    text = strip_sgn_header(data).decode("latin-1")
+    seen: dict[str, str] = {}
+    for m in _PART.finditer(text):
+        name = m.group(0)
+        if name.lower() != own_name.lower():
+            seen.setdefault(name.lower(), name)
+    return list(seen.values())
+
+
+@dataclass(frozen=True)
+class LoadCheck:
+    """A load's manifest against the tree: which parts it names and which are absent."""
+
+    load: str
+    manifest: str  # relative path of the .loads file, "" if there is none
+    parts: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+
+    @property
+    def status(self) -> str:
+        if not self.manifest:
+            return "no .loads manifest (single-image load)"
+        if not self.parts:
+            return "parts not readable from the manifest (not checked)"
+        if self.missing:
+            return f"incomplete: {', '.join(self.missing)} missing"
+        return f"complete ({len(self.parts)} parts)"
+
+
+def check_load(root: Path, index: FirmwareIndex, load: str) -> LoadCheck:
+    """Whether every part ``load``'s manifest names is in the tree (found by bare name)."""
+    rel = index.by_name.get(f"{load}.loads".lower())
+    if rel is None:
+        return LoadCheck(load, "")
+    try:
+        data = (root / rel).read_bytes()
+    except OSError:
+        return LoadCheck(load, rel)
+    parts = manifest_parts(data, rel.rsplit("/", 1)[-1])
+    missing = tuple(p for p in parts if p.lower() not in index.by_name)
+    return LoadCheck(load, rel, tuple(parts), missing)
