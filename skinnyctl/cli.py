@@ -239,6 +239,36 @@ def templates_export(
     typer.echo(f'next: set templates_dir = "{directory}" in [server] and edit a copy')
 
 
+@app.command("import")
+def import_(
+    sources: Annotated[
+        list[Path],
+        typer.Argument(help="chan-sccp sccp.conf, FreeSWITCH mod_skinny profile/directory XML."),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The site.toml to write.")] = Path(
+        "site.toml"
+    ),
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="This machine's address phones reach (as for init)."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model of phones the source does not name (7961...)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out.")] = False,
+) -> None:
+    """Write a commented site.toml from chan-sccp or FreeSWITCH mod_skinny configuration."""
+    from skinnyctl.site.importer import import_sites
+
+    draft = import_sites(sources, out, address=address, default_model=model, force=force)
+    typer.echo(
+        f"wrote {out}: {len(draft.lines)} lines, {len(draft.devices)} devices, "
+        f"{len(draft.dropped)} settings not carried over (listed at the top of the file)"
+    )
+    typer.echo(f"next: skinnyctl check {out}")
+
+
 firmware_app = typer.Typer(help="Phone firmware in the TFTP root.", no_args_is_help=True)
 app.add_typer(firmware_app, name="firmware")
 FirmwareSiteOpt = Annotated[
