@@ -262,6 +262,19 @@ def test_second_copy_with_other_content_is_a_clash(tmp_path: Path) -> None:
     ]
 
 
+def test_each_archive_into_its_own_folder(tmp_path: Path) -> None:
+    root = tmp_path / "tftp"
+    a = make_zip(tmp_path / "cmterm-7961-sccp.9-4-2SR3-1S.zip", set_7961())
+    b = tmp_path / "cmterm-7940-7960-sccp.8-1-2SR2.tar"
+    b.write_bytes(tar_bytes({n: b"x" for n in FILES_7940}))
+    result = import_firmware([a, b], root)
+    assert result.targets == [
+        root / "firmware" / "cmterm-7961-sccp.9-4-2SR3-1S",
+        root / "firmware" / "cmterm-7940-7960-sccp.8-1-2SR2",
+    ]
+    assert "firmware/cmterm-7940-7960-sccp.8-1-2SR2/P0030801SR02.sb2" in result.written
+
+
 class _Tty(io.StringIO):
     def isatty(self) -> bool:
         return True

@@ -249,7 +249,8 @@ class LoadCheck:
             return "parts not readable from the manifest (not checked)"
         if self.missing:
             return f"incomplete: {', '.join(self.missing)} missing"
-        return f"complete ({len(self.parts)} parts)"
+        n = len(self.parts)
+        return f"complete ({n} part{'s' if n != 1 else ''})"
 
 
 def check_load(root: Path, index: FirmwareIndex, load: str) -> LoadCheck:

@@ -59,7 +59,7 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 
 @dataclass
 class ImportResult:
-    target: Path = Path()
+    targets: list[Path] = field(default_factory=list)  # the folders written into
     written: list[str] = field(default_factory=list)  # relative to the TFTP root
     unchanged: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "archive:entry", not firmware
@@ -81,7 +81,8 @@ class ImportResult:
             out.append(f"CLASH   {self.clashes}: provision will refuse; remove one copy")
         out.append(
             f"{len(self.written)} written, {len(self.unchanged)} already there, "
-            f"{len(self.skipped)} skipped, {len(self.refused)} refused, into {self.target}"
+            f"{len(self.skipped)} skipped, {len(self.refused)} refused, into "
+            + ", ".join(map(str, self.targets))
         )
         return out
 
@@ -267,10 +268,24 @@ def _spooled(src: BinaryIO) -> Iterator[BinaryIO]:
 
 
 class _Importer:
-    def __init__(self, target: Path, root: Path, progress: IO[str] | None) -> None:
-        self.target, self.root, self.progress = target, root, progress
-        self.result = ImportResult(target=target)
-        self.seen: dict[str, str] = {}  # bare name (lower) -> where it came from, this run
+    def __init__(self, root: Path, progress: IO[str] | None) -> None:
+        self.root, self.progress = root, progress
+        self.target = root
+        self.result = ImportResult()
+        self.seen: dict[str, str] = {}  # name in its folder (lower) -> the entry it came from
+
+    def into(self, target: Path) -> None:
+        """Write what follows into ``target``, which must lie inside the root."""
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create {target}: {e.strerror}") from None
+        real_root, real_target = os.path.realpath(self.root), os.path.realpath(target)
+        if not (real_target + os.sep).startswith(real_root.rstrip(os.sep) + os.sep):
+            raise UserError(f"{target} leads outside the TFTP root {self.root} (a symbolic link?)")
+        self.target = target
+        if target not in self.result.targets:
+            self.result.targets.append(target)
 
     def file(self, path: Path) -> None:
         try:
@@ -350,7 +365,7 @@ class _Importer:
         return _kind(head + b"\0" * 512) == "tar"
 
     def _extract(self, entry: _Entry, label: str) -> None:
-        key = entry.name.lower()
+        key = f"{self.target}/{entry.name.lower()}"
         if key in self.seen:
             self.result.refused.append(
                 (label, f"a second {entry.name} (the first came from {self.seen[key]})")
@@ -364,7 +379,7 @@ class _Importer:
         (self.result.written if changed else self.result.unchanged).append(rel)
 
 
-def _target(root: Path, first: Path, flat: bool, into: str | None) -> Path:
+def _target(root: Path, archive: Path, flat: bool, into: str | None) -> Path:
     if flat and into:
         raise UserError("give --flat or --into, not both")
     if flat:
@@ -374,7 +389,7 @@ def _target(root: Path, first: Path, flat: bool, into: str | None) -> Path:
         if why or not into.strip("/"):
             raise UserError(f"--into {into}: give a folder inside the TFTP root ({why or 'empty'})")
         return root / into.strip("/")
-    return root / "firmware" / _stem(first.name)
+    return root / "firmware" / _stem(archive.name)
 
 
 def tftp_root_of(site_file: Path, root: Path | None, site: Site | None = None) -> Path:
@@ -396,21 +411,13 @@ def import_firmware(
     into: str | None = None,
     progress: IO[str] | None = None,
 ) -> ImportResult:
-    """Extract the load files of ``files`` into the TFTP root ``root`` and check them."""
+    """Extract the load files of ``files`` into the TFTP root ``root`` and check them: each
+    archive into ``firmware/<its name>/``, or all into the root (``flat``) or ``into``."""
     if not files:
-        raise UserError(
-            "no file to import: give the firmware archives (e.g. cmterm-7961-sccp...zip)"
-        )
-    target = _target(root, files[0], flat, into)
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create {target}: {e.strerror}") from None
-    real_root, real_target = os.path.realpath(root), os.path.realpath(target)
-    if not (real_target + os.sep).startswith(real_root.rstrip(os.sep) + os.sep):
-        raise UserError(f"{target} leads outside the TFTP root {root} (a symbolic link?)")
-    importer = _Importer(target, root, progress)
+        raise UserError("no file to import: give the firmware archives, e.g. cmterm-...zip")
+    importer = _Importer(root, progress)
     for path in files:
+        importer.into(_target(root, path, flat, into))
         importer.file(path)
     result = importer.result
     index = scan_firmware(root)
