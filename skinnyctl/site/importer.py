@@ -452,21 +452,21 @@ def _sccp_softkeys(
         if state is None:
             draft.drop(f"{where}:{n}", f"[{s.name}] {key}", "no such key set here")
             continue
-        keys = []
-        for k in value.split(","):
-            ours = _SK_KEYS.get(k.strip().lower().removeprefix("softkey"))
-            if ours is None:
-                draft.drop(
-                    f"{where}:{n}",
-                    f"soft key {k.strip()}",
-                    "no such soft key here",
-                    key=k,
-                    group="sk",
-                )
-            else:
-                keys.append(ours)
-        sets[state] = keys[:16]
+        sets[state] = _softkey_list(value, f"{where}:{n}", draft)
     draft.softkey_sets[s.name] = sets
+
+
+def _softkey_list(value: str, at: str, draft: Draft) -> list[str]:
+    """``redial,newcall`` (chan-sccp) or ``SoftkeyRedial,SoftkeyNewcall`` (mod_skinny) in our
+    names; a key skinnyctl does not have is left out and said so."""
+    keys = []
+    for k in value.split(","):
+        ours = _SK_KEYS.get(k.strip().lower().removeprefix("softkey"))
+        if ours is None:
+            draft.drop(at, f"soft key {k.strip()}", "no such soft key here", key=k, group="sk")
+        else:
+            keys.append(ours)
+    return keys[:16]  # a set holds at most 16
 
 
 # -- FreeSWITCH mod_skinny XML -------------------------------------------------------------------
@@ -561,20 +561,7 @@ def _fs_profile(profile: _Node, where: str, draft: Draft) -> None:
             if state not in SOFTKEY_SET_NAMES:
                 draft.drop(f"{where}:{ks.line}", f"soft-key-set {state}", "no such key set")
                 continue
-            keys = []
-            for k in ks.attrs.get("value", "").split(","):
-                ours = _SK_KEYS.get(k.strip().lower().removeprefix("softkey"))
-                if ours is None:
-                    draft.drop(
-                        f"{where}:{ks.line}",
-                        f"soft key {k.strip()}",
-                        "no such soft key here",
-                        key=k,
-                        group="sk",
-                    )
-                else:
-                    keys.append(ours)
-            sets[state] = keys[:16]
+            sets[state] = _softkey_list(ks.attrs.get("value", ""), f"{where}:{ks.line}", draft)
         if name == "default" and all(tuple(v) == DEFAULT_SOFTKEY_SET[k] for k, v in sets.items()):
             continue  # mod_skinny's default is skinnyctl's built-in "default"
         draft.softkey_sets[name] = sets
