@@ -53,23 +53,39 @@ def _root(
     pass
 
 
+StrictOpt = Annotated[
+    bool, typer.Option("--strict", help="Treat warnings (unreachable addresses...) as errors.")
+]
+
+
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to write site.toml.")] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite site.toml.")] = False,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="This machine's address phones reach (default: the default route's).",
+        ),
+    ] = None,
 ) -> None:
-    """Write a commented site.toml for a two-phone office that works as is on loopback."""
-    from skinnyctl.site.init import write_initial_site
+    """Write a commented site.toml for a two-phone office on this machine's LAN address."""
+    from skinnyctl.site.init import init_address, write_initial_site
 
-    target = write_initial_site(directory, force=force)
-    typer.echo(f"wrote {target}")
+    chosen, why = init_address(address)
+    target = write_initial_site(directory, force=force, address=chosen)
+    typer.echo(f"wrote {target}: {why}")
     typer.echo(f"next: edit it, then run: skinnyctl check {target}")
 
 
 @app.command()
-def check(site: SiteArg = Path("site.toml")) -> None:
+def check(site: SiteArg = Path("site.toml"), strict: StrictOpt = False) -> None:
     """Validate site.toml: print every problem with file:line:column, exit 1 if any."""
+    from skinnyctl.provision.run import check as check_site
+
     loaded = load_site(site_path(site))
+    check_site(loaded, strict=strict, warn=lambda text: typer.echo(text, err=True))
     typer.echo(
         f"{site_path(site)}: ok: {len(loaded.devices)} devices, {len(loaded.lines)} lines, "
         f"{len(loaded.dialplan)} dialplan rules"
@@ -119,6 +135,7 @@ def provision(
         Path | None,
         typer.Option("--dhcp-out", help="Directory for DHCP configs (default: print them)."),
     ] = None,
+    strict: StrictOpt = False,
 ) -> None:
     """Render SEP<MAC>.cnf.xml, XMLDefault.cnf.xml (and DHCP configs); write what changed."""
     from skinnyctl.provision.run import provision as run_provision
@@ -133,6 +150,7 @@ def provision(
         dhcp_out=dhcp_out,
         echo=typer.echo,
         warn=lambda text: typer.echo(text, err=True),
+        strict=strict,
     )
 
 
@@ -220,6 +238,83 @@ def templates_export(
     written = export_templates(directory, force=force)
     typer.echo(f"wrote {len(written)} templates to {directory}")
     typer.echo(f'next: set templates_dir = "{directory}" in [server] and edit a copy')
+
+
+@app.command("import")
+def import_(
+    sources: Annotated[
+        list[Path],
+        typer.Argument(help="chan-sccp sccp.conf, FreeSWITCH mod_skinny profile/directory XML."),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The site.toml to write.")] = Path(
+        "site.toml"
+    ),
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="This machine's address phones reach (as for init)."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model of phones the source does not name (7961...)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out.")] = False,
+) -> None:
+    """Write a commented site.toml from chan-sccp or FreeSWITCH mod_skinny configuration."""
+    from skinnyctl.site.importer import import_sites
+
+    draft = import_sites(sources, out, address=address, default_model=model, force=force)
+    typer.echo(
+        f"wrote {out}: {len(draft.lines)} lines, {len(draft.devices)} devices, "
+        f"{len(draft.dropped)} settings not carried over (listed at the top of the file)"
+    )
+    typer.echo(f"next: skinnyctl check {out}")
+
+
+firmware_app = typer.Typer(help="Phone firmware in the TFTP root.", no_args_is_help=True)
+app.add_typer(firmware_app, name="firmware")
+FirmwareSiteOpt = Annotated[
+    Path, typer.Option("--site", "-s", help="site.toml: firmware goes into its tftp_root.")
+]
+RootOpt = Annotated[
+    Path | None, typer.Option("--root", help="TFTP root (default: tftp_root of the site).")
+]
+
+
+@firmware_app.command("import")
+def firmware_import(
+    files: Annotated[
+        list[Path], typer.Argument(help="Cisco firmware archives (.zip, .tar, .cop.sgn).")
+    ],
+    site: FirmwareSiteOpt = Path("site.toml"),
+    root: RootOpt = None,
+    flat: Annotated[
+        bool, typer.Option("--flat", help="Into the TFTP root itself, not a sub-folder.")
+    ] = False,
+    into: Annotated[
+        str | None,
+        typer.Option("--into", help="Sub-folder of the TFTP root (default: firmware/<archive>)."),
+    ] = None,
+) -> None:
+    """Extract the load files of firmware archives into the TFTP root and check them."""
+    from skinnyctl.provision.fwimport import import_firmware, tftp_root_of
+
+    result = import_firmware(
+        files, tftp_root_of(site_path(site), root), flat=flat, into=into, progress=sys.stderr
+    )
+    for line in result.lines():
+        typer.echo(line)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@firmware_app.command("list")
+def firmware_list(site: FirmwareSiteOpt = Path("site.toml"), root: RootOpt = None) -> None:
+    """Per model: the load its phones will get, from where, and whether all its files are there."""
+    from skinnyctl.provision.fwimport import firmware_table, tftp_root_of
+
+    loaded = load_site(site_path(site))
+    for line in firmware_table(loaded, tftp_root_of(site_path(site), root, loaded)):
+        typer.echo(line)
 
 
 @app.command()

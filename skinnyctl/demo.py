@@ -25,7 +25,7 @@ def run_demo(directory: Path, echo: Callable[[str], None] = print) -> None:
         echo(f"wrote the demo site {path}")
     site = load_site(path)
     echo(f"checked: {len(site.devices)} devices, {len(site.lines)} lines")
-    provision(site, echo=echo, warn=echo)
+    provision(site, echo=echo, warn=echo, local_only=True)  # loopback on purpose
     first = site.devices[0] if site.devices else None
     echo("")
     echo(

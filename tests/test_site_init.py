@@ -34,9 +34,14 @@ def test_init_refuses_to_overwrite_and_force_replaces(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert "--force" in result.stderr
     assert site.read_text() == "# my own site\n"
-    result = run_cli("init", "--force", tmp_path)
+    result = run_cli("init", "--force", "--address", "192.0.2.7", tmp_path)
     assert result.returncode == 0, result.stderr
-    assert site.read_text() == initial_site_text()
+    assert site.read_text() == initial_site_text("192.0.2.7")
+    site_ = load_site(site)
+    assert site_.server.addresses == ("192.0.2.7",) and site_.server.listen == "0.0.0.0"
+    assert site_.server.tftp_port == 69
+    result = run_cli("init", "--force", "--address", "office-box", tmp_path)
+    assert result.returncode == 1 and "not an IP address" in result.stderr
 
 
 def test_init_into_a_file_is_refused(tmp_path: Path) -> None:

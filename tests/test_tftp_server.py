@@ -19,7 +19,7 @@ from skinnyctl.provision.render import render_device_file
 from skinnyctl.site import load_site
 from skinnyctl.site.discovered import DiscoveredDevices
 from skinnyctl.site.model import Site
-from skinnyctl.tftp.server import FetchEntry, TftpService
+from skinnyctl.tftp.server import FIRMWARE_RESCAN, FetchEntry, TftpService
 
 MAC = "001B54112233"  # in the site
 STRANGER = "00AABBCCDDEE"  # not in the site
@@ -205,6 +205,36 @@ def test_backslash_path_served(env: Env) -> None:
     (env.root / "Desktops" / "320x212x12").mkdir(parents=True)
     (env.root / "Desktops" / "320x212x12" / "List.xml").write_text("<list/>")
     assert env.tftp("Desktops\\320x212x12\\list.xml") == b"<list/>"
+
+
+def test_firmware_in_a_sub_folder_fetched_by_bare_name(env: Env) -> None:
+    """loadInformation names SCCP41.9-4-2SR3-1S; the phone asks for the bare file names."""
+    folder = env.root / "firmware" / "7961"
+    folder.mkdir(parents=True)
+    loads = b"SCCP41.9-4-2SR3-1S\njar41sccp.9-4-2ES26.sbn\n"
+    image = os.urandom(300_000)
+    (folder / "SCCP41.9-4-2SR3-1S.loads").write_bytes(loads)
+    (folder / "jar41sccp.9-4-2ES26.sbn").write_bytes(image)
+    rc, got = env.curl("SCCP41.9-4-2SR3-1S.loads")
+    assert rc == 0 and got == loads
+    assert env.tftp("jar41sccp.9-4-2ES26.sbn") == image
+    assert env.tftp("JAR41SCCP.9-4-2ES26.SBN") == image  # case-insensitive as everywhere
+    assert env.wait_entry("jar41sccp.9-4-2ES26.sbn").result == "ok"
+    # The same copy in a second model folder is no clash; a different one is refused by name.
+    other = env.root / "firmware" / "7941"
+    other.mkdir()
+    (other / "jar41sccp.9-4-2ES26.sbn").write_bytes(image)
+    (other / "SCCP41.9-4-2SR3-1S.loads").write_bytes(b"something else")
+    time.sleep(FIRMWARE_RESCAN + 0.1)
+    assert env.tftp("jar41sccp.9-4-2ES26.sbn") == image
+    rc, _ = env.curl("SCCP41.9-4-2SR3-1S.loads")
+    assert rc == 68
+    entry = env.wait_entry("SCCP41.9-4-2SR3-1S.loads", 2)
+    assert entry.result == "not found" and "ambiguous" in entry.reason
+    # Only firmware is found by bare name; other files keep their path.
+    (folder / "notes.txt").write_text("x")
+    assert env.curl("notes.txt")[0] == 68
+    assert env.curl("firmware/7961/notes.txt")[1] == b"x"
 
 
 def raw_request(port: int, packet: bytes) -> bytes:

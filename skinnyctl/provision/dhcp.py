@@ -35,7 +35,8 @@ _IFACE = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
 
 
 def tftp_servers(site: Site) -> list[str]:
-    """Option 150's list: [dhcp] tftp_servers, else the server addresses that are IPv4."""
+    """Option 150's list: [dhcp] tftp_servers, else the server addresses that are IPv4 (and
+    that a phone can reach: never loopback or 0.0.0.0)."""
     candidates = site.dhcp.tftp_servers or site.server.addresses
     out = []
     for a in candidates:
@@ -43,12 +44,13 @@ def tftp_servers(site: Site) -> list[str]:
             ip = ipaddress.ip_address(a)
         except ValueError:
             continue  # a host name: option 150 carries addresses only
-        if ip.version == 4 and not ip.is_unspecified:
+        if ip.version == 4 and not (ip.is_unspecified or ip.is_loopback):
             out.append(str(ip))
     if not out:
         raise UserError(
-            "no IPv4 address for DHCP option 150: set [dhcp] tftp_servers or [server] addresses "
-            'to the address phones reach this box at, e.g. tftp_servers = ["192.168.10.5"]'
+            "no IPv4 address phones can reach for DHCP option 150 (loopback and 0.0.0.0 do "
+            "not count): set [dhcp] tftp_servers or [server] addresses to the address phones "
+            'reach this box at, e.g. tftp_servers = ["192.168.10.5"]'
         )
     return out
 

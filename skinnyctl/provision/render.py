@@ -29,7 +29,6 @@ RINGLIST = "RingList.xml"
 DISTINCTIVE_RINGLIST = "DistinctiveRingList.xml"
 _STAMP_PLACEHOLDER = "SKINNYCTL-VERSIONSTAMP-PLACEHOLDER"
 _SEP_RE = re.compile(r"^SEP([0-9A-F]{12})\.cnf\.xml$", re.IGNORECASE)
-_XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
 # Safe vendorConfig defaults per family (provisioning.md §2.7). Polarity differs per key: the
 # port/access keys are 0 = enabled. PC port on, settings reachable, web page on (read access
@@ -56,7 +55,13 @@ FAMILY_VENDOR_DEFAULTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("enableCdpPcPort", "0"),
         ("spanToPCPort", "1"),
     ),
-    "69xx": _COMMON_VENDOR,
+    # alwaysUsePrimeLine true as chan-sccp's 69xx template has it: going off-hook then also
+    # sends the stimulus for the prime line, not only the accessory message.
+    "69xx": (
+        *_COMMON_VENDOR,
+        ("alwaysUsePrimeLine", "true"),
+        ("alwaysUsePrimeLineVoiceMail", "false"),
+    ),
     "89xx": (*_COMMON_VENDOR, ("sshAccess", "1")),
     "790x": (),
     "ata": (),
@@ -211,13 +216,7 @@ class Renderer:
         merged: dict[str, str] = dict(FAMILY_VENDOR_DEFAULTS.get(device.model.family, ()))
         settings = self.site.models.get(device.model.name)
         for source in (settings.vendor_config if settings else (), device.vendor_config):
-            for key, value in source:
-                if not _XML_NAME.match(key):
-                    raise UserError(
-                        f"vendor_config key '{key}' of {device.name} is not an XML element "
-                        "name: use letters, digits and _ only (e.g. pcPort)"
-                    )
-                merged[key] = value
+            merged.update(source)  # keys and values checked by the loader (site/vendorconfig.py)
         return list(merged.items())
 
     def load_for(self, device: Device) -> str:
@@ -332,9 +331,16 @@ class Renderer:
         return out
 
     def render_all(self) -> dict[str, bytes]:
+        if self.firmware.clashes:
+            raise UserError(
+                f"firmware files under {self.root} share a name but differ: "
+                f"{self.firmware.clash_text()}. Phones ask for the bare name, so the TFTP "
+                "server cannot tell which one is meant: keep one of them"
+            )
         files: dict[str, bytes] = {XMLDEFAULT: self.xmldefault()}
         for device in self.site.devices:
-            files[f"SEP{device.mac.upper()}.cnf.xml"] = self.device_config(device)
+            if device.provision:
+                files[f"SEP{device.mac.upper()}.cnf.xml"] = self.device_config(device)
         rings = self.rings()
         if rings:
             ring_list = self.render_template(["RingList.xml.j2"], {"rings": rings})
@@ -385,6 +391,6 @@ def render_device_file(site: Site, filename: str) -> bytes | None:
     if not m:
         return None
     device = site.device(m.group(1))
-    if device is None:
+    if device is None or not device.provision:
         return None
     return Renderer(site).device_config(device)

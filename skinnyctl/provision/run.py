@@ -9,11 +9,58 @@ from pathlib import Path
 
 from skinnyctl.errors import UserError
 from skinnyctl.provision import writer
+from skinnyctl.provision.audit import Audit, audit
 from skinnyctl.provision.dhcp import FILENAMES, FLAVOURS, render_dhcp, router_hint
 from skinnyctl.provision.render import BUILTIN_TEMPLATES, Renderer
+from skinnyctl.site.hostnet import HostNetwork
 from skinnyctl.site.model import Site
 
 Echo = Callable[[str], None]
+
+
+def _review(
+    site: Site,
+    renderer: Renderer,
+    files: dict[str, bytes],
+    *,
+    strict: bool,
+    network: HostNetwork | None,
+    local_only: bool,
+    warn: Echo,
+    action: str,
+) -> Audit:
+    """Print the renderer's and the audit's warnings; with ``strict`` they stop ``action``."""
+    found = audit(site, renderer.root, files, network=network, local_only=local_only)
+    warnings = [*renderer.warnings, *map(str, found.warnings)]
+    for w in warnings:
+        warn(f"warning: {w}")
+    if strict and warnings:
+        n = len(warnings)
+        raise UserError(f"{n} warning{'s' if n != 1 else ''} and --strict: {action}")
+    return found
+
+
+def check(
+    site: Site,
+    *,
+    strict: bool = False,
+    network: HostNetwork | None = None,
+    warn: Echo = print,
+) -> None:
+    """``skinnyctl check`` past the loader: render in memory (template, firmware errors) and
+    warn about what phones would trip on (unreachable addresses, missing locale folders...)."""
+    renderer = Renderer(site)
+    files = renderer.render_all()
+    _review(
+        site,
+        renderer,
+        files,
+        strict=strict,
+        network=network,
+        local_only=False,
+        warn=warn,
+        action="the site is not ready",
+    )
 
 
 def provision(
@@ -26,8 +73,14 @@ def provision(
     dhcp_out: Path | None = None,
     echo: Echo = print,
     warn: Echo = print,
+    strict: bool = False,
+    network: HostNetwork | None = None,
+    local_only: bool = False,
 ) -> writer.Plan:
-    """Render everything, then (unless ``dry_run``) write what changed. Returns the TFTP plan."""
+    """Render everything, then (unless ``dry_run``) write what changed. Returns the TFTP plan.
+
+    Warnings (see :mod:`skinnyctl.provision.audit`) are printed first; ``strict`` makes them
+    errors, and nothing is written. ``local_only`` (the demo): no address checks."""
     root = site.resolve(site.server.tftp_root)
     target = out if out is not None else root
     renderer = Renderer(site, root=root)
@@ -37,8 +90,16 @@ def provision(
         if f not in FLAVOURS:
             raise UserError(f"unknown DHCP server '{f}': choose from {', '.join(FLAVOURS)}")
     dhcp_texts = {f: render_dhcp(site, f) for f in dict.fromkeys(flavours)}
-    for w in renderer.warnings:
-        warn(f"warning: {w}")
+    found = _review(
+        site,
+        renderer,
+        files,
+        strict=strict,
+        network=network,
+        local_only=local_only,
+        warn=warn,
+        action="nothing written",
+    )
 
     plans = [writer.plan(target, files)]
     if dhcp_texts and dhcp_out is not None:
@@ -74,7 +135,9 @@ def provision(
         try:
             echo(router_hint(site))
         except UserError:
-            pass  # no IPv4 server address: nothing sensible to suggest
+            pass  # no address phones can reach: nothing sensible to suggest
+    for line in found.report(site):
+        echo(line)
     return plans[0]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -19,6 +20,11 @@ def write_bytes_atomic(path: Path, data: bytes, mode: int | None = None) -> None
     The new file keeps the permissions of the file it replaces (or ``mode``, else 0o644), so an
     edit does not widen or narrow who may read the file (provision passes 0o644).
     """
+    write_chunks_atomic(path, (data,), mode)
+
+
+def write_chunks_atomic(path: Path, chunks: Iterable[bytes], mode: int | None = None) -> None:
+    """:func:`write_bytes_atomic` for data that arrives in pieces (a file from an archive)."""
     path = Path(path)
     if mode is None:
         try:
@@ -28,7 +34,8 @@ def write_bytes_atomic(path: Path, data: bytes, mode: int | None = None) -> None
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for chunk in chunks:
+                f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)

@@ -22,7 +22,7 @@ from typing import Any, TypeGuard
 import tomlkit
 import tomlkit.exceptions
 
-from skinnyctl.site import catalog, timezones
+from skinnyctl.site import catalog, timezones, vendorconfig
 from skinnyctl.site.locate import Locations
 from skinnyctl.site.locate import Path as KeyPath
 from skinnyctl.site.model import (
@@ -600,6 +600,7 @@ def _devices(r: _Reader, raw: Any, lines: list[Line], sets: Iterable[str]) -> li
         "softkeys",
         "ip",
         "vendor_config",
+        "provision",
     ]
     sets = list(sets)
     for path, t in _aot(r, raw, "devices"):
@@ -701,7 +702,10 @@ def _devices(r: _Reader, raw: Any, lines: list[Line], sets: Iterable[str]) -> li
                         else ""
                     ),
                 )
-        vendor = _vendor_config(r, t.get("vendor_config"), (*path, "vendor_config"))
+        vendor = _vendor_config(r, t.get("vendor_config"), (*path, "vendor_config"), model)
+        provision = r.get(t, path, "provision", bool, True, "true or false")
+        if model and model.family == "ata" and provision:
+            _refuse_ata(r, (*path, "model"), model)
         if mac and model:
             devices.append(
                 Device(
@@ -714,25 +718,82 @@ def _devices(r: _Reader, raw: Any, lines: list[Line], sets: Iterable[str]) -> li
                     softkeys=softkeys,
                     ip=ip,
                     vendor_config=vendor,
+                    provision=provision,
                 )
             )
     return devices
 
 
-def _vendor_config(r: _Reader, raw: Any, path: KeyPath) -> tuple[tuple[str, str], ...]:
+def _refuse_ata(r: _Reader, path: KeyPath, model: catalog.PhoneModel) -> None:
+    """The ATA's SCCP firmware reads a binary profile only Cisco's tool makes (the
+    "ATA 186/188" section of docs/provisioning-notes.md): say so rather than write an XML
+    file it ignores."""
+    r.problem(
+        path,
+        f"skinnyctl cannot write the configuration a {model.title} reads: its SCCP firmware "
+        "loads a binary ata<mac> profile that only Cisco's cfgfmt tool produces",
+        "set the ATA up by hand (its web page http://<ata>/dev or voice menu: UseTftp 0, "
+        "CA0orCM0 = this machine's address) and add provision = false to this device so it "
+        "can register; or use a one-line phone such as a 7911",
+    )
+
+
+def _vendor_config(
+    r: _Reader, raw: Any, path: KeyPath, model: catalog.PhoneModel | None
+) -> tuple[tuple[str, str], ...]:
+    """vendorConfig switches, checked against what ``model``'s family reads
+    (:mod:`skinnyctl.site.vendorconfig`). Without a model (its own problem is reported) the
+    switches cannot be judged and are dropped."""
     t = r.table(raw, path)
+    if model is None:
+        return ()
+    known = vendorconfig.keys_for(model.family)
     out = []
-    for k, v in t.items():
-        v = _plain(v)
-        if isinstance(v, bool):
-            v = int(v)
-        if not isinstance(v, str | int):
+    for k, raw_value in t.items():
+        value = _plain(raw_value)
+        key = known.get(k)
+        if key is None:
             r.problem(
-                (*path, k), f"vendor_config.{k} must be a string or number", f"for example: {k} = 1"
+                (*path, k),
+                f"unknown vendor_config key '{k}' for a {model.name}",
+                _vendor_key_hint(k, model, known),
+                key=True,
             )
             continue
-        out.append((k, str(v)))
+        converted = vendorconfig.convert(key, value)
+        if converted is None:
+            r.problem(
+                (*path, k),
+                f"vendor_config.{k} = {_toml_value(value)} is not a value of {k}",
+                f"{k} takes {key.allowed()}",
+            )
+            continue
+        out.append((k, converted))
     return tuple(out)
+
+
+def _vendor_key_hint(
+    key: str, model: catalog.PhoneModel, known: dict[str, vendorconfig.VendorKey]
+) -> str:
+    if not known:
+        return f"a {model.name} reads no vendorConfig switch skinnyctl knows: remove vendor_config"
+    other = vendorconfig.lookup(key)
+    if other is not None:
+        return f"{key} is read by {', '.join(sorted(other.families))} phones, not by a {model.name}"
+    close = _did_you_mean(key, known)
+    if close:
+        return close.rstrip()
+    return f"switches a {model.name} reads: " + ", ".join(sorted(known))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, int | float):
+        return str(value)
+    return _describe(value)
 
 
 def _softkey_sets(r: _Reader, raw: Any) -> dict[str, dict[str, tuple[str, ...]]]:
@@ -964,7 +1025,9 @@ def _models(r: _Reader, raw: Any) -> dict[str, ModelSettings]:
         r.check_keys(bt, path, ["firmware", "vendor_config"])
         out[model.name] = ModelSettings(
             firmware=r.get(bt, path, "firmware", str, "", "a load name"),
-            vendor_config=_vendor_config(r, bt.get("vendor_config"), (*path, "vendor_config")),
+            vendor_config=_vendor_config(
+                r, bt.get("vendor_config"), (*path, "vendor_config"), model
+            ),
         )
     return out
 

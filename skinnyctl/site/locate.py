@@ -127,6 +127,7 @@ class _Scanner:
                     continue
                 self.i += 1
                 self.skip_ws(False)
+                self._key_positions[(*path, *key)] = self.pos(key_start)
                 self.value((*path, *key))
         else:
             while self.i < len(self.text) and self.text[self.i] not in ",]}\n#":

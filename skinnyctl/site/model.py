@@ -137,6 +137,7 @@ class Device:
     softkeys: str = "default"  # name of a softkey set
     ip: str = ""  # DHCP reservation, optional
     vendor_config: tuple[tuple[str, str], ...] = ()  # per-device vendorConfig overrides
+    provision: bool = True  # False: no config file is written; the phone is set up by hand
 
     @property
     def name(self) -> str:

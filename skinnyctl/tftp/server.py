@@ -6,7 +6,9 @@ request from the current site, so an edited and reloaded ``site.toml`` takes eff
 (``SEP<MAC>.cnf.xml``, ``XMLDefault.cnf.xml``) the rendered content wins over a file of that name
 on disk: the site is the source of truth for device files, and a stale provisioned copy must not
 shadow an edit. Every other name, or any name while no site is loaded (or rendering fails), is
-looked up on disk with the rules of :mod:`skinnyctl.tftp.paths`.
+looked up on disk with the rules of :mod:`skinnyctl.tftp.paths`; a bare name the root lacks is
+then looked up among the firmware files in sub-folders (``firmware/7961/SCCP41...loads``), the
+layout users unzip into.
 
 Design — what comes from tftpy and what does not. tftpy 0.8.7 is used for the wire format of the
 request and negotiation packets (RRQ/WRQ parsing with options, OACK and ERROR encoding). Its server
@@ -70,6 +72,7 @@ from skinnyctl.tftp.paths import (
 )
 
 if TYPE_CHECKING:
+    from skinnyctl.provision.firmware import FirmwareIndex
     from skinnyctl.site.discovered import DiscoveredDevices
     from skinnyctl.site.model import Site
 
@@ -87,6 +90,8 @@ _HDR = struct.Struct("!HH")
 
 _DEVICE_NAME_RE = re.compile(r"^(CTLSEP|ITLSEP|SEP)([0-9A-F]{12})(\..*)?$", re.IGNORECASE)
 _SEP_CNF_RE = re.compile(r"^SEP([0-9A-F]{12})\.cnf\.xml$", re.IGNORECASE)
+
+FIRMWARE_RESCAN = 2.0  # seconds a scan of the firmware names is reused
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,34 @@ def _canonical_device_name(name: str) -> str:
     if name.casefold() == "xmldefault.cnf.xml":
         return "XMLDefault.cnf.xml"
     return name
+
+
+class _FirmwareNames:
+    """Firmware kept in sub-folders (``firmware/7961/...``), found by its bare name: phones ask
+    for the names ``loadInformation`` and the ``.loads`` manifests give, never for a folder.
+    Only consulted when the root has no file of that name; the scan is reused for
+    :data:`FIRMWARE_RESCAN` seconds so a boot storm's misses do not each walk the tree."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._scanned = -1e9
+        self._index: FirmwareIndex | None = None
+
+    def find(self, name: str) -> str:
+        """The relative path of ``name``; raises TftpNotFound (absent, or ambiguous)."""
+        now = time.monotonic()
+        if self._index is None or now - self._scanned > FIRMWARE_RESCAN:
+            from skinnyctl.provision.firmware import scan_firmware
+
+            self._index, self._scanned = scan_firmware(self.root), now
+        key = name.lower()
+        if key in self._index.clashes:
+            paths = " and ".join(self._index.clashes[key])
+            raise TftpNotFound(f"firmware name is ambiguous: {paths} differ")
+        rel = self._index.by_name.get(key)
+        if rel is None:
+            raise TftpNotFound("file not found")
+        return rel
 
 
 @dataclass(eq=False)
@@ -221,6 +254,7 @@ class TftpService:
         self._log_entries: collections.deque[FetchEntry] = collections.deque(maxlen=log_size)
         self._factory = TftpPacketFactory()
         self._sgn_warned: dict[str, float] = {}
+        self._firmware = _FirmwareNames(self.root)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -624,7 +658,12 @@ class TftpService:
                     data = None
                 if data is not None:
                     return _Source(data=bytes(data)), "rendered"
-        path = resolve(self.root, name)
+        try:
+            path = resolve(self.root, name)
+        except TftpNotFound:
+            if "/" in rel:
+                raise
+            path = resolve(self.root, self._firmware.find(rel))  # the same checks apply
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except OSError as e:
