@@ -129,9 +129,10 @@ def test_init_then_serve_starts_without_provision(tmp_path: Path) -> None:
     run_cli("init", tmp_path / "d")
     site = tmp_path / "d" / "site.toml"
     sccp, tftp = free_port(), free_port()
-    text = site.read_text()
-    text = text.replace("sccp_port = 2000", f"sccp_port = {sccp}")  # ports free on this box
-    text = text.replace("tftp_port = 6969", f"tftp_port = {tftp}")
+    text = site.read_text()  # ports free on this box, loopback only
+    text = re.sub(r"(?m)^sccp_port = \d+", f"sccp_port = {sccp}", text)
+    text = re.sub(r"(?m)^tftp_port = \d+", f"tftp_port = {tftp}", text)
+    text = re.sub(r'(?m)^listen = ".*"', 'listen = "127.0.0.1"', text)
     site.write_text(text)
     assert not (tmp_path / "d" / "tftp").exists()
     proc = start_serve(site)
