@@ -79,7 +79,7 @@ class RateLimitedLog:
         self.period, self.burst = period, burst
         self._seen: dict[str, tuple[float, int]] = {}
 
-    def __call__(self, key: str, level: int, msg: str, *args: object) -> None:
+    def __call__(self, key: str, level: int, msg: str, *args: object, **kwargs: Any) -> None:
         now = time.monotonic()
         start, count = self._seen.get(key, (now, 0))
         if now - start > self.period:
@@ -91,7 +91,7 @@ class RateLimitedLog:
         count += 1
         self._seen[key] = (start, count)
         if count <= self.burst:
-            log.log(level, msg, *args)
+            log.log(level, msg, *args, **kwargs)
 
 
 _limited = RateLimitedLog()
@@ -271,9 +271,17 @@ class _Socket:
         self.config["_sip_tm"] = self.tm
 
     def close(self) -> None:
-        if self.tm is not None:
-            self.tm.shutdown()
-            self.tm = None
+        if self.tm is None:
+            return
+        # sippy's shutdown leaves the transactions' retransmission timers armed; they would
+        # fire into a closed manager.
+        for t in [*self.tm.tclient.values(), *self.tm.tserver.values()]:
+            for name in ("teA", "teB", "teC", "teD", "teE", "teF", "teG"):
+                timer = getattr(t, name, None)
+                if timer is not None:
+                    timer.cancel()
+        self.tm.shutdown()
+        self.tm = None
 
     def trunk_for(self, ip: str) -> _TrunkRuntime | None:
         return next((t for t in self.trunks if t.allows(ip)), None)
