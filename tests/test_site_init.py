@@ -11,6 +11,7 @@ import pytest
 from skinnyctl.errors import UserError
 from skinnyctl.site import Device, Line, Server, load_site, parse_site
 from skinnyctl.site.init import initial_site_text, write_initial_site
+from skinnyctl.site.model import Trunk
 from tests.clirun import run_cli
 
 
@@ -69,7 +70,9 @@ def _every_key() -> set[str]:
     keys |= {f.name for f in fields(Line)}
     keys |= {f.name for f in fields(Device)} - {"buttons"}  # buttons: [[devices.buttons]]
     keys |= {"type", "label", "line", "number", "url", "feature"}  # buttons
-    keys |= {"pattern", "action", "timeout"}  # dialplan
+    keys |= {"pattern", "action", "timeout", "trunk", "strip", "prefix"}  # dialplan
+    keys |= {f.name for f in fields(Trunk)}  # [[trunks]]
+    keys |= {"did", "target"}  # [[inbound]]
     keys |= {
         "servers",
         "subnet",
@@ -116,6 +119,8 @@ def test_commented_examples_are_valid_when_uncommented() -> None:
     assert "reception" in site.softkey_sets
     assert site.dhcp.flavours and site.dhcp.subnet
     assert site.models["7960"].firmware
+    assert site.trunks[0].name == "provider" and site.inbound[0].target == "1001"
+    assert site.server.emergency == ("112", "911")
 
 
 def test_init_then_serve_starts_without_provision(tmp_path: Path) -> None:

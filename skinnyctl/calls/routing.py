@@ -19,9 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Literal
-
-from skinnyctl.site.model import Application, DialRule, Line, Site
+from skinnyctl.site.model import Application, DialAction, DialRule, Line, Site
 
 from .channel import Kind
 
@@ -32,7 +30,7 @@ DEFAULT_TIMEOUT = 10.0
 
 @dataclass(frozen=True)
 class Decision:
-    action: Literal["wait", "process", "drop"]
+    action: DialAction  # "trunk": route now, out through the rule's trunk
     timeout: float = DEFAULT_TIMEOUT  # for "wait"
     rule: str = ""  # the pattern that decided ("" = no rule matched)
 

@@ -15,7 +15,7 @@ import difflib
 import ipaddress
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -30,16 +30,19 @@ from skinnyctl.site.model import (
     DEFAULT_SOFTKEY_SET,
     SOFTKEY_NAMES,
     SOFTKEY_SET_NAMES,
+    TRUNK_CODECS,
     Application,
     Button,
     Device,
     Dhcp,
     DhcpFlavour,
     DialRule,
+    Inbound,
     Line,
     ModelSettings,
     Server,
     Site,
+    Trunk,
 )
 
 _MAC_RE = re.compile(r"^[0-9A-F]{12}$")
@@ -837,7 +840,7 @@ def _softkey_sets(r: _Reader, raw: Any) -> dict[str, dict[str, tuple[str, ...]]]
 def _dialplan(r: _Reader, raw: Any) -> list[DialRule]:
     rules = []
     for path, t in _aot(r, raw, "dialplan"):
-        r.check_keys(t, path, ["pattern", "action", "timeout"])
+        r.check_keys(t, path, ["pattern", "action", "timeout", *_DIAL_TRUNK_KEYS])
         pattern = r.get(t, path, "pattern", str, "", "a regular expression")
         if not pattern:
             r.problem(
@@ -855,12 +858,13 @@ def _dialplan(r: _Reader, raw: Any) -> list[DialRule]:
                 "escape special characters, e.g. ^\\*8[0-9]$",
             )
             continue
-        action = r.get(t, path, "action", str, "", '"wait", "process" or "drop"')
-        if action not in ("wait", "process", "drop"):
+        action = r.get(t, path, "action", str, "", '"wait", "process", "drop" or "trunk"')
+        if action not in ("wait", "process", "drop", "trunk"):
             r.problem(
                 (*path, "action") if "action" in t else path,
                 f"dialplan action '{action}' is not known",
-                'action is "wait" (more digits), "process" (route now) or "drop"',
+                'action is "wait" (more digits), "process" (route now), "drop" or "trunk" '
+                "(out through a SIP trunk)",
             )
             continue
         timeout = r.get(t, path, "timeout", (int, float), None, "a number of seconds")
@@ -882,6 +886,7 @@ def _dialplan(r: _Reader, raw: Any) -> list[DialRule]:
                 pattern=pattern,
                 action=action,
                 timeout=float(timeout) if timeout is not None else None,
+                **_dial_trunk(r, t, path, action),
             )
         )
     return rules
@@ -1030,6 +1035,353 @@ def _models(r: _Reader, raw: Any) -> dict[str, ModelSettings]:
             ),
         )
     return out
+
+
+# ---- SIP trunks (issue 18): [[trunks]], [[inbound]], [server] emergency, dial action "trunk",
+# per-line external_number. Kept together so the rest of the loader reads as before.
+
+_TRUNK_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+_DIAL_TRUNK_KEYS = ("trunk", "strip", "prefix")
+_TRUNK_KEYS = [f.name for f in fields(Trunk)]
+
+
+def _trunk_port(r: _Reader, t: dict[str, Any], path: KeyPath, key: str, default: int) -> int:
+    v: int = r.get(t, path, key, int, default, "a port number")
+    if not 1 <= v <= 65535:
+        r.problem((*path, key), f"'{key}' = {v} is not a port number", "write 1 to 65535")
+        return default
+    return v
+
+
+def _trunk_password(
+    r: _Reader, t: dict[str, Any], path: KeyPath, base_dir: Path
+) -> tuple[str, Path | None]:
+    """The password, from the file or the key. Never put the password in a message."""
+    password = r.get(t, path, "password", str, "", "a string")
+    file_text = r.get(t, path, "password_file", str, "", "a file path")
+    if not file_text:
+        return password, None
+    if "password" in t:
+        r.problem(
+            (*path, "password_file"),
+            "both password and password_file are given",
+            "keep one: password_file keeps the secret out of site.toml",
+        )
+    pf = Path(file_text)
+    full = pf if pf.is_absolute() else base_dir / pf
+    try:
+        secret = full.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        r.problem((*path, "password_file"), f"no such file: {full}", "create it (mode 0600)")
+        return "", pf
+    except (OSError, UnicodeDecodeError) as e:
+        why = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+        r.problem((*path, "password_file"), f"cannot read {full}: {why}", "check its mode")
+        return "", pf
+    if not secret:
+        r.problem(
+            (*path, "password_file"), f"{full} is empty", "write the password on its first line"
+        )
+    return secret, pf
+
+
+def _trunk_codecs(r: _Reader, t: dict[str, Any], path: KeyPath) -> tuple[str, ...]:
+    codecs = r.get_list(t, path, "codecs", "codec names")
+    if codecs is None:
+        return TRUNK_CODECS
+    out: list[str] = []
+    for i, c in enumerate(codecs):
+        name = c.upper()
+        if name not in TRUNK_CODECS:
+            r.problem(
+                (*path, "codecs", i),
+                f"codec '{c}' is not offered on trunks",
+                'codecs are "PCMU" (G.711 µ-law) and "PCMA" (G.711 A-law)',
+            )
+        elif name in out:
+            r.problem((*path, "codecs", i), f"codec '{c}' is listed twice", "remove one")
+        else:
+            out.append(name)
+    if not codecs:
+        r.problem((*path, "codecs"), "codecs lists no codec", 'write e.g. ["PCMA", "PCMU"]')
+    return tuple(out) or TRUNK_CODECS
+
+
+def _trunk_allow(r: _Reader, t: dict[str, Any], path: KeyPath) -> tuple[str, ...]:
+    allow = r.get_list(t, path, "allow", "addresses or networks") or []
+    out = []
+    for i, a in enumerate(allow):
+        try:
+            out.append(str(ipaddress.ip_network(a, strict=False)))
+        except ValueError:
+            r.problem(
+                (*path, "allow", i),
+                f"'{a}' is not an address or network",
+                'write e.g. "203.0.113.5" or "203.0.113.0/24"',
+            )
+    return tuple(out)
+
+
+def _trunk_choice(
+    r: _Reader, t: dict[str, Any], path: KeyPath, key: str, choices: dict[str, str], default: str
+) -> str:
+    value: str = r.get(t, path, key, str, default, " or ".join(f'"{c}"' for c in choices))
+    if value not in choices:
+        r.problem(
+            (*path, key),
+            f"{key} = '{value}' is not known",
+            _did_you_mean(value, choices)
+            + "; ".join(f'"{c}" = {what}' for c, what in choices.items()),
+        )
+        return default
+    return value
+
+
+def _trunks(r: _Reader, raw: Any, base_dir: Path) -> list[Trunk]:
+    trunks: list[Trunk] = []
+    seen: dict[str, KeyPath] = {}
+    d = Trunk(name="", host="")
+    for path, t in _aot(r, raw, "trunks"):
+        r.check_keys(t, path, _TRUNK_KEYS)
+        name = r.get(t, path, "name", str, "", "a name")
+        if not name:
+            r.problem(path, "this trunk has no name", 'add: name = "provider"')
+            continue
+        if not _TRUNK_NAME_RE.match(name):
+            r.problem(
+                (*path, "name"),
+                f"'{name}' is not a trunk name",
+                "use up to 32 letters, digits, - and _",
+            )
+            continue
+        if name in seen:
+            r.problem(
+                (*path, "name"),
+                f"trunk '{name}' is defined twice",
+                f"the first is at line {r.locations.of(seen[name])[0]}; give each its own name",
+            )
+            continue
+        seen[name] = (*path, "name")
+        host = r.get(t, path, "host", str, "", "a host name or IP address")
+        if not host:
+            r.problem(path, f"trunk '{name}' has no host", 'add: host = "sip.provider.example"')
+        elif not _host_ok(host):
+            r.problem(
+                (*path, "host"),
+                f"'{host}' is not an IP address or host name",
+                'write the provider\'s proxy, e.g. "sip.provider.example"',
+            )
+            host = ""
+        transport = r.get(t, path, "transport", str, d.transport, '"udp"')
+        if transport != "udp":
+            r.problem(
+                (*path, "transport"),
+                f"transport '{transport}' is not supported",
+                'write "udp": the SIP stack (sippy) carries trunks over UDP only',
+            )
+        from_domain = r.get(t, path, "from_domain", str, "", "a domain name")
+        if from_domain and not _host_ok(from_domain):
+            r.problem(
+                (*path, "from_domain"),
+                f"'{from_domain}' is not a domain name",
+                'write e.g. "provider.example" (the domain your provider gave you)',
+            )
+        username = r.get(t, path, "username", str, "", "a string")
+        password, password_file = _trunk_password(r, t, path, base_dir)
+        register = r.get(t, path, "register", bool, d.register, "true or false")
+        if register and not (username and (password or password_file)):
+            r.problem(
+                path,
+                f"trunk '{name}' registers but has no "
+                + ("username" if not username else "password"),
+                "add username and password (or password_file), or register = false for a "
+                "provider that knows you by your address",
+            )
+        expires = r.get(t, path, "register_expires", int, d.register_expires, "a number of seconds")
+        if not 60 <= expires <= 86400:
+            r.problem(
+                (*path, "register_expires"),
+                f"register_expires = {expires} is out of range",
+                "write a number of seconds from 60 to 86400 (3600 is usual)",
+            )
+            expires = d.register_expires
+        caller_id = r.get(t, path, "caller_id", (str, int), "", "a phone number")
+        caller_id = str(caller_id)
+        if caller_id and not _NUMBER_RE.match(caller_id):
+            r.problem(
+                (*path, "caller_id"),
+                f"'{caller_id}' is not a phone number",
+                'write digits, optionally with a leading +, e.g. "+33123456789"',
+            )
+        hold = _trunk_choice(
+            r,
+            t,
+            path,
+            "hold",
+            {"music": "the far end hears our music", "reinvite": "re-INVITE a=sendonly"},
+            d.hold,
+        )
+        dtmf = _trunk_choice(r, t, path, "dtmf", {"rfc4733": "RTP telephone-events"}, d.dtmf)
+        if host:
+            trunks.append(
+                Trunk(
+                    name=name,
+                    host=host,
+                    port=_trunk_port(r, t, path, "port", d.port),
+                    username=username,
+                    password=password,
+                    password_file=password_file,
+                    from_domain=from_domain,
+                    register=register,
+                    register_expires=expires,
+                    codecs=_trunk_codecs(r, t, path),
+                    caller_id=caller_id,
+                    allow=_trunk_allow(r, t, path),
+                    hold=hold,  # type: ignore[arg-type]
+                    dtmf=dtmf,  # type: ignore[arg-type]
+                    local_port=_trunk_port(r, t, path, "local_port", d.local_port),
+                )
+            )
+    return trunks
+
+
+def _inbound(r: _Reader, raw: Any, lines: list[Line]) -> list[Inbound]:
+    numbers = [ln.number for ln in lines]
+    out: list[Inbound] = []
+    seen: dict[str, KeyPath] = {}
+    for path, t in _aot(r, raw, "inbound"):
+        r.check_keys(t, path, ["did", "target"])
+        did = str(r.get(t, path, "did", (str, int), "", "a phone number"))
+        target = str(r.get(t, path, "target", (str, int), "", "a line number"))
+        if not did or not _NUMBER_RE.match(did):
+            r.problem(
+                (*path, "did") if "did" in t else path,
+                f"'{did}' is not a phone number" if did else "this inbound entry has no did",
+                'write the number the provider delivers, e.g. did = "+33123456789"',
+            )
+            continue
+        if did in seen:
+            r.problem(
+                (*path, "did"),
+                f"did {did} is routed twice",
+                f"the first is at line {r.locations.of(seen[did])[0]}; remove one",
+            )
+            continue
+        seen[did] = (*path, "did")
+        if target not in numbers:
+            near = difflib.get_close_matches(target, numbers, n=3)
+            r.problem(
+                (*path, "target") if "target" in t else path,
+                f"target {target} is not a line" if target else "this inbound entry has no target",
+                (f"did you mean {' or '.join(near)}? " if near else "")
+                + ("defined lines: " + ", ".join(numbers) if numbers else "define [[lines]]"),
+            )
+            continue
+        out.append(Inbound(did=did, target=target))
+    return out
+
+
+def _emergency(r: _Reader, raw_server: Any, trunks: list[Trunk]) -> tuple[str, ...]:
+    path: KeyPath = ("server",)
+    t = raw_server if isinstance(raw_server, dict) else {}
+    numbers = r.get_list(t, path, "emergency", "numbers") or []
+    for i, n in enumerate(numbers):
+        if not _NUMBER_RE.match(n):
+            r.problem((*path, "emergency", i), f"'{n}' is not a number", 'write e.g. "112"')
+    if numbers and not trunks:
+        r.problem(
+            (*path, "emergency"),
+            "emergency numbers are given but no [[trunks]] entry can carry them",
+            "add a [[trunks]] section (they go out through the first one)",
+        )
+    return tuple(n for n in numbers if _NUMBER_RE.match(n))
+
+
+def _dial_trunk(r: _Reader, t: dict[str, Any], path: KeyPath, action: str) -> dict[str, Any]:
+    """trunk/strip/prefix of a dial rule; their names are checked against [[trunks]] later."""
+    if action != "trunk":
+        for key in _DIAL_TRUNK_KEYS:
+            if key in t:
+                r.problem(
+                    (*path, key),
+                    f"only a trunk rule takes {key}",
+                    f'remove {key}, or use action = "trunk"',
+                )
+        return {}
+    trunk = r.get(t, path, "trunk", str, "", "a trunk name")
+    if not trunk:
+        r.problem(path, "this trunk rule names no trunk", 'add: trunk = "provider"')
+    strip = r.get(t, path, "strip", int, 0, "a number of digits")
+    if not 0 <= strip <= 24:
+        r.problem(
+            (*path, "strip"),
+            f"strip = {strip} is out of range",
+            "write how many leading digits to remove, 0 to 24 (1 drops an outside-line 9)",
+        )
+        strip = 0
+    prefix = r.get(t, path, "prefix", str, "", "digits")
+    if prefix and not _NUMBER_RE.match(prefix):
+        r.problem(
+            (*path, "prefix"),
+            f"prefix '{prefix}' is not digits",
+            'write digits, * # or a leading +, e.g. "+33"',
+        )
+        prefix = ""
+    return {"trunk": trunk, "strip": strip, "prefix": prefix}
+
+
+def _check_trunk_references(r: _Reader, raw_dialplan: Any, trunks: list[Trunk]) -> None:
+    names = [tr.name for tr in trunks]
+    if not isinstance(raw_dialplan, list):
+        return
+    for i, t in enumerate(raw_dialplan):
+        if not isinstance(t, dict) or _plain(t.get("action")) != "trunk":
+            continue
+        name = _plain(t.get("trunk"))
+        if isinstance(name, str) and name and name not in names:
+            r.problem(
+                ("dialplan", i, "trunk"),
+                f"trunk '{name}' is not defined",
+                _did_you_mean(name, names)
+                + ("defined trunks: " + ", ".join(names) if names else "add a [[trunks]] section"),
+            )
+
+
+def _check_external_numbers(r: _Reader, raw_lines: Any) -> None:
+    if not isinstance(raw_lines, list):
+        return
+    for i, t in enumerate(raw_lines):
+        value = _plain(t.get("external_number")) if isinstance(t, dict) else None
+        if isinstance(value, str) and value and not _NUMBER_RE.match(value):
+            r.problem(
+                ("lines", i, "external_number"),
+                f"external_number '{value}' is not a phone number",
+                'write digits, optionally with a leading +, e.g. "+33123456789"',
+            )
+
+
+def _trunk_port_checks(r: _Reader, server: Server, raw_trunks: Any) -> None:
+    """Our SIP sockets are UDP, like TFTP and RTP: they must not collide."""
+    if not isinstance(raw_trunks, list):
+        return
+    for i, t in enumerate(raw_trunks):
+        port = _plain(t.get("local_port", 5060)) if isinstance(t, dict) else None
+        if not isinstance(port, int) or isinstance(port, bool):
+            continue
+        path: KeyPath = ("trunks", i, "local_port") if "local_port" in t else ("trunks", i)
+        if server.rtp_port_min <= port <= server.rtp_port_max:
+            r.problem(
+                path,
+                f"local_port {port} lies inside the RTP port range "
+                f"{server.rtp_port_min}-{server.rtp_port_max}",
+                "both are UDP: pick a port outside the range (5060 is usual)",
+            )
+        elif port == server.tftp_port:
+            r.problem(
+                path,
+                f"local_port {port} is the TFTP port",
+                "both are UDP: pick another port (5060 is usual)",
+            )
 
 
 _DUPLICATE_RE = re.compile(r'Key "(.+)" already exists')
@@ -1201,6 +1553,8 @@ TOP_LEVEL = (
     "dhcp",
     "models",
     "applications",
+    "trunks",
+    "inbound",
 )
 
 
@@ -1223,7 +1577,14 @@ def parse_site(text: str, path: Path | None = None) -> Site:
     dhcp = _dhcp(r, doc.get("dhcp"))
     models = _models(r, doc.get("models"))
     applications = _applications(r, doc.get("applications"), lines)
+    base_dir = path.parent if path else Path.cwd()
+    trunks = _trunks(r, doc.get("trunks"), base_dir)
+    inbound = _inbound(r, doc.get("inbound"), lines)
+    server = replace(server, emergency=_emergency(r, doc.get("server"), trunks))
+    _check_external_numbers(r, doc.get("lines"))
+    _check_trunk_references(r, doc.get("dialplan"), trunks)
     _cross_checks(r, doc, server, dhcp)
+    _trunk_port_checks(r, server, doc.get("trunks"))
     if r.problems:
         r.problems.sort(key=lambda p: (p.line, p.column))
         raise SiteError(r.problems)
@@ -1237,6 +1598,8 @@ def parse_site(text: str, path: Path | None = None) -> Site:
         dhcp=dhcp,
         models=models,
         applications=tuple(applications),
+        trunks=tuple(trunks),
+        inbound=tuple(inbound),
     )
 
 

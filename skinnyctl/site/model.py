@@ -14,7 +14,7 @@ from typing import Literal
 from skinnyctl.site.catalog import ExpansionModule, PhoneModel
 
 MediaMode = Literal["relay", "direct"]
-DialAction = Literal["wait", "process", "drop"]
+DialAction = Literal["wait", "process", "drop", "trunk"]
 ButtonKind = Literal["line", "speed_dial", "service_url", "feature"]
 DhcpFlavour = Literal["isc", "dnsmasq", "kea", "udhcpd"]
 ApplicationKind = Literal["echo", "music"]
@@ -92,6 +92,7 @@ class Server:
     idle_url: str = ""
     information_url: str = ""
     authentication_url: str = ""
+    emergency: tuple[str, ...] = ()  # numbers that always go out through the first trunk
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class Line:
     forward_busy: str = ""
     forward_no_answer: str = ""
     no_answer_timeout: float = 0.0
+    external_number: str = ""  # presented to a trunk's far end; "" = the trunk's caller_id
 
     @property
     def shown_caller_name(self) -> str:
@@ -158,6 +160,9 @@ class DialRule:
     pattern: str  # regular expression, matched against the whole digit string dialled so far
     action: DialAction
     timeout: float | None = None  # for "wait": seconds before routing what was dialled
+    trunk: str = ""  # for "trunk": the [[trunks]] name the call goes out through
+    strip: int = 0  # for "trunk": digits removed from the front of what was dialled
+    prefix: str = ""  # for "trunk": then put in front, e.g. "+33"
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,49 @@ class Dhcp:
     reservations: bool = True  # write host entries for devices with an ip
 
 
+# ---- SIP trunks (issue 18) ------------------------------------------------------------------
+
+TrunkTransport = Literal["udp"]
+TrunkHold = Literal["music", "reinvite"]
+TrunkDtmf = Literal["rfc4733"]
+TRUNK_CODECS = ("PCMU", "PCMA")
+
+
+@dataclass(frozen=True)
+class Trunk:
+    """A SIP provider account or a neighbouring PBX (``[[trunks]]``)."""
+
+    name: str
+    host: str  # proxy and registrar
+    port: int = 5060
+    transport: TrunkTransport = "udp"
+    username: str = ""
+    # Never logged, never shown: repr=False keeps it out of tracebacks, status and events.
+    password: str = field(default="", repr=False)
+    password_file: Path | None = None  # where password came from, when it was read from a file
+    from_domain: str = ""  # host part of our From/To; "" = host
+    register: bool = True  # false: the provider authenticates us by address
+    register_expires: int = 3600  # seconds asked for in REGISTER
+    codecs: tuple[str, ...] = TRUNK_CODECS  # offered and accepted, in preference order
+    caller_id: str = ""  # number presented when the line has no external_number
+    allow: tuple[str, ...] = ()  # addresses/CIDRs INVITEs may come from; () = host's addresses
+    hold: TrunkHold = "music"  # what the far end gets when a phone holds: our music or a re-INVITE
+    dtmf: TrunkDtmf = "rfc4733"
+    local_port: int = 5060  # UDP port of our SIP socket for this trunk
+
+    @property
+    def domain(self) -> str:
+        return self.from_domain or self.host
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A number the outside world calls (``[[inbound]]``) and where its calls go."""
+
+    did: str
+    target: str  # a line number
+
+
 @dataclass(frozen=True)
 class Site:
     path: Path | None
@@ -219,6 +267,8 @@ class Site:
     _apps_by_number: dict[str, Application] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    trunks: tuple[Trunk, ...] = ()
+    inbound: tuple[Inbound, ...] = ()
 
     def __post_init__(self) -> None:
         lines: dict[str, Line] = {}
@@ -250,6 +300,9 @@ class Site:
         if key.startswith("SEP"):
             key = key[3:]
         return self._devices_by_mac.get(key)
+
+    def trunk(self, name: str) -> Trunk | None:
+        return next((t for t in self.trunks if t.name == name), None)
 
     def devices_with_line(self, number: str) -> tuple[Device, ...]:
         return tuple(d for d in self.devices if number in d.lines)

@@ -782,7 +782,7 @@ class Phones:
 
     def _decide(self, plane: Plane) -> list[Action]:
         decision = self.switch.router.dialplan.decide(plane.digits)
-        if decision.action == "process":
+        if decision.action in ("process", "trunk"):
             plane.deadline = None
             return self._step(plane, Ev.ROUTE, plane.digits)
         if decision.action == "drop":
