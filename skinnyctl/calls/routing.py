@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+
 from skinnyctl.site.model import Application, DialAction, DialRule, Line, Site
 
 from .channel import Kind
