@@ -11,6 +11,7 @@ import pytest
 from skinnyctl.errors import UserError
 from skinnyctl.site import Device, Line, Server, load_site, parse_site
 from skinnyctl.site.init import initial_site_text, write_initial_site
+from skinnyctl.site.model import Smtp, Voicemail, VoicemailBox
 from tests.clirun import run_cli
 
 
@@ -77,6 +78,9 @@ def _every_key() -> set[str]:
         "tftp_servers",
         "reservations",
     }
+    keys |= {f.name for f in fields(Voicemail)} - {"boxes", "smtp"}  # [voicemail]
+    keys |= {f.name for f in fields(VoicemailBox)}
+    keys |= {f.name for f in fields(Smtp)} - {"sender"} | {"from"}
     return keys
 
 
@@ -111,3 +115,4 @@ def test_commented_examples_are_valid_when_uncommented() -> None:
     assert "reception" in site.softkey_sets
     assert site.dhcp.flavours and site.dhcp.subnet
     assert site.models["7960"].firmware
+    assert site.voicemail.boxes["1001"].email and site.voicemail.smtp.host

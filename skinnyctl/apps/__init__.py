@@ -1,0 +1,1 @@
+"""Applications: ends of calls whose far end is our own code (voicemail, ...)."""
