@@ -367,6 +367,10 @@ class VoicemailStore:
         """A fresh path in tmp/ for the media engine to record to."""
         return self.root / "tmp" / f"rec-{uuid.uuid4().hex}.wav"
 
+    def discard(self, recording: Path) -> None:
+        """A recording not kept (too short, cancelled): removed by the writer."""
+        self._submit(lambda: recording.unlink(missing_ok=True))
+
     def add_message(
         self,
         box: str,
@@ -380,7 +384,7 @@ class VoicemailStore:
         :class:`MailboxFull` (and removes the recording) when the box is full."""
         with self._lock:
             if self.is_full(box):
-                self._submit(lambda: recording.unlink(missing_ok=True))
+                self.discard(recording)
                 raise MailboxFull(box)
             mid = self._next_id
             self._next_id += 1
