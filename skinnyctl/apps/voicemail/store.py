@@ -168,7 +168,8 @@ class VoicemailStore:
         self._busy = False
         self._closing = False
         self._writer: threading.Thread | None = None
-        self._db = self._connect()
+        self._rebuilt = 0
+        self._db = self._open(check)
         if check:
             self.report = self.check()
         self._load()
@@ -195,6 +196,28 @@ class VoicemailStore:
             self.emails = {b: v.email for b, v in vm.boxes.items() if v.email}
             self._pins = self._read_pins()
 
+    def _open(self, check: bool) -> sqlite3.Connection:
+        """The index, checked when ``check``: a damaged one (its header, its schema or any page)
+        is moved aside and a new one made, to be filled again from the files."""
+        try:
+            db = self._connect()
+            if not check:
+                return db
+            ok = db.execute("PRAGMA integrity_check").fetchone()[0]
+            if ok == "ok":
+                return db
+            db.close()
+        except sqlite3.DatabaseError as e:
+            ok = str(e)
+        log.error("voicemail index %s is damaged (%s); rebuilding it", self.db_path, ok)
+        aside = self.db_path.with_name(f"voicemail.sqlite.damaged-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(self.db_path) + suffix)
+            if src.exists():
+                os.replace(src, Path(str(aside) + suffix))
+        self._rebuilt = 1
+        return self._connect()
+
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(str(self.db_path), check_same_thread=False, timeout=10.0)
         db.execute("PRAGMA journal_mode=WAL")
@@ -205,24 +228,15 @@ class VoicemailStore:
 
     # -- start-up check --------------------------------------------------------------------
     def check(self) -> dict[str, int]:
-        """Integrity check and reconciliation of index and files; returns counts of what was
-        done (all zero on a clean start). Runs before the writer starts."""
+        """Reconciliation of index and files (after the integrity check of :meth:`_open`);
+        returns counts of what was done (all zero on a clean start). Runs before the writer
+        starts."""
         report = dict.fromkeys(
             ("rebuilt_index", "unfinished", "rows_without_file", "recovered", "damaged"), 0
         )
         report |= {"mail_dropped": 0, "outbox_orphans": 0}
+        report["rebuilt_index"] = self._rebuilt
         with self._lock:
-            ok = self._db.execute("PRAGMA integrity_check").fetchone()[0]
-            if ok != "ok":
-                log.error("voicemail index %s is damaged (%s); rebuilding it", self.db_path, ok)
-                self._db.close()
-                aside = self.db_path.with_name(f"voicemail.sqlite.damaged-{int(time.time())}")
-                for suffix in ("", "-wal", "-shm"):
-                    src = Path(str(self.db_path) + suffix)
-                    if src.exists():
-                        os.replace(src, Path(str(aside) + suffix))
-                self._db = self._connect()
-                report["rebuilt_index"] = 1
             for p in (self.root / "tmp").iterdir():
                 log.warning("removing an unfinished recording %s", p)
                 with contextlib.suppress(OSError):
