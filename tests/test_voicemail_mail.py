@@ -148,4 +148,3 @@ def test_relay_down_then_back_the_mail_goes_even_after_a_restart(
     finally:
         service.stop()
         relay.stop()
-
