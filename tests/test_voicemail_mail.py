@@ -29,7 +29,7 @@ class Inbox:
         self.mails: list[email.message.EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         self.mails.append(
             email.message_from_bytes(envelope.content, policy=email.policy.default)  # type: ignore[arg-type]

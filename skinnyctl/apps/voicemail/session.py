@@ -290,8 +290,7 @@ class VoicemailSession:
         if self.state in (S.RECORDING, S.AWAIT_RECORDING):
             self.state = S.AWAIT_RECORDING  # the media engine still reports the file
             return []
-        if self.state == S.REC_RECORDING or (self._recording and self._recording.path):
-            self._discard_recording()
+        self._discard_recording()  # one under review; one being made arrives as record_done
         if not self.outcome:
             self.outcome = "hangup"
         self.state = S.DONE
@@ -330,8 +329,9 @@ class VoicemailSession:
         return out
 
     # -- building blocks ---------------------------------------------------------------------
-    def _play(self, state: State, names_or_paths: tuple[str | Path, ...], interruptible: bool,
-              ) -> list[Action]:  # fmt: skip
+    def _play(
+        self, state: State, names_or_paths: tuple[str | Path, ...], interruptible: bool
+    ) -> list[Action]:
         p = self.ctx.prompts
         paths = tuple(x if isinstance(x, Path) else p.path(x) for x in names_or_paths)
         self.state = state
@@ -613,8 +613,8 @@ class VoicemailSession:
         self.state = S.REC_RECORDING
         self._record_id += 1
         path = self.ctx.store.new_recording_path()
-        return [Record(self._record_id, path, GREETING_SECONDS, self.ctx.settings.silence_seconds,
-                       True)]  # fmt: skip
+        silence = self.ctx.settings.silence_seconds
+        return [Record(self._record_id, path, GREETING_SECONDS, silence, True)]
 
     def _greeting_recorded(self, result: tuple[Path, float, str]) -> list[Action]:
         path, seconds, _why = result

@@ -335,8 +335,10 @@ class VoicemailStore:
         before = self.waiting()
         self._load()
         after = self.waiting()
-        return {b: after.get(b, False) for b in set(before) | set(after) if
-                before.get(b, False) != after.get(b, False)}  # fmt: skip
+        boxes = set(before) | set(after)
+        return {
+            b: after.get(b, False) for b in boxes if before.get(b, False) != after.get(b, False)
+        }
 
     def messages(self, box: str | None = None) -> tuple[Message, ...]:
         """A box's messages (every box's with None), oldest first."""
