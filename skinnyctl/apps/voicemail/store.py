@@ -176,18 +176,12 @@ class VoicemailStore:
 
     @classmethod
     def for_site(cls, site: Site, **kw: Any) -> VoicemailStore:
-        vm = site.voicemail
-        return cls(
-            voicemail_dir(site),
-            max_messages=vm.max_messages,
-            pin_file=site.resolve(vm.pin_file),
-            site_pins={b: v.pin for b, v in vm.boxes.items() if v.pin},
-            emails={b: v.email for b, v in vm.boxes.items() if v.email},
-            **kw,
-        )
+        store = cls(voicemail_dir(site), **kw)
+        store.configure(site)
+        return store
 
     def configure(self, site: Site) -> None:
-        """A reloaded site: new limits, PINs and addresses; messages stay."""
+        """The site's limits, PINs and addresses (again after a reload; messages stay)."""
         vm = site.voicemail
         with self._lock:
             self.max_messages = vm.max_messages
