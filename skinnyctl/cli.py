@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from skinnyctl import __version__
+from skinnyctl.apps.voicemail.cli import voicemail_app
 from skinnyctl.errors import UserError
 from skinnyctl.site import SiteError, load_site
 
@@ -330,6 +331,9 @@ def demo(
     from skinnyctl.demo import run_demo
 
     run_demo(directory, echo=typer.echo)
+
+
+app.add_typer(voicemail_app, name="voicemail")  # skinnyctl voicemail ... (apps/voicemail/cli.py)
 
 
 # --- control of a running serve (skinnyctl.control) --------------------------------------------

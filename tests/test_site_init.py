@@ -11,7 +11,7 @@ import pytest
 from skinnyctl.errors import UserError
 from skinnyctl.site import Device, Line, Server, load_site, parse_site
 from skinnyctl.site.init import initial_site_text, write_initial_site
-from skinnyctl.site.model import Trunk
+from skinnyctl.site.model import Smtp, Trunk, Voicemail, VoicemailBox
 from tests.clirun import run_cli
 
 
@@ -85,6 +85,9 @@ def _every_key() -> set[str]:
         "tftp_servers",
         "reservations",
     }
+    keys |= {f.name for f in fields(Voicemail)} - {"boxes", "smtp"}  # [voicemail]
+    keys |= {f.name for f in fields(VoicemailBox)}
+    keys |= {f.name for f in fields(Smtp)} - {"sender"} | {"from"}
     return keys
 
 
@@ -121,6 +124,7 @@ def test_commented_examples_are_valid_when_uncommented() -> None:
     assert site.models["7960"].firmware
     assert site.trunks[0].name == "provider" and site.inbound[0].target == "1001"
     assert site.server.emergency == ("112", "911")
+    assert site.voicemail.boxes["1001"].email and site.voicemail.smtp.host
 
 
 def test_init_then_serve_starts_without_provision(tmp_path: Path) -> None:

@@ -42,7 +42,10 @@ from skinnyctl.site.model import (
     ModelSettings,
     Server,
     Site,
+    Smtp,
     Trunk,
+    Voicemail,
+    VoicemailBox,
 )
 
 _MAC_RE = re.compile(r"^[0-9A-F]{12}$")
@@ -1544,6 +1547,234 @@ def _applications(r: _Reader, raw: Any, lines: list[Line]) -> list[Application]:
     return out
 
 
+# --- [voicemail] -------------------------------------------------------------------------------
+
+_BOX_RE = re.compile(r"^[0-9]{1,24}$")
+_EMAIL_RE = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$")
+VOICEMAIL_KEYS = (
+    "pin_file",
+    "max_messages",
+    "max_message_seconds",
+    "silence_seconds",
+    "min_message_seconds",
+    "pin_from_own_phone",
+    "prompts_dir",
+    "boxes",
+    "smtp",
+)
+SMTP_KEYS = ("host", "port", "starttls", "username", "password", "password_file", "from")
+
+
+def _voicemail(r: _Reader, raw: Any, raw_lines: Any, base_dir: Path) -> Voicemail:
+    """[voicemail], its boxes and smtp relay, and each line's voicemail_box."""
+    from skinnyctl.apps.voicemail.pins import hash_problem
+
+    path: KeyPath = ("voicemail",)
+    t = r.table(raw, path)
+    r.check_keys(t, path, VOICEMAIL_KEYS)
+    d = Voicemail()
+    line_boxes: set[str] = set()
+    if isinstance(raw_lines, list):
+        for i, ln in enumerate(raw_lines):
+            box = _plain(ln.get("voicemail_box")) if isinstance(ln, dict) else None
+            if not isinstance(box, str) or not box:
+                continue  # absent, or a wrong type _lines already reported
+            if not _BOX_RE.match(box):
+                r.problem(
+                    ("lines", i, "voicemail_box"),
+                    f"voicemail_box '{box}' is not a mailbox number",
+                    "a caller types it on a keypad: write 1 to 24 digits 0-9, e.g. the line number",
+                )
+                continue
+            line_boxes.add(box)
+
+    def bounded(key: str, kind: type | tuple[type, ...], lo: float, hi: float, words: str) -> Any:
+        default = getattr(d, key)
+        value = r.get(t, path, key, kind, default, words)
+        if not lo <= value <= hi:
+            r.problem((*path, key), f"{key} = {value} is out of range", f"write {words}")
+            return default
+        return value
+
+    max_messages = bounded("max_messages", int, 1, 10_000, "a number of messages from 1 to 10000")
+    max_seconds = bounded(
+        "max_message_seconds", int, 5, 3600, "a number of seconds from 5 to 3600 (180 is usual)"
+    )
+    silence = bounded("silence_seconds", int, 0, 60, "a number of seconds from 0 (never) to 60")
+    min_seconds = bounded(
+        "min_message_seconds", (int, float), 0, 10, "a number of seconds from 0 to 10 (1 is usual)"
+    )
+    if min_seconds >= max_seconds:
+        r.problem(
+            (*path, "min_message_seconds"),
+            "min_message_seconds is not below max_message_seconds",
+            "every message would be dropped: lower min_message_seconds",
+        )
+    pin_file = r.get(t, path, "pin_file", str, str(d.pin_file), "a file path")
+    prompts_dir = r.get(t, path, "prompts_dir", str, "", "a directory path")
+    if prompts_dir and not (base_dir / prompts_dir).is_dir():
+        r.problem(
+            (*path, "prompts_dir"),
+            f"prompts_dir '{prompts_dir}' is not a directory",
+            "create it and put WAV files named like the built-in prompts there "
+            "(see skinnyctl/apps/voicemail/prompts/), or remove the key",
+        )
+    boxes: dict[str, VoicemailBox] = {}
+    bt = r.table(t.get("boxes"), (*path, "boxes"))
+    for box, body in bt.items():
+        bpath: KeyPath = (*path, "boxes", box)
+        if box not in line_boxes:
+            near = difflib.get_close_matches(box, sorted(line_boxes), n=1)
+            r.problem(
+                bpath,
+                f"mailbox {box} is the voicemail_box of no line",
+                (f"did you mean {near[0]}? " if near else "")
+                + f'add voicemail_box = "{box}" to a [[lines]] entry, or remove this table',
+                key=True,
+            )
+        b = r.table(body, bpath)
+        r.check_keys(b, bpath, ("pin", "email"))
+        pin = r.get(b, bpath, "pin", str, "", "a PIN hash")
+        if pin and (why := hash_problem(pin)):
+            r.problem(
+                (*bpath, "pin"),
+                f"pin of mailbox {box}: {why}",
+                f"never write the PIN itself: run `skinnyctl voicemail pin {box}`, "
+                "which writes its hash to the pin file",
+            )
+            pin = ""
+        email = r.get(b, bpath, "email", str, "", "an e-mail address")
+        if email and not _EMAIL_RE.match(email):
+            r.problem(
+                (*bpath, "email"),
+                f"'{email}' is not an e-mail address",
+                'write e.g. email = "alice@example.com"',
+            )
+            email = ""
+        boxes[box] = VoicemailBox(pin=pin, email=email)
+    smtp = _smtp(r, t.get("smtp"), (*path, "smtp"), base_dir)
+    mailed = [b for b, v in boxes.items() if v.email]
+    if mailed and not smtp.host:
+        r.problem(
+            (*path, "boxes", mailed[0], "email"),
+            f"mailbox {mailed[0]} has an email but [voicemail.smtp] names no relay",
+            'add [voicemail.smtp] with host = "smtp.example.com" and from = "..."',
+        )
+    elif mailed and not smtp.sender:
+        r.problem(
+            (*path, "smtp"),
+            "[voicemail.smtp] has no from address",
+            'add: from = "voicemail@example.com"',
+        )
+    _pin_file_problems(r, base_dir / pin_file, line_boxes)
+    return Voicemail(
+        pin_file=Path(pin_file),
+        max_messages=max_messages,
+        max_message_seconds=max_seconds,
+        silence_seconds=silence,
+        min_message_seconds=float(min_seconds),
+        pin_from_own_phone=r.get(t, path, "pin_from_own_phone", bool, True, "true or false"),
+        prompts_dir=Path(prompts_dir) if prompts_dir else None,
+        boxes=boxes,
+        smtp=smtp,
+    )
+
+
+def _smtp(r: _Reader, raw: Any, path: KeyPath, base_dir: Path) -> Smtp:
+    t = r.table(raw, path)
+    r.check_keys(t, path, SMTP_KEYS)
+    d = Smtp()
+    host = r.get(t, path, "host", str, "", "a host name or IP address")
+    if host and not _host_ok(host):
+        r.problem((*path, "host"), f"'{host}' is not a host name", 'write e.g. "smtp.example.com"')
+    port = r.get(t, path, "port", int, d.port, "a port number")
+    if not 1 <= port <= 65535:
+        r.problem(
+            (*path, "port"),
+            f"port = {port} is not a port number",
+            "write 587 (submission, with starttls), 25 (relay) or another port 1-65535",
+        )
+        port = d.port
+    sender = r.get(t, path, "from", str, "", "an e-mail address")
+    if sender and not _EMAIL_RE.match(sender):
+        r.problem(
+            (*path, "from"), f"'{sender}' is not an e-mail address", 'write e.g. "pbx@example.com"'
+        )
+    username = r.get(t, path, "username", str, "", "a user name")
+    password = r.get(t, path, "password", str, "", "a password")
+    password_file = r.get(t, path, "password_file", str, "", "a file path")
+    if password and password_file:
+        r.problem(
+            (*path, "password"),
+            "both password and password_file are given",
+            "keep password_file (the secret stays out of site.toml) and remove password",
+        )
+    elif password_file and not (base_dir / password_file).is_file():
+        r.problem(
+            (*path, "password_file"),
+            f"password_file '{password_file}' is not a readable file",
+            "create it holding the password on its first line (chmod 600)",
+        )
+    elif (password or password_file) and not username:
+        r.problem(
+            (*path, "password" if password else "password_file"),
+            "a password without a username",
+            'add: username = "..." (the relay\'s login)',
+        )
+    elif username and not (password or password_file):
+        r.problem(
+            (*path, "username"),
+            "a username without a password",
+            'add: password_file = "smtp-password" (a file holding it, chmod 600)',
+        )
+    return Smtp(
+        host=host,
+        port=port,
+        starttls=r.get(t, path, "starttls", bool, d.starttls, "true or false"),
+        username=username,
+        password=password,
+        password_file=Path(password_file) if password_file else None,
+        sender=sender,
+    )
+
+
+def _pin_file_problems(r: _Reader, pin_file: Path, boxes: set[str]) -> None:
+    """The pin file's problems, at their own file:line:column (it exists only once a PIN was
+    set from a phone or the CLI)."""
+    from skinnyctl.apps.voicemail.pins import hash_problem
+
+    try:
+        text = pin_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return
+    except (OSError, UnicodeDecodeError) as e:
+        r.problems.append(Problem(str(pin_file), 0, 0, f"cannot read the pin file: {e}"))
+        return
+    try:
+        doc = tomlkit.parse(text)
+    except tomlkit.exceptions.TOMLKitError as e:
+        r.problems.append(_syntax_problem(text, str(pin_file), e))
+        return
+    pr = _Reader(text, str(pin_file))
+    for box, value in doc.items():
+        value = _plain(value)
+        why = hash_problem(value) if isinstance(value, str) else "not a string"
+        if why:
+            pr.problem(
+                (box,),
+                f"PIN of mailbox {box}: {why}",
+                f"set it again with `skinnyctl voicemail pin {box}`",
+            )
+        elif box not in boxes:
+            pr.problem(
+                (box,),
+                f"mailbox {box} is the voicemail_box of no line",
+                "remove this line, or give a line this voicemail_box",
+                key=True,
+            )
+    r.problems.extend(pr.problems)
+
+
 TOP_LEVEL = (
     "server",
     "lines",
@@ -1555,6 +1786,7 @@ TOP_LEVEL = (
     "applications",
     "trunks",
     "inbound",
+    "voicemail",
 )
 
 
@@ -1583,6 +1815,9 @@ def parse_site(text: str, path: Path | None = None) -> Site:
     server = replace(server, emergency=_emergency(r, doc.get("server"), trunks))
     _check_external_numbers(r, doc.get("lines"))
     _check_trunk_references(r, doc.get("dialplan"), trunks)
+    voicemail = _voicemail(
+        r, doc.get("voicemail"), doc.get("lines"), path.parent if path else Path.cwd()
+    )
     _cross_checks(r, doc, server, dhcp)
     _trunk_port_checks(r, server, doc.get("trunks"))
     if r.problems:
@@ -1600,6 +1835,7 @@ def parse_site(text: str, path: Path | None = None) -> Site:
         applications=tuple(applications),
         trunks=tuple(trunks),
         inbound=tuple(inbound),
+        voicemail=voicemail,
     )
 
 

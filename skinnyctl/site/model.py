@@ -241,6 +241,48 @@ class Inbound:
     target: str  # a line number
 
 
+# --- voicemail (skinnyctl.apps.voicemail) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VoicemailBox:
+    """``[voicemail.boxes."1001"]``: one mailbox's own settings."""
+
+    pin: str = ""  # "pbkdf2-sha256$iterations$salt$hash"; the pin_file's entry wins over it
+    email: str = ""  # each new message is mailed here, WAV attached; "" = no mail
+
+
+@dataclass(frozen=True)
+class Smtp:
+    """``[voicemail.smtp]``: the relay notification mails go through."""
+
+    host: str = ""
+    port: int = 587
+    starttls: bool = True
+    username: str = ""
+    password: str = ""
+    password_file: Path | None = None  # read when a mail is sent, so a new password applies
+    sender: str = ""  # the key is "from"
+
+
+@dataclass(frozen=True)
+class Voicemail:
+    """``[voicemail]``: limits and behaviour of every mailbox (a line's ``voicemail_box``)."""
+
+    pin_file: Path = Path("voicemail-pins.toml")  # hashed PINs set from a phone or the CLI
+    max_messages: int = 100  # per box, new and saved together
+    max_message_seconds: int = 180
+    silence_seconds: int = 5  # a recording ends after this much silence; 0 = never
+    min_message_seconds: float = 1.0  # shorter messages are dropped
+    pin_from_own_phone: bool = True  # ask the PIN even when calling from the box's own line
+    prompts_dir: Path | None = None  # WAV files here replace built-in prompts, file by file
+    boxes: dict[str, VoicemailBox] = field(default_factory=dict)
+    smtp: Smtp = field(default_factory=Smtp)
+
+    def box(self, number: str) -> VoicemailBox:
+        return self.boxes.get(number) or VoicemailBox()
+
+
 @dataclass(frozen=True)
 class Site:
     path: Path | None
@@ -269,6 +311,7 @@ class Site:
     )
     trunks: tuple[Trunk, ...] = ()
     inbound: tuple[Inbound, ...] = ()
+    voicemail: Voicemail = field(default_factory=Voicemail)
 
     def __post_init__(self) -> None:
         lines: dict[str, Line] = {}
@@ -303,6 +346,14 @@ class Site:
 
     def trunk(self, name: str) -> Trunk | None:
         return next((t for t in self.trunks if t.name == name), None)
+
+    def voicemail_boxes(self) -> dict[str, tuple[str, ...]]:
+        """Each mailbox and the lines whose ``voicemail_box`` it is (their MWI lamps)."""
+        out: dict[str, tuple[str, ...]] = {}
+        for ln in self.lines:
+            if ln.voicemail_box:
+                out[ln.voicemail_box] = (*out.get(ln.voicemail_box, ()), ln.number)
+        return out
 
     def devices_with_line(self, number: str) -> tuple[Device, ...]:
         return tuple(d for d in self.devices if number in d.lines)
