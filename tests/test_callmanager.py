@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from skinnyctl.calls import (
-    CallManager,
     Close,
     Connected,
     Disconnected,
@@ -20,6 +19,7 @@ from skinnyctl.calls import (
     Send,
     SetVersion,
 )
+from skinnyctl.calls.manager import CallManager
 from skinnyctl.endpoints.sccp.registration import TRANSITIONS, Ev
 from skinnyctl.endpoints.sccp.stations import State
 from skinnyctl.sccp import (

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from skinnyctl.calls import CallManager, FakeClock
+from skinnyctl.calls import FakeClock
 from skinnyctl.calls.cdr import CdrStore
+from skinnyctl.calls.manager import CallManager
 from skinnyctl.media import Relay
 from skinnyctl.phone import SimPhone
 from skinnyctl.runtime import SccpServer

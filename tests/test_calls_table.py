@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from skinnyctl.calls import CallManager, Connected, FakeClock, Publish, Received, Send
+from skinnyctl.calls import Connected, FakeClock, Publish, Received, Send
+from skinnyctl.calls.manager import CallManager
 from skinnyctl.calls.media import MediaBridge, MediaOpen, WriteCdr
 from skinnyctl.calls.routing import Dialplan
 from skinnyctl.endpoints.sccp.phone import TABLE, Phones

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from skinnyctl.calls import CallManager, Connected, FakeClock, Received, Send
+from skinnyctl.calls import Connected, FakeClock, Received, Send
 from skinnyctl.calls.events import Action
+from skinnyctl.calls.manager import CallManager
 from skinnyctl.sccp import (
     ButtonTemplateReq,
     LampMode,

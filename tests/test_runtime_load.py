@@ -6,7 +6,8 @@ from __future__ import annotations
 from concurrent.futures import Future
 from pathlib import Path
 
-from skinnyctl.calls import CallManager, FakeClock
+from skinnyctl.calls import FakeClock
+from skinnyctl.calls.manager import CallManager
 from skinnyctl.runtime import SccpServer
 from skinnyctl.runtime.server import CORE_BATCH
 from skinnyctl.site import load_site

@@ -16,9 +16,9 @@ import pytest
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402
-from skinnyctl.callmanager.clock import FakeClock  # noqa: E402
 
 from skinnyctl.apps.voicemail.service import VoicemailService  # noqa: E402
+from skinnyctl.calls.clock import FakeClock  # noqa: E402
 from skinnyctl.site import parse_site  # noqa: E402
 from skinnyctl.site.model import Site  # noqa: E402
 from tests.voicemail_util import Driver, tone  # noqa: E402

@@ -6,7 +6,6 @@ import wave
 from pathlib import Path
 
 import numpy as np
-from skinnyctl.callmanager.clock import FakeClock
 
 from skinnyctl.apps.voicemail.session import (
     Action,
@@ -16,6 +15,7 @@ from skinnyctl.apps.voicemail.session import (
     VoicemailSession,
 )
 from skinnyctl.apps.voicemail.store import VoicemailStore
+from skinnyctl.calls.clock import FakeClock
 from skinnyctl.site import parse_site
 from skinnyctl.site.model import Site
 

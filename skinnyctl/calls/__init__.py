@@ -1,6 +1,7 @@
 """The call-control core, sans-IO: the switch, its channels, routing, media vocabulary, records.
 
-``CallManager`` (``calls.manager``) is the front door the runtime drives; the protocol-free
+``calls.manager.CallManager`` is the front door the runtime drives (import it from there: it
+sits above the endpoints, which import this package); the protocol-free
 call model is ``channel`` and ``switch``; endpoints live in ``skinnyctl.endpoints`` (SCCP
 phones) and ``skinnyctl.apps`` (applications).
 """
@@ -21,13 +22,11 @@ from .events import (
     Send,
     SetVersion,
 )
-from .manager import CallManager
 from .media import MediaFailed
 
 __all__ = [
     "EVENT_KINDS",
     "Action",
-    "CallManager",
     "Clock",
     "Close",
     "Conn",

@@ -15,8 +15,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from skinnyctl import __version__
-from skinnyctl.calls import Action, CallManager
+from skinnyctl.calls import Action
 from skinnyctl.calls.cdr import CdrStore, cdr_path
+from skinnyctl.calls.manager import CallManager
 from skinnyctl.endpoints.sccp.stations import ButtonSlot
 from skinnyctl.site.model import Device, Site
 

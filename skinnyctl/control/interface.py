@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from skinnyctl.calls import Action, CallManager
+from skinnyctl.calls import Action
 from skinnyctl.calls.cdr import CdrStore
+from skinnyctl.calls.manager import CallManager
 from skinnyctl.runtime.bus import EventBus
 from skinnyctl.site.discovered import DiscoveredDevices
 from skinnyctl.site.model import Site

@@ -31,7 +31,6 @@ from typing import Any, TypeVar, get_args
 
 from skinnyctl.calls import (
     Action,
-    CallManager,
     Clock,
     Close,
     Connected,
@@ -43,6 +42,7 @@ from skinnyctl.calls import (
     SetVersion,
     SystemClock,
 )
+from skinnyctl.calls.manager import CallManager
 from skinnyctl.calls.media import EdgeAction
 from skinnyctl.errors import UserError
 from skinnyctl.sccp import (

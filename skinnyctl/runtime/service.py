@@ -18,8 +18,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol, TypeVar
 
-from skinnyctl.calls import Action, CallManager, Clock, SystemClock
+from skinnyctl.calls import Action, Clock, SystemClock
 from skinnyctl.calls.cdr import CdrStore, cdr_path
+from skinnyctl.calls.manager import CallManager
 from skinnyctl.control.protocol import ControlError, default_socket
 from skinnyctl.control.server import ControlServer
 from skinnyctl.errors import UserError
