@@ -45,7 +45,7 @@ from . import causes
 from .channel import Channel, ChState, Endpoint, Ind, Kind, Refused
 from .clock import Clock
 from .events import Action, Event, Publish
-from .media import MediaBridge, WriteCdr
+from .media import MediaBridge, Ports, WriteCdr
 from .routing import Router
 
 log = logging.getLogger("skinnyctl.calls")
@@ -146,6 +146,8 @@ class Switch:
         self.clock = clock
         self.refs = refs or Refs(clock)
         self.router = Router(site)
+        s = site.server
+        self.ports = Ports(s.rtp_port_min, s.rtp_port_max)  # every endpoint's media legs
         self.endpoints: dict[Kind, Endpoint] = {}
         self.calls: dict[int, Call] = {}
         # a native bridge between two ends of one endpoint (direct phone-to-phone media)
@@ -154,6 +156,7 @@ class Switch:
     def reload(self, site: Site) -> None:
         self.site = site
         self.router = Router(site)
+        self.ports = self.ports.renew(site.server.rtp_port_min, site.server.rtp_port_max)
 
     # --- from endpoints -----------------------------------------------------------------------
 

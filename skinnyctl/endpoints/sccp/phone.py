@@ -316,8 +316,6 @@ class Phones:
         self._by_station: dict[int, list[Plane]] = {}  # conn -> its planes, oldest first
         self._timers: list[tuple[float, int]] = []
         self._last: dict[str, str] = {}  # device name -> last number dialled (Redial)
-        s = site.server
-        self.ports = Ports(s.rtp_port_min, s.rtp_port_max)
         switch.endpoints[Kind.PHONE] = self
         switch.native[Kind.PHONE] = self._native_join
 
@@ -325,9 +323,12 @@ class Phones:
         """A new site: dialplan, numbers, names, media mode apply to the next calls; calls in
         progress keep going."""
         self.site = site
-        s = site.server
-        self.ports = self.ports.renew(s.rtp_port_min, s.rtp_port_max)
         return []
+
+    @property
+    def ports(self) -> Ports:
+        """The site's RTP port pairs, shared by every endpoint (the switch's)."""
+        return self.switch.ports
 
     # --- the registration core's call layer ----------------------------------------------------
 
