@@ -189,7 +189,7 @@ def test_every_request_answered(cm: CallManager) -> None:
     sd = ask(cm, SpeedDialStatReq(speed_dial_number=1))
     assert isinstance(sd, SpeedDialStat) and sd.speed_dial_dir_number == "1002"
     fs = ask(cm, FeatureStatReq(feature_index=1))
-    assert isinstance(fs, FeatureStat) and fs.feature_text_label == "dnd"
+    assert isinstance(fs, FeatureStat) and fs.feature_text_label == "Do Not Disturb"
     cs = ask(cm, ConfigStatReq())
     assert isinstance(cs, ConfigStat) and cs.user_name == "Front desk"
     assert isinstance(ask(cm, ServerReq()), ServerRes)

@@ -10,8 +10,10 @@ call-control thread stalled every call being set up meanwhile (1-2 ms per record
 slow disk). ``query``, ``flush`` and ``close`` first wait for what was submitted.
 
 A record (dict) holds: call_id, caller, caller_name, caller_device, called, called_name,
-callee_device, start, answer, end (Unix time; answer None when never answered), reason,
-duration (end - start) and talk (end - answer, 0 when unanswered). ``query`` returns them in
+callee_device, start, answer, end (Unix time; answer None when never answered), reason (what
+ended it, in words: "onhook", "transferred", "device gone: ..."), cause (the Q.850 name of
+what decided the call, ``calls.causes``), duration (end - start) and talk (end - answer, 0
+when unanswered). ``query`` returns them in
 start order, times as Unix floats plus ``*_iso`` UTC strings.
 """
 
@@ -41,7 +43,11 @@ FIELDS = (
     "answer",
     "end",
     "reason",
+    "cause",
 )
+# Columns added after the first schema: (name, declaration). A database written by an older
+# version gets them (ALTER TABLE) when it is opened; its old rows read as the default.
+_ADDED_COLUMNS = (("cause", "TEXT NOT NULL DEFAULT ''"),)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cdr (
@@ -80,10 +86,11 @@ def _ts(value: dt.datetime | float | None) -> float | None:
 
 
 _INSERT = (
-    "INSERT INTO cdr (call_id, caller, caller_name, caller_device, called, "
-    'called_name, callee_device, start, answer, "end", reason) VALUES '
-    "(:call_id, :caller, :caller_name, :caller_device, :called, :called_name, "
-    ":callee_device, :start, :answer, :end, :reason)"
+    "INSERT INTO cdr ("
+    + ", ".join(f'"{f}"' for f in FIELDS)
+    + ") VALUES ("
+    + ", ".join(f":{f}" for f in FIELDS)
+    + ")"
 )
 
 
@@ -93,6 +100,7 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         row[k] = str(row[k] or "")
     row["callee_device"] = str(row["callee_device"] or "")
     row["reason"] = str(row["reason"] or "")
+    row["cause"] = str(row["cause"] or "")
     row["call_id"] = int(row["call_id"] or 0)
     row["start"] = _ts(row["start"]) or 0.0
     row["answer"] = _ts(row["answer"])
@@ -122,6 +130,10 @@ class CdrStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(cdr)")}
+        for name, declaration in _ADDED_COLUMNS:
+            if name not in have:
+                self._db.execute(f'ALTER TABLE cdr ADD COLUMN "{name}" {declaration}')
         self._db.commit()
 
     def append(self, record: dict[str, Any]) -> None:

@@ -223,7 +223,21 @@ def calls(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-_EVENT_MAIN = ("device_name", "ip", "reason", "severity", "text", "message")
+# What a plain-text event line shows, when present (call_state: the state, which line, which
+# call; dtmf: the digit).
+_EVENT_MAIN = (
+    "device_name",
+    "ip",
+    "state",
+    "line",
+    "number",
+    "call_id",
+    "digit",
+    "reason",
+    "severity",
+    "text",
+    "message",
+)
 
 
 def event(e: dict[str, Any]) -> str:
@@ -250,6 +264,7 @@ def history(rows: list[dict[str, Any]]) -> str:
         "duration",
         "talk",
         "reason",
+        "cause",
     )
     keys = [k for k in wanted if any(k in r for r in rows)]
     if not keys:

@@ -338,6 +338,9 @@ def _server(r: _Reader, raw: Any) -> Server:
             "write a number of seconds from 0.5 to 60 (10 is usual)",
         )
         digit_timeout = d.digit_timeout
+    off_hook_timeout = _seconds_or_off(r, t, path, "off_hook_timeout", d.off_hook_timeout, 5, 300)
+    hold_reversion = _seconds_or_off(r, t, path, "hold_reversion", d.hold_reversion, 5, 3600)
+    transfer_on_hook = r.get(t, path, "transfer_on_hook", bool, d.transfer_on_hook, "true or false")
     media = r.get(t, path, "media", str, d.media, '"relay" or "direct"')
     if media not in ("relay", "direct"):
         r.problem(
@@ -390,6 +393,9 @@ def _server(r: _Reader, raw: Any) -> Server:
         time_zone=tz,
         cisco_time_zone=cisco_tz,
         digit_timeout=float(digit_timeout),
+        off_hook_timeout=off_hook_timeout,
+        hold_reversion=hold_reversion,
+        transfer_on_hook=transfer_on_hook,
         music_on_hold=Path(moh) if moh else None,
         media=media,
         rtp_port_min=rtp_min,
@@ -418,6 +424,21 @@ def _host_ok(text: str) -> bool:
             text,
         )
     )
+
+
+def _seconds_or_off(
+    r: _Reader, t: dict[str, Any], path: KeyPath, key: str, default: float, low: int, high: int
+) -> float:
+    """A number of seconds from ``low`` to ``high``, or 0 to turn the timer off."""
+    value = r.get(t, path, key, (int, float), default, "a number of seconds")
+    if value != 0 and not low <= value <= high:
+        r.problem(
+            (*path, key),
+            f"{key} = {value} is out of range",
+            f"write 0 (off) or a number of seconds from {low} to {high}",
+        )
+        return default
+    return float(value)
 
 
 def _aot(r: _Reader, raw: Any, name: str) -> list[tuple[KeyPath, dict[str, Any]]]:
@@ -588,7 +609,8 @@ def _buttons(
                     "feature is one of: " + ", ".join(FEATURES),
                 )
                 continue
-            out.append((i, Button("feature", label=label or feature, feature=feature)))
+            # no label: the phone shows the feature's own title ("Do Not Disturb")
+            out.append((i, Button("feature", label=label, feature=feature)))
     return out
 
 
