@@ -1,7 +1,15 @@
 """The call-control core, sans-IO: devices, lines (and, in part 2, calls)."""
 
 from .clock import Clock, FakeClock, SystemClock
-from .core import EXPIRY_FACTOR, TRANSITIONS, CallLayer, CallManager, NoCalls
+from .core import (
+    EXPIRY_FACTOR,
+    PRE_REGISTER_MESSAGES,
+    REGISTER_DEADLINE,
+    TRANSITIONS,
+    CallLayer,
+    CallManager,
+    NoCalls,
+)
 from .events import (
     EVENT_KINDS,
     Action,
@@ -11,6 +19,7 @@ from .events import (
     Disconnected,
     Event,
     Input,
+    MarkRegistered,
     Publish,
     Received,
     RecordDiscovered,
@@ -22,6 +31,8 @@ from .stations import ButtonLayout, ButtonSlot, State, Station, Stations
 __all__ = [
     "EVENT_KINDS",
     "EXPIRY_FACTOR",
+    "PRE_REGISTER_MESSAGES",
+    "REGISTER_DEADLINE",
     "TRANSITIONS",
     "Action",
     "ButtonLayout",
@@ -36,6 +47,7 @@ __all__ = [
     "Event",
     "FakeClock",
     "Input",
+    "MarkRegistered",
     "NoCalls",
     "Publish",
     "Received",

@@ -27,6 +27,7 @@ class Connected:
 class Received:
     conn: Conn
     message: Message
+    at: float | None = None  # clock.now() when the edge received it (None: when handled)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,14 @@ class SetVersion:
 
 
 @dataclass(frozen=True)
+class MarkRegistered:
+    """``conn`` registered a device: serve it before unregistered connections, and lift the
+    byte budget of a connection that has not registered (core.py rule 12)."""
+
+    conn: Conn
+
+
+@dataclass(frozen=True)
 class Close:
     """Write what is already queued for ``conn``, then close it. A Disconnected follows."""
 
@@ -79,7 +88,7 @@ class RecordDiscovered:
     device_name: str
 
 
-Action = Send | SetVersion | Close | Publish | RecordDiscovered
+Action = Send | SetVersion | MarkRegistered | Close | Publish | RecordDiscovered
 
 # --- published events ---------------------------------------------------------------------------
 
