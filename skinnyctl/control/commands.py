@@ -72,6 +72,7 @@ class Commands:
                 "registered": len(core.stations.registered()),
                 "connections": len(core.stations),
                 "calls": len(self._calls(core)),
+                "refused": dict(core.counters),
             }
 
         counts = self._core(q)
@@ -88,6 +89,10 @@ class Commands:
                 "discovered": len(svc.discovered),
             },
             "connections": counts["connections"],
+            "max_connections": svc.sccp.max_connections,
+            "max_connections_reached": svc.sccp.stats.get("at_max_connections", 0),
+            # connections closed by the rules (core.py 2, 3; runtime/server.py), by reason
+            "refused": {**counts["refused"], **svc.sccp.refusals()},
             "lines": len(site.lines),
             "calls": counts["calls"],
             "relay_legs": len(svc.relay.stats()) if svc.relay is not None else None,

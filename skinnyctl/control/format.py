@@ -51,8 +51,36 @@ def status(s: dict[str, Any]) -> str:
             f"devices: {d['registered']} registered, {d['configured']} configured, "
             f"{d['discovered']} discovered",
             f"lines: {s['lines']}   active calls: {s['calls']}",
+            *_connections(s),
         ]
     )
+
+
+_REFUSED = {
+    "refused_before_register": "sent something else before Register",
+    "register_deadline": "did not register in time",
+    "register_rejected": "Register rejected",
+    "over_budget": "sent too much before Register",
+    "protocol_errors": "broke framing",
+    "overflows": "did not read",
+}
+
+
+def _connections(s: dict[str, Any]) -> list[str]:
+    if "max_connections" not in s:
+        return []  # an older server
+    reached = s.get("max_connections_reached") or 0
+    out = [
+        f"SCCP connections: {s['connections']} (max {s['max_connections']}"
+        + (f", reached {reached} times)" if reached else ")")
+    ]
+    refused = s.get("refused") or {}
+    if refused:
+        out.append(
+            "  refused: "
+            + ", ".join(f"{n} {_REFUSED.get(k, k)}" for k, n in sorted(refused.items()))
+        )
+    return out
 
 
 def devices(data: dict[str, Any]) -> str:

@@ -27,6 +27,7 @@ from skinnyctl.site.discovered import DiscoveredDevices
 from skinnyctl.site.model import Site
 
 from .bus import EventBus
+from .limits import raise_nofile
 from .server import SccpServer
 
 log = logging.getLogger("skinnyctl.serve")
@@ -45,6 +46,7 @@ RESTART_KEYS = (
     "control_socket",
     "control_tcp_port",
     "control_token",
+    "max_connections",
 )
 
 
@@ -228,6 +230,8 @@ def run(path: Path, verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     site = load_site(path)
+    nofile = raise_nofile()  # before any socket: the connection cap is sized from it
+    log.info("open-file limit %d", nofile)
     if not site.devices:
         log.warning("%s describes no devices: every phone will be rejected", path)
     service = Service(site)

@@ -349,6 +349,16 @@ def _server(r: _Reader, raw: Any) -> Server:
         )
         control_tcp = 0
     control_token = r.get(t, path, "control_token", str, "", "a string")
+    max_connections = r.get(
+        t, path, "max_connections", int, d.max_connections, "a number of connections"
+    )
+    if not (max_connections == 0 or 16 <= max_connections <= 1_000_000):
+        r.problem(
+            (*path, "max_connections"),
+            f"max_connections = {max_connections} is out of range",
+            "write 0 (sized from the open-file limit) or a number from 16 to 1000000",
+        )
+        max_connections = d.max_connections
     if control_tcp and len(control_token) < 16:
         r.problem(
             (*path, "control_token" if "control_token" in t else "control_tcp_port"),
@@ -389,6 +399,7 @@ def _server(r: _Reader, raw: Any) -> Server:
         control_socket=Path(control) if control else None,
         control_tcp_port=control_tcp,
         control_token=control_token,
+        max_connections=max_connections,
         **strings,
     )
 
