@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from skinnyctl.callmanager import (
+    PRE_REGISTER_MESSAGES,
+    REGISTER_DEADLINE,
     TRANSITIONS,
     CallManager,
     Close,
     Connected,
     Disconnected,
-    PRE_REGISTER_MESSAGES,
-    REGISTER_DEADLINE,
     FakeClock,
     MarkRegistered,
     Publish,
@@ -36,8 +36,8 @@ from skinnyctl.sccp import (
     DefineTimeDate,
     DeviceToUserDataVersion1,
     FeatureStat,
-    IpPort,
     FeatureStatReq,
+    IpPort,
     KeepAlive,
     KeepAliveAck,
     LineStat,
@@ -189,9 +189,7 @@ def test_what_phones_send_before_register_is_accepted(cm: CallManager) -> None:
     assert sent(cm.handle(Received(1, KeepAlive()))) == [KeepAliveAck()]
     assert [e.kind for e in events(cm.handle(Received(1, Alarm(text="Last=Reset"))))] == ["alarm"]
     cm.handle(Received(1, XMLAlarm(xml_data="<x/>")))
-    assert sent(cm.handle(Received(1, RegisterTokenReq(device_name=FRONT)))) == [
-        RegisterTokenAck()
-    ]
+    assert sent(cm.handle(Received(1, RegisterTokenReq(device_name=FRONT)))) == [RegisterTokenAck()]
     assert sent(cm.handle(Received(1, KeepAlive()))) == [KeepAliveAck()]
     assert sent(cm.handle(Received(1, register())), RegisterAck)
     assert cm.counters["refused_before_register"] == 0
