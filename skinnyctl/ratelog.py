@@ -58,15 +58,15 @@ class RateLimitedLog:
         self.log.log(level, msg, *args)
         self._keys[key] = [now, 0, level, msg, args]
 
-    def flush(self) -> None:
-        """Log the summaries of windows that have passed; forget quiet keys. Cheap to call
-        often: does the work at most once a window."""
+    def flush(self, force: bool = False) -> None:
+        """Log the summaries of windows that have passed (all of them with ``force``: at the
+        end); forget quiet keys. Cheap to call often: does the work at most once a window."""
         now = self.now()
-        if now - self._flushed < self.window:
+        if now - self._flushed < self.window and not force:
             return
         self._flushed = now
         for key, entry in list(self._keys.items()):
-            if now - entry[0] >= self.window:
+            if force or now - entry[0] >= self.window:
                 if entry[1]:
                     self._summary(entry, now)
                 del self._keys[key]

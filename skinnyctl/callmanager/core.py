@@ -90,6 +90,7 @@ from skinnyctl.sccp import (
     SubscriptionStat,
     SubscriptionStatReq,
     TimeDateReq,
+    UnknownMessage,
     Unregister,
     UnregisterAck,
     UserToDeviceData,
@@ -535,7 +536,9 @@ class CallManager:
         return actions
 
     def _on_reject_duplicate(self, st: Station, msg: Register) -> list[Action]:
-        log.warning("%s sent a second Register on its connection; refused", st.label)
+        self.quiet.warning(
+            f"duplicate {st.name}", "%s sent a second Register on its connection; refused", st.label
+        )
         return [Send(st.conn, RegisterReject(text="Already registered"))]
 
     def _on_accept(self, st: Station, msg: Register) -> list[Action]:
@@ -599,10 +602,18 @@ class CallManager:
     def _on_record_alarm(self, st: Station, msg: Alarm | XMLAlarm) -> list[Action]:
         base = st.event_fields() if st.name else {"ip": st.ip}
         if isinstance(msg, XMLAlarm):
-            log.info("XML alarm from %s: %s", st.label, msg.xml_data[:200])
+            self.quiet.info(
+                f"alarm {st.label}", "XML alarm from %s: %s", st.label, msg.xml_data[:200]
+            )
             st.alarms.append({"xml": msg.xml_data})
             return [self._publish("xml_alarm", **base, xml=msg.xml_data)]
-        log.info("alarm from %s (severity %d): %s", st.label, msg.alarm_severity, msg.text)
+        self.quiet.info(
+            f"alarm {st.label}",
+            "alarm from %s (severity %d): %s",
+            st.label,
+            msg.alarm_severity,
+            msg.text,
+        )
         fields = {
             "severity": int(msg.alarm_severity),
             "text": msg.text,
@@ -621,7 +632,10 @@ class CallManager:
         taken = self.calls.message(st, msg)
         if taken is not None:
             return taken
-        log.info("%s sent %s; not handled yet", st.label, type(msg).__name__)
+        what = type(msg).__name__
+        if isinstance(msg, UnknownMessage):
+            what = f"message {msg.message_id:#06x}"
+        self.quiet.info(f"unhandled {st.label}", "%s sent %s; not handled yet", st.label, what)
         return []
 
     def _on_unregister(self, st: Station, msg: Unregister) -> list[Action]:

@@ -2,7 +2,7 @@
 
     I/O thread: accept, read, frame + decode (FrameDecoder per connection), encode + write
                 (bounded output buffer per connection), close.
-          --Connected/Received/Disconnected--> inbox (two queues) --> core thread
+          --Connected/Received/Disconnected--> inbox (round robin) --> core thread
     core thread: CallManager.handle / on_timer (the only owner of call-control state),
                  waits on the inbox with a timeout = the core's next deadline.
           --Send/SetVersion/MarkRegistered/Close--> outbox + wake-up byte --> I/O thread
@@ -13,17 +13,17 @@ peer does not read is closed when its output buffer passes ``out_limit``; a Clos
 ``close_linger`` seconds for queued output. None of this blocks the other connections: no
 socket call here ever blocks. Every connection gets exactly one Disconnected.
 
-Hostile neighbours (issue 21): the inbox has two queues, and the core empties the one of
-registered connections (and control requests) first, so unregistered traffic cannot delay a
-phone's KeepAliveAck. Memory is bounded: a connection whose inputs wait in the inbox beyond
-``PENDING_REGISTERED`` / ``PENDING_UNREGISTERED`` is not read until the core catches up (and a
-read never takes more bytes than could decode to that many frames); unregistered connections
-are not read at all while ``LOW_QUEUE_LIMIT`` inputs of theirs wait, and one that sends more
-than ``PRE_REGISTER_BYTES`` before registering is closed. Arrival times are stamped here, so
-the core never expires a phone whose keepalive waits in a queue. At ``max_connections`` the
-listener leaves the selector until a connection closes (no busy loop); an accept failing for
-lack of descriptors pauses accepting for ``ACCEPT_BACKOFF``. Lines a peer can repeat are
-rate-limited (``RateLimitedLog``).
+Hostile neighbours (issue 21): the core takes control requests first, then one input per
+connection in turn, registered connections before unregistered ones, so neither unregistered
+traffic nor a busy phone delays another phone's KeepAliveAck. Memory is bounded: a connection
+whose inputs wait for the core beyond ``PENDING_REGISTERED`` / ``PENDING_UNREGISTERED`` is not
+read until the core catches up (and a read never takes more bytes than could decode to that
+many frames); unregistered connections are not read at all while ``UNREGISTERED_WAITING`` of
+them wait, and one that sends more than ``PRE_REGISTER_BYTES`` before registering is closed.
+Arrival times are stamped here, so the core never expires a phone whose keepalive waits its
+turn. At ``max_connections`` the listener leaves the selector until a connection closes (no
+busy loop); an accept failing for lack of descriptors pauses accepting for
+``ACCEPT_BACKOFF``. Lines a peer can repeat are rate-limited (``RateLimitedLog``).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from skinnyctl.callmanager import (
     Close,
     Connected,
     Disconnected,
+    Input,
     MarkRegistered,
     Publish,
     Received,
@@ -92,7 +93,9 @@ CORE_BATCH = 512  # inputs handled before the core dispatches (and checks its ti
 # registering pipelines a few dozen requests at most; before Register a phone sends a handful.
 PENDING_REGISTERED = 64
 PENDING_UNREGISTERED = 4
-LOW_QUEUE_LIMIT = 4096  # inputs of unregistered connections waiting, all together
+# Unregistered connections with inputs waiting for the core (each has a few at most): beyond
+# this, unregistered connections are not read until the core catches up.
+UNREGISTERED_WAITING = 1024
 MIN_FRAME = 12  # header + message id: a read of N * MIN_FRAME bytes completes <= N + 1 frames
 # Bytes a connection may send before it registers: Register (~200 bytes), an XMLAlarm (up to
 # 4 KiB), a few keepalives and alarms (core.py rule 2); more is not a phone.
@@ -124,6 +127,8 @@ class _Conn:
     queued: int = 0  # inputs put in the inbox (I/O thread only)
     handled: int = 0  # of those, handled by the core (core thread only)
     last_in: float | None = None  # clock.now() of the last bytes received (I/O thread only)
+    inbox: collections.deque[Input] = field(default_factory=collections.deque)  # for the core
+    listed: bool = False  # in the inbox's round robin (under the inbox's lock)
 
     @property
     def pending(self) -> int:
@@ -138,41 +143,53 @@ _EMPTY = object()
 
 
 class _Inbox:
-    """Two FIFO queues, one consumer (the core thread): ``high`` (registered phones, control
-    requests, stop) is always emptied before ``low`` (connections that have not registered)."""
+    """What the core thread handles next: control requests first (``put``), then connections'
+    inputs, one input per connection in turn (round robin), registered connections before
+    unregistered ones. A phone's KeepAlive waits behind one input of each busy connection, not
+    behind everything they queued; a connection's inputs keep their order. One consumer."""
 
     def __init__(self) -> None:
         self.high: collections.deque[Any] = collections.deque()
-        self.low: collections.deque[Any] = collections.deque()
+        self.registered: collections.deque[_Conn] = collections.deque()  # with inputs waiting
+        self.unregistered: collections.deque[_Conn] = collections.deque()
         self._cond = threading.Condition(threading.Lock())
 
-    def put(self, item: Any, high: bool = True) -> None:
+    def put(self, item: Any) -> None:
+        """A control request, a poke or the stop marker."""
         with self._cond:
-            (self.high if high else self.low).append(item)
+            self.high.append(item)
             self._cond.notify()
 
-    def put_many(self, items: list[Any], high: bool) -> None:
+    def put_inputs(self, conn: _Conn, inputs: list[Input]) -> None:
         with self._cond:
-            (self.high if high else self.low).extend(items)
+            conn.inbox.extend(inputs)
+            if not conn.listed:
+                conn.listed = True
+                (self.registered if conn.registered else self.unregistered).append(conn)
             self._cond.notify()
 
     def get(self, timeout: float) -> Any:
         """The next item, waiting up to ``timeout``; ``_EMPTY`` if none came."""
         with self._cond:
-            if not self.high and not self.low:
+            if not (self.high or self.registered or self.unregistered):
                 self._cond.wait(timeout)
         return self.get_nowait()
 
     def get_nowait(self) -> Any:
-        # One consumer: a non-empty deque stays non-empty until we pop it.
-        if self.high:
+        """A control item, or (connection, input); ``_EMPTY`` when there is nothing."""
+        if self.high:  # one consumer: it stays non-empty until we pop it
             return self.high.popleft()
-        if self.low:
-            return self.low.popleft()
+        with self._cond:
+            for ready in (self.registered, self.unregistered):
+                if ready:
+                    conn = ready.popleft()
+                    item = conn.inbox.popleft()
+                    if conn.inbox:
+                        ready.append(conn)
+                    else:
+                        conn.listed = False
+                    return conn, item
         return _EMPTY
-
-    def __len__(self) -> int:
-        return len(self.high) + len(self.low)
 
 
 class SccpServer:
@@ -281,6 +298,12 @@ class SccpServer:
             self._sel.close()
         self._wake_r.close()
         self._wake_w.close()
+        self.quiet.flush(force=True)
+        log.info(
+            "SCCP: %d connections accepted, %d messages received",
+            self.stats["accepted"],
+            self.stats["messages"],
+        )
 
     def __enter__(self) -> SccpServer:
         self.start()
@@ -484,13 +507,14 @@ class SccpServer:
             self.stats["accepted"] += 1
             log.debug("connection %d from %s:%d", conn.id, conn.ip, conn.port)
             conn.queued += 1
-            self._inbox.put((conn, Connected(conn.id, conn.ip, conn.port)), high=False)
+            self._inbox.put_inputs(conn, [Connected(conn.id, conn.ip, conn.port)])
 
     # --- reading, with backpressure -------------------------------------------------------------
 
     def _read(self, conn: _Conn) -> None:
         allowance = conn.pending_limit - conn.pending
-        if allowance <= 0 or (not conn.registered and len(self._inbox.low) >= LOW_QUEUE_LIMIT):
+        crowded = len(self._inbox.unregistered) >= UNREGISTERED_WAITING
+        if allowance <= 0 or (crowded and not conn.registered):
             self._pause(conn)
             return
         # Never more bytes than can complete `allowance` frames (+1, a partial one buffered):
@@ -531,10 +555,9 @@ class SccpServer:
             self._drop(conn, f"protocol error: {e}")
             return
         if messages:
+            self.stats["messages"] += len(messages)
             conn.queued += len(messages)
-            self._inbox.put_many(
-                [(conn, Received(conn.id, m, now)) for m in messages], conn.registered
-            )
+            self._inbox.put_inputs(conn, [Received(conn.id, m, now) for m in messages])
             if conn.pending >= conn.pending_limit:
                 self._pause(conn)
 
@@ -547,7 +570,7 @@ class SccpServer:
 
     def _resume_caught_up(self) -> None:
         """Read again the paused connections whose inputs the core has (mostly) handled."""
-        low_ok = len(self._inbox.low) < LOW_QUEUE_LIMIT // 2
+        low_ok = len(self._inbox.unregistered) < UNREGISTERED_WAITING // 2
         for conn in list(self._paused):
             if conn.id not in self._conns:
                 self._paused.discard(conn)
@@ -729,7 +752,7 @@ class SccpServer:
             conn.sock.close()
         self.stats["closed"] += 1
         log.debug("connection %d (%s:%d) closed: %s", conn.id, conn.ip, conn.port, reason)
-        self._inbox.put((conn, Disconnected(conn.id, reason)), high=conn.registered)
+        self._inbox.put_inputs(conn, [Disconnected(conn.id, reason)])
         if not self._accepting and not self._accept_again and not self._stopping.is_set():
             self._listen(True)  # below the cap again
 
