@@ -101,6 +101,7 @@ MIN_FRAME = 12  # header + message id: a read of N * MIN_FRAME bytes completes <
 # 4 KiB), a few keepalives and alarms (core.py rule 2); more is not a phone.
 PRE_REGISTER_BYTES = 16 * 1024
 ACCEPT_BATCH = 64  # accepts per loop turn: a connection storm does not starve reads
+UNREGISTERED_PER_TURN = 256  # unregistered connections served per loop turn
 ACCEPT_BACKOFF = 0.5  # seconds without accepting after EMFILE/ENFILE/ENOBUFS/ENOMEM
 _NO_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 # Message types the core sends as one shared object to many phones (their bytes are cached).
@@ -435,20 +436,26 @@ class SccpServer:
                 if self._stopping.is_set():
                     return
                 raise
+            # Registered phones first, and their answers out, before the others; at most
+            # UNREGISTERED_PER_TURN others per turn (the selector reports the rest again), so
+            # a turn stays short however many strangers are knocking.
+            later: list[tuple[_Conn, int]] = []
+            accept = False
             for key, mask in ready:
                 if key.fileobj is self._listener:
-                    self._accept()
+                    accept = True
                 elif key.fileobj is self._wake_r:
                     with contextlib.suppress(BlockingIOError):
                         self._wake_r.recv(4096)
+                elif key.data.registered:
+                    self._serve(key.data, mask)
                 else:
-                    conn: _Conn = key.data
-                    if conn.id not in self._conns:
-                        continue
-                    if mask & selectors.EVENT_WRITE:
-                        self._flush(conn)
-                    if mask & selectors.EVENT_READ and conn.id in self._conns:
-                        self._read(conn)
+                    later.append((key.data, mask))
+            self._apply_outbox()
+            for conn, mask in later[:UNREGISTERED_PER_TURN]:
+                self._serve(conn, mask)
+            if accept:
+                self._accept()
             self._apply_outbox()
             self._expire_lingering()
             if self._paused:
@@ -457,6 +464,14 @@ class SccpServer:
                 self._accept_again = 0.0
                 self._listen(len(self._conns) < self.max_connections)
             self.quiet.flush()
+
+    def _serve(self, conn: _Conn, mask: int) -> None:
+        if conn.id not in self._conns:
+            return
+        if mask & selectors.EVENT_WRITE:
+            self._flush(conn)
+        if mask & selectors.EVENT_READ and conn.id in self._conns:
+            self._read(conn)
 
     # --- accepting, within max_connections ------------------------------------------------------
 
