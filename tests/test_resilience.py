@@ -27,17 +27,25 @@ from skinnyctl.runtime import SccpServer
 from skinnyctl.runtime.server import CORE_BATCH, PRE_REGISTER_BYTES
 from skinnyctl.sccp import (
     ButtonTemplateReq,
+    CallState,
     KeepAlive,
     KeepAliveAck,
+    KeypadButton,
+    OffHook,
+    OpenReceiveChannel,
+    OpenReceiveChannelAck,
     RegisterTokenAck,
     RegisterTokenReq,
     XMLAlarm,
     encode,
 )
+from skinnyctl.sccp import CallStateValue as S
 from skinnyctl.site import load_site
 from tests.hostile import (
+    NUMBERS,
     REPO,
     A,
+    B,
     Hostiles,
     KeepAliveProbe,
     LiveCall,
@@ -260,3 +268,38 @@ def test_a_keepalive_waiting_in_the_queue_does_not_expire_the_phone(
         server.call(lambda core: None)
         assert events.get(0.5) is None, "expired although its keepalive had arrived"
         assert [d["device_name"] for d in server.devices()] == ["SEP" + FRONT]
+
+
+# --- an unusable media address (21.11) --------------------------------------------------------
+
+
+def test_receive_channel_on_port_65535_is_a_refused_leg(tmp_path: Path) -> None:
+    # Before: the relay raised on port 65535 (RTCP would be 65536): an ERROR with a traceback
+    site, port = write_site(tmp_path)
+    with Served(site, port, tmp_path / "serve.log") as served:
+        a, b = registered(port, A, "7960"), registered(port, B, "7961")
+        b.answer_media = False
+        a.send(OffHook(line_instance=1, call_reference=0))
+        ref = a.wait_for(CallState, 5, lambda m: m.call_state == S.OFF_HOOK).call_reference
+        for d in NUMBERS[B]:
+            a.send(KeypadButton(kp_button=int(d), line_instance=1, call_reference=ref))
+        rb = b.wait_for(CallState, 5, lambda m: m.call_state == S.RING_IN).call_reference
+        b.send(OffHook(line_instance=1, call_reference=rb))
+        orc = b.wait_for(OpenReceiveChannel, 5)
+        b.send(
+            OpenReceiveChannelAck(
+                ip_addr="127.0.0.1",
+                port_number=65535,
+                pass_thru_party_id=orc.pass_thru_party_id,
+                call_reference=orc.call_reference,
+            )
+        )
+        b.wait_for(CallState, 5, lambda m: m.call_state == S.ON_HOOK)  # the call ends...
+        a.wait_for(CallState, 5, lambda m: m.call_state == S.ON_HOOK)
+        a.send(KeepAlive())  # ...and the server goes on
+        a.wait_for(KeepAliveAck, 5)
+        for p in (a, b):
+            p.close()
+    log = served.log()
+    assert "Traceback" not in log and " ERROR " not in log, log
+    assert log.count("unusable port 65535") == 1

@@ -598,6 +598,13 @@ class Calls:
         ip = msg.ip_addr
         if (st.station_ip and st.ip != st.station_ip) or ip in ("0.0.0.0", ""):
             ip = st.ip  # behind NAT: the phone's private address is useless to us (§7.4)
+        if not 0 < msg.port_number < 65535:  # RTCP goes to port + 1
+            log.warning(
+                "%s: receive channel on unusable port %d; ending the call",
+                st.label,
+                msg.port_number,
+            )
+            return self._end(leg.call, "media failure", by=leg)
         leg.rx = (ip, int(msg.port_number))
         actions: list[Action] = []
         if self._relay_mode:
