@@ -68,7 +68,11 @@ def init(
 @app.command()
 def check(site: SiteArg = Path("site.toml")) -> None:
     """Validate site.toml: print every problem with file:line:column, exit 1 if any."""
+    from skinnyctl.site.warnings import site_warnings
+
     loaded = load_site(site_path(site))
+    for warning in site_warnings(loaded):
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(
         f"{site_path(site)}: ok: {len(loaded.devices)} devices, {len(loaded.lines)} lines, "
         f"{len(loaded.dialplan)} dialplan rules"
@@ -409,9 +413,13 @@ def reload(
     socket: SocketOpt = None,
     tcp: TcpOpt = None,
     token: TokenOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Apply a site that describes no devices.")
+    ] = False,
 ) -> None:
-    """Re-read site.toml in a running serve, keeping calls; a broken file is refused."""
-    r = _ask(site, socket, tcp, token, "reload")
+    """Re-read site.toml in a running serve, keeping calls; a broken file is refused, and so is
+    one describing no devices unless --force."""
+    r = _ask(site, socket, tcp, token, "reload", **({"force": True} if force else {}))
     assert isinstance(r, dict)
     typer.echo(f"reloaded {r['site']}: {r['devices']} devices, {r['lines']} lines")
     if r["changed_devices"]:

@@ -87,6 +87,7 @@ class Commands:
                 "registered": counts["registered"],
                 "configured": len(site.devices),
                 "discovered": len(svc.discovered),
+                "discovered_dropped": svc.discovered.dropped,
             },
             "connections": counts["connections"],
             "max_connections": svc.sccp.max_connections,
@@ -125,7 +126,12 @@ class Commands:
             }
             for d in svc.discovered.list()
         ]
-        return {"registered": registered, "configured": configured, "discovered": discovered}
+        return {
+            "registered": registered,
+            "configured": configured,
+            "discovered": discovered,
+            "discovered_dropped": svc.discovered.dropped,
+        }
 
     def cmd_device(self, name: str) -> dict[str, Any]:
         site = self.service.site
@@ -261,8 +267,8 @@ class Commands:
         log.info("setting %s = %s", key, value)
         return self.cmd_settings()
 
-    def cmd_reload(self) -> dict[str, Any]:
-        return self.service.reload()
+    def cmd_reload(self, force: bool = False) -> dict[str, Any]:
+        return self.service.reload(force=bool(force))
 
     # --- events and completion ----------------------------------------------------------------
 

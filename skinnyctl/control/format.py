@@ -49,7 +49,12 @@ def status(s: dict[str, Any]) -> str:
             f"skinnyctl {s['version']} serving {s['site']}",
             f"up {_duration(s['uptime'])} (since {_time(s['started_at'])}), SCCP on {s['sccp']}",
             f"devices: {d['registered']} registered, {d['configured']} configured, "
-            f"{d['discovered']} discovered",
+            f"{d['discovered']} discovered"
+            + (
+                f" ({d['discovered_dropped']} more left out: too many)"
+                if d.get("discovered_dropped")
+                else ""
+            ),
             f"lines: {s['lines']}   active calls: {s['calls']}",
             *_connections(s),
         ]
@@ -115,7 +120,9 @@ def devices(data: dict[str, Any]) -> str:
             )
         )
     disc = data["discovered"]
-    out.append(f"\nDiscovered, not in the site ({len(disc)}):")
+    dropped = data.get("discovered_dropped") or 0
+    more = f"; {dropped} more left out: the most recent {len(disc)} are kept" if dropped else ""
+    out.append(f"\nDiscovered, not in the site ({len(disc)}{more}):")
     if disc:
         out.append(
             table(

@@ -128,9 +128,11 @@ class Service:
         changed: list[str] = self.on_core(lambda core: core.changed_devices())
         return changed
 
-    def reload(self) -> dict[str, Any]:
+    def reload(self, force: bool = False) -> dict[str, Any]:
         """Re-read site.toml. An invalid file is refused (ControlError listing its problems)
-        and the running configuration stays; calls and registrations are kept either way."""
+        and the running configuration stays; calls and registrations are kept either way. So
+        is a file that describes no device (empty, truncated, the wrong file?), unless
+        ``force``: it would make every phone that registers next be refused."""
         from skinnyctl.control.protocol import ControlError
 
         path = self.site.path
@@ -153,6 +155,16 @@ class Service:
                 ) from None
             except UserError as e:
                 raise ControlError(f"cannot reload {path}: {e}") from None
+            if not new.devices and not force:
+                what = "is empty" if not new.lines else "describes no devices"
+                log.error(
+                    "reload of %s refused: it %s; keeping the running configuration", path, what
+                )
+                raise ControlError(
+                    f"{path} {what}: every phone registering from now on would be refused, so "
+                    f"the running configuration ({len(self.site.devices)} devices) is kept; "
+                    "reload with --force to apply it anyway"
+                )
             old = self.site.server
             kept = [k for k in RESTART_KEYS if getattr(old, k, 0) != getattr(new.server, k, 0)]
             if kept:

@@ -1,0 +1,99 @@
+"""Issue 21's medium and low items against a running ``serve`` and the CLI: a site without
+devices, the control API under abuse, the discovered-devices bound, file modes, sites that used
+to pass ``check`` and fail later, a full disk, a simulated phone across a server restart."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.clirun import run_cli
+from tests.test_control import A, B, Served, start, stop, write_site
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    directory = Path(tempfile.mkdtemp(prefix="skinnyctl-reliability-", dir="/tmp"))
+    s = start(write_site(directory))
+    try:
+        yield s
+    finally:
+        stop(s)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+# --- 21.4: a site that describes no devices ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "# all commented out\n", "[server]\nkeepalive = 30\n"],
+    ids=["empty", "comments", "no_devices"],
+)
+def test_reload_refuses_a_site_without_devices_unless_forced(served: Served, text: str) -> None:
+    good = served.site.read_text()
+    with served.phone("001120AABB01", "7960"), served.phone("001120AABB02", "7961"):
+        served.site.write_text(text)
+        refused = served.cli("reload", check=False)
+        assert refused.returncode == 1
+        assert "running configuration (3 devices) is kept" in refused.stderr
+        assert "--force" in refused.stderr
+        assert served.json("status")["devices"]["configured"] == 3  # before: 0
+        check = run_cli("check", served.site)
+        assert check.returncode == 0 and "warning:" in check.stderr, check.stderr
+        forced = served.cli("reload", "--force")
+        assert "0 devices" in forced.stdout
+        assert served.json("status")["devices"]["configured"] == 0
+        served.site.write_text(good)
+        served.cli("reload")
+        assert sorted(d["device_name"] for d in served.json("status", "devices")["registered"]) == [
+            A,
+            B,
+        ]
+
+
+# --- 21.7: the discovered-devices list is bounded ---------------------------------------------
+
+
+def _rrq(name: str) -> bytes:
+    return b"\x00\x01" + name.encode() + b"\x00octet\x00"
+
+
+def test_discovered_devices_are_bounded_per_source_and_in_total(served: Served) -> None:
+    tftp = int(served.site.read_text().split("tftp_port = ")[1].split()[0])
+    sent = 0
+
+    def request(source: str, name: str) -> None:
+        nonlocal sent
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # a new port each time
+            s.bind((source, 0))
+            s.sendto(_rrq(name), ("127.0.0.1", tftp))
+        sent += 1
+        time.sleep(0.002)  # not faster than the server answers: UDP would drop the excess
+
+    for i in range(500):  # one address, many MACs: 20 taken
+        request("127.0.0.1", f"SEP0011AA{i:06X}.cnf.xml")
+    for host in range(2, 62):  # 60 more addresses, 20 new MACs each: 1,220 in all
+        for i in range(20):
+            request(f"127.0.0.{host}", f"SEP0022{host:02X}{i:04X}00.cnf.xml")
+    seen, last = 0, -1
+    deadline = time.monotonic() + 30
+    while seen != last and time.monotonic() < deadline:  # until the count stops moving
+        time.sleep(0.5)
+        status = served.json("status")["devices"]
+        seen, last = status["discovered"] + status["discovered_dropped"], seen
+    assert seen > 0.95 * sent  # UDP: a few may be lost on a busy machine
+    assert status["discovered"] == 1000
+    assert status["discovered_dropped"] == seen - 1000  # ~480 over the rate, ~220 oldest
+    devices = served.cli("status", "devices", "--json").stdout
+    assert len(devices) < 500_000  # was 20 MB
+    listed = json.loads(devices)["discovered"]
+    assert len(listed) == 1000 and "0022" in listed[0]["mac"]  # the most recent first
+    assert "more left out" in served.cli("status").stdout
