@@ -5,8 +5,10 @@ to pass ``check`` and fail later, a full disk, a simulated phone across a server
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -97,3 +99,44 @@ def test_discovered_devices_are_bounded_per_source_and_in_total(served: Served) 
     listed = json.loads(devices)["discovered"]
     assert len(listed) == 1000 and "0022" in listed[0]["mac"]  # the most recent first
     assert "more left out" in served.cli("status").stdout
+
+
+# --- 21.8: files readable by other users -------------------------------------------------------
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_files_holding_secrets_or_records_are_private(tmp_path: Path) -> None:
+    # modes are checked with stat: these tests run as root, who reads files whatever their mode
+    old = os.umask(0o022)  # a user running it by hand, not under the systemd unit's UMask
+    try:
+        assert run_cli("init", tmp_path / "office").returncode == 0
+        assert _mode(tmp_path / "office" / "site.toml") == 0o600  # was 0644
+        directory = Path(tempfile.mkdtemp(prefix="skinnyctl-modes-", dir="/tmp"))
+        s = start(write_site(directory))
+    finally:
+        os.umask(old)
+    try:
+        with s.phone("001120AABB01", "7960"):
+            pass
+        state = directory / "state"
+        assert _mode(state) == 0o700  # was 0755
+        files = sorted(p.name for p in state.iterdir())
+        assert "cdr.sqlite" in files
+        for name in files:  # the database and its -wal / -shm
+            assert _mode(state / name) == 0o600, name  # was 0644
+    finally:
+        stop(s)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_check_warns_when_others_can_read_a_secret(tmp_path: Path) -> None:
+    site = write_site(tmp_path, 'control_tcp_port = 7002\ncontrol_token = "0123456789abcdef0123"')
+    site.chmod(0o644)
+    loose = run_cli("check", site)
+    assert loose.returncode == 0
+    assert "control_token" in loose.stderr and "chmod 600" in loose.stderr
+    site.chmod(0o600)
+    assert "warning" not in run_cli("check", site).stderr

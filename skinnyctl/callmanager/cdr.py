@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import logging
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -111,7 +112,10 @@ class CdrStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Call records are nobody else's business: the state directory 0700, the database
+        # 0600 (SQLite gives its -wal and -shm files the database's mode), whatever the umask.
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600))
         self._lock = threading.Lock()
         self._cond = threading.Condition()  # the submit queue and the writer thread
         self._queue: collections.deque[dict[str, Any]] = collections.deque()

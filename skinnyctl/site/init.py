@@ -38,7 +38,8 @@ def write_initial_site(directory: Path, force: bool = False) -> Path:
         raise UserError(f"{target} is a directory; remove it or give another directory")
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(target, initial_site_text())
+        # 0600: it may hold control_token (and later trunk passwords)
+        write_text_atomic(target, initial_site_text(), mode=0o600)
     except OSError as e:
         raise UserError(f"cannot write {target}: {e.strerror or e}") from None
     return target

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import stat
+
 from skinnyctl.site.model import Site
+
+
+def secrets(site: Site) -> list[str]:
+    """The keys of ``site`` that hold secrets and are set."""
+    return ["control_token"] if site.server.control_token else []
 
 
 def site_warnings(site: Site) -> list[str]:
@@ -15,4 +22,15 @@ def site_warnings(site: Site) -> list[str]:
             f"{where} {what}: serve refuses every phone (a truncated file?); `reload` refuses "
             "it unless --force"
         )
+    held = secrets(site)
+    if held and site.path is not None:
+        try:
+            mode = stat.S_IMODE(site.path.stat().st_mode)
+        except OSError:
+            mode = 0
+        if mode & 0o044:  # group or others may read it
+            out.append(
+                f"{where} holds {', '.join(held)} and other users can read it (mode "
+                f"{mode:04o}): chmod 600 {where}"
+            )
     return out
