@@ -9,6 +9,8 @@ import os
 import shutil
 import socket
 import stat
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -16,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.clirun import run_cli
+from tests.clirun import ROOT, run_cli
+from tests.hostile import free_port
 from tests.test_control import A, B, Served, start, stop, write_site
 
 
@@ -89,10 +92,10 @@ def test_discovered_devices_are_bounded_per_source_and_in_total(served: Served) 
     deadline = time.monotonic() + 30
     while seen != last and time.monotonic() < deadline:  # until the count stops moving
         time.sleep(0.5)
-        status = served.json("status")["devices"]
-        seen, last = status["discovered"] + status["discovered_dropped"], seen
+        status = served.json("status")
+        seen, last = status["devices"]["discovered"] + status["discovered_dropped"], seen
     assert seen > 0.95 * sent  # UDP: a few may be lost on a busy machine
-    assert status["discovered"] == 1000
+    assert status["devices"]["discovered"] == 1000
     assert status["discovered_dropped"] == seen - 1000  # ~480 over the rate, ~220 oldest
     devices = served.cli("status", "devices", "--json").stdout
     assert len(devices) < 500_000  # was 20 MB
@@ -140,3 +143,96 @@ def test_check_warns_when_others_can_read_a_secret(tmp_path: Path) -> None:
     assert "control_token" in loose.stderr and "chmod 600" in loose.stderr
     site.chmod(0o600)
     assert "warning" not in run_cli("check", site).stderr
+
+
+# --- 21.5 and 21.9: the control API under abuse -----------------------------------------------
+
+TOKEN = "0123456789abcdef0123"
+
+
+@pytest.fixture
+def served_tcp() -> Iterator[tuple[Served, int]]:
+    directory = Path(tempfile.mkdtemp(prefix="skinnyctl-reliability-", dir="/tmp"))
+    port = free_port()
+    s = start(write_site(directory, f'control_tcp_port = {port}\ncontrol_token = "{TOKEN}"'))
+    try:
+        yield s, port
+    finally:
+        stop(s)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _closed_within(s: socket.socket, seconds: float) -> bool:
+    s.settimeout(seconds)
+    try:
+        while s.recv(4096):
+            pass
+    except TimeoutError:
+        return False
+    except OSError:
+        pass
+    return True
+
+
+def test_idle_tcp_clients_cannot_lock_the_owner_out(served_tcp: tuple[Served, int]) -> None:
+    served, port = served_tcp
+    # Before: 32 idle TCP connections (no token needed to connect) used up a limit shared
+    # with the Unix socket, and the owner's status failed with "too many clients".
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(40)]
+    t0 = time.monotonic()
+    assert served.json("status")["devices"]["configured"] == 3  # the Unix socket still works
+    for s in idle:  # every one closed, the first ones within a second of connecting
+        assert _closed_within(s, max(0.1, t0 + 2.0 - time.monotonic())), "still open"
+        s.close()
+    # a client whose first line carries no token is closed at once
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b'{"command": "status"}\n')
+        assert b"token" in s.recv(4096)
+        assert _closed_within(s, 2.0)
+    # and the TCP endpoint still serves a client with the token
+    ok = subprocess.run(
+        [sys.executable, "-m", "skinnyctl", "status", "--json", "--tcp", f"127.0.0.1:{port}"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "SKINNYCTL_TOKEN": TOKEN},
+        timeout=60,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["devices"]["configured"] == 3
+
+
+MALFORMED = [
+    b'{"command": "events", "args": "x"}',
+    b'{"command": "events", "args": {"follow": true, "kinds": 5}}',
+    b'{"command": "events", "args": {"kinds": 5}}',
+    b'{"command": "events", "args": {"follow": "yes", "kinds": [1, 2]}}',
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+    b'{"command": 5}',
+    b'{"command": "status", "args": []}',
+    b'{"command": "status", "args": {"x": 1}}',
+    b'{"command": "device", "args": {"name": 5}}',
+    b'{"command": "device", "args": {}}',
+    b'{"command": "send", "args": {"device": [], "message": {}, "fields": "x"}}',
+    b'{"command": "send", "args": {"device": "SEP001120AABB01", "message": "SetLamp", '
+    b'"fields": {"a": [1]}}}',
+    b'{"command": "mwi", "args": {"line": 1001, "on": "yes"}}',
+    b'{"command": "set", "args": {"name": [], "value": {}}}',
+    b'{"command": "history", "args": {"since": 5, "number": []}}',
+    b'{"command": "reload", "args": {"force": "yes"}}',
+    b"\xff\xfe",
+    b'"just a string"',
+]
+
+
+def test_malformed_control_requests_get_a_clear_error(served: Served) -> None:
+    for request in MALFORMED:
+        with socket.socket(socket.AF_UNIX) as c:
+            c.settimeout(10)
+            c.connect(str(served.socket))
+            c.sendall(request + b"\n")
+            answer = json.loads(c.makefile("rb").readline())  # before: some got nothing
+        assert answer["ok"] is False and answer["error"], (request[:80], answer)
+    assert served.json("status")["devices"]["configured"] == 3
+    log = served.log.read_text()
+    assert "Traceback" not in log and "Exception in thread" not in log, log

@@ -51,8 +51,8 @@ def status(s: dict[str, Any]) -> str:
             f"devices: {d['registered']} registered, {d['configured']} configured, "
             f"{d['discovered']} discovered"
             + (
-                f" ({d['discovered_dropped']} more left out: too many)"
-                if d.get("discovered_dropped")
+                f" ({s['discovered_dropped']} more left out: too many)"
+                if s.get("discovered_dropped")
                 else ""
             ),
             f"lines: {s['lines']}   active calls: {s['calls']}",
