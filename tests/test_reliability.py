@@ -236,3 +236,30 @@ def test_malformed_control_requests_get_a_clear_error(served: Served) -> None:
     assert served.json("status")["devices"]["configured"] == 3
     log = served.log.read_text()
     assert "Traceback" not in log and "Exception in thread" not in log, log
+
+
+# --- 21.10: sites that passed check and failed later --------------------------------------------
+
+
+def test_check_reads_only_regular_files_of_bounded_size(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zero.toml"
+    zero.symlink_to("/dev/zero")
+    big = tmp_path / "big.toml"
+    big.write_text("# padding\n" * 1_000_000)  # 10 MB of comments
+    for path, says in ((fifo, "FIFO"), (zero, "a device"), (big, "at most")):
+        t0 = time.monotonic()
+        result = run_cli("check", path)  # before: hung on the FIFO, MemoryError on /dev/zero
+        assert result.returncode == 1, result.stderr
+        assert says in result.stderr and str(path) in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+        assert time.monotonic() - t0 < 30
+
+
+def test_a_byte_order_mark_is_not_an_error(tmp_path: Path) -> None:
+    site = write_site(tmp_path)
+    site.write_text("\ufeff" + site.read_text(), encoding="utf-8")  # as Notepad saves it
+    result = run_cli("check", site)  # before: "Empty key" at 1:1
+    assert result.returncode == 0, result.stderr
+    assert "3 devices" in result.stdout

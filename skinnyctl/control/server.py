@@ -125,7 +125,7 @@ class ControlServer:
             sock.bind(str(path))
         except OSError as e:
             sock.close()
-            raise UserError(f"cannot create the control socket {path}: {e.strerror}") from None
+            raise UserError(f"cannot create the control socket {path}: {e.strerror or e}") from None
         finally:
             os.umask(old)
         os.chmod(path, 0o600)
