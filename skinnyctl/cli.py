@@ -443,7 +443,7 @@ def events(
             "-k",
             help="Only this kind "
             "(repeatable): register, unregister, expire, alarm, xml_alarm, call_state, "
-            "user_to_device, device_to_user.",
+            "user_to_device, device_to_user, storage_full, storage_ok.",
         ),
     ] = None,
     site: SiteOpt = Path("site.toml"),

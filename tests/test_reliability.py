@@ -4,10 +4,12 @@ to pass ``check`` and fail later, a full disk, a simulated phone across a server
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -18,6 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from skinnyctl.control import ControlClient
+from skinnyctl.phone import SimPhone
+from skinnyctl.sccp import CallState, KeypadButton, OffHook, OnHook
+from skinnyctl.sccp import CallStateValue as S
 from tests.clirun import ROOT, run_cli
 from tests.hostile import free_port
 from tests.test_control import A, B, Served, start, stop, write_site
@@ -263,3 +269,97 @@ def test_a_byte_order_mark_is_not_an_error(tmp_path: Path) -> None:
     result = run_cli("check", site)  # before: "Empty key" at 1:1
     assert result.returncode == 0, result.stderr
     assert "3 devices" in result.stdout
+
+
+# --- 21.4a: a full disk ---------------------------------------------------------------------------
+
+
+def _mount_works() -> bool:
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+        capture_output=True,
+        timeout=30,
+    )
+    return probe.returncode == 0
+
+
+def _call(a: SimPhone, b: SimPhone) -> None:
+    """A calls 1002 (B), B answers, RTP both ways, A hangs up: one call record."""
+    a.send(OffHook(line_instance=1, call_reference=0))
+    ref = a.wait_for(CallState, 5, lambda m: m.call_state == S.OFF_HOOK).call_reference
+    for d in "1002":
+        a.send(KeypadButton(kp_button=int(d), line_instance=1, call_reference=ref))
+    rb = b.wait_for(CallState, 5, lambda m: m.call_state == S.RING_IN).call_reference
+    b.send(OffHook(line_instance=1, call_reference=rb))
+    a.wait_for(CallState, 5, lambda m: m.call_state == S.CONNECTED and m.call_reference == ref)
+    assert a.media_flows_with(b), "a call without audio"
+    a.send(OnHook(line_instance=1, call_reference=ref))
+    b.wait_for(CallState, 5, lambda m: m.call_state == S.ON_HOOK and m.call_reference == rb)
+    a.rtp_in.clear()
+    b.rtp_in.clear()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_a_full_disk_keeps_calls_going_and_records_come_back(tmp_path: Path) -> None:
+    # The state directory is a 512 KiB tmpfs in serve's own mount namespace (unshare -m): a
+    # real ENOSPC, and the test reaches it through /proc/PID/root to fill and free it.
+    if not _mount_works():
+        pytest.skip("cannot mount a tmpfs here (unshare -m / mount refused)")
+    site = write_site(tmp_path)
+    state = tmp_path / "state"
+    log = tmp_path / "serve.log"
+    script = (
+        f'mkdir -p "{state}" && mount -t tmpfs -o size=512k,mode=0700 tmpfs "{state}" && '
+        f'exec "{sys.executable}" -m skinnyctl serve "{site}"'
+    )
+    proc = subprocess.Popen(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    control = ControlClient(socket_path=tmp_path / "skinnyctl.sock")
+    port = int(site.read_text().split("sccp_port = ")[1].split()[0])
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "skinnyctl.sock").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        inside = Path(f"/proc/{proc.pid}/root{state}")  # the tmpfs, as serve sees it
+        a = SimPhone("127.0.0.1", port, "001120AABB01", "7960").connect()
+        b = SimPhone("127.0.0.1", port, "001120AABB02", "7961").connect()
+        with a, b:
+            a.register(keepalive=False)
+            b.register(keepalive=False)
+            _call(a, b)
+            assert len(control.request("history")) == 1
+            filler = inside / "filler"
+            with filler.open("wb") as f, contextlib.suppress(OSError):
+                while True:  # until ENOSPC
+                    f.write(bytes(16384))
+                    f.flush()
+            for _ in range(3):
+                _call(a, b)  # calls go on, records cannot be written
+            deadline = time.monotonic() + 10
+            while control.request("status")["call_records"]["ok"] and time.monotonic() < deadline:
+                time.sleep(0.1)
+            records = control.request("status")["call_records"]
+            assert records["ok"] is False and "full" in records["problem"], records
+            assert records["waiting"] == 3
+            assert "NOT WRITTEN" in run_cli("status", "--site", site).stdout
+            filler.unlink()  # space returns
+            deadline = time.monotonic() + 20
+            while len(control.request("history")) < 4 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert len(control.request("history")) == 4  # every record, once
+            assert control.request("status")["call_records"]["ok"] is True
+            events = [e["event"] for e in control.request("events")]
+            assert events.count("storage_full") == 1 and events.count("storage_ok") == 1
+            with sqlite3.connect(inside / "cdr.sqlite") as db:
+                assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    text = log.read_text()
+    assert text.count("cannot write call records") == 1, text  # one line, not one per call
+    assert "Traceback" not in text, text

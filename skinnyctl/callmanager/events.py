@@ -101,6 +101,8 @@ EVENT_KINDS = (
     "device_to_user",
     "user_to_device",
     "call_state",
+    "storage_full",  # call records cannot be written (disk full...): they wait in memory
+    "storage_ok",  # written again
 )
 
 

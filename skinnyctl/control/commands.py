@@ -125,6 +125,7 @@ class Commands:
             "lines": len(site.lines),
             "calls": counts["calls"],
             "relay_legs": len(svc.relay.stats()) if svc.relay is not None else None,
+            "call_records": _store_state(svc.cdr),
         }
 
     def cmd_devices(self) -> dict[str, Any]:
@@ -315,6 +316,19 @@ class Commands:
             "lines": [ln.number for ln in self.service.site.lines],
             "messages": list(sendable()),
         }
+
+
+def _store_state(store: CdrStore | None) -> dict[str, Any] | None:
+    """Whether call records are being written (a full disk: they wait in memory)."""
+    if store is None:
+        return None
+    return {
+        "path": str(store.path),
+        "ok": not store.failing,
+        "problem": store.failing,
+        "waiting": store.waiting if store.failing else 0,
+        "dropped": store.dropped,
+    }
 
 
 # --- checking arguments -----------------------------------------------------------------------

@@ -57,8 +57,20 @@ def status(s: dict[str, Any]) -> str:
             ),
             f"lines: {s['lines']}   active calls: {s['calls']}",
             *_connections(s),
+            *_storage(s),
         ]
     )
+
+
+def _storage(s: dict[str, Any]) -> list[str]:
+    records = s.get("call_records")
+    if not records or records["ok"]:
+        return []
+    return [
+        f"call records NOT WRITTEN to {records['path']}: {records['problem']}; "
+        f"{records['waiting']} waiting in memory, retried every few seconds"
+        + (f", {records['dropped']} dropped" if records["dropped"] else "")
+    ]
 
 
 _REFUSED = {

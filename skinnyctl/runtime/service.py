@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
-from skinnyctl.callmanager import Action, CallManager, Clock, SystemClock
+from skinnyctl.callmanager import Action, CallManager, Clock, Event, SystemClock
 from skinnyctl.callmanager.calls import Calls
 from skinnyctl.callmanager.cdr import CdrStore, cdr_path
 from skinnyctl.errors import UserError
@@ -217,8 +217,12 @@ class Service:
 
     def _open_cdr(self) -> None:
         path = cdr_path(self.site)
+
+        def on_state(kind: str, fields: dict[str, Any]) -> None:  # storage_full / storage_ok
+            self.bus.publish(Event(kind, time.time(), {"store": str(path), **fields}))
+
         try:
-            self.cdr = CdrStore(path)
+            self.cdr = CdrStore(path, on_state=on_state)
         except (OSError, sqlite3.Error) as e:
             raise UserError(
                 f"cannot open the call records {path}: {e}; make its directory writable"
