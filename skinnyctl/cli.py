@@ -194,6 +194,14 @@ def phone(
     site: Annotated[
         Path, typer.Option("--site", help="site.toml giving the server address.")
     ] = Path("site.toml"),
+    no_reconnect: Annotated[
+        bool,
+        typer.Option(
+            "--no-reconnect",
+            help="Stop when the connection is lost (default: connect and register again, "
+            "with back-off, like a real phone).",
+        ),
+    ] = False,
 ) -> None:
     """Simulate phones against a running server: register, show what it sent, call, answer."""
     from skinnyctl.phone.cli import run_many, run_phone, server_address
@@ -204,7 +212,16 @@ def phone(
             raise typer.Exit(1)
         return
     run_phone(
-        host, port, mac, model, call=call, answer=answer, wait=wait, hold=hold, echo=typer.echo
+        host,
+        port,
+        mac,
+        model,
+        call=call,
+        answer=answer,
+        wait=wait,
+        hold=hold,
+        reconnect=not no_reconnect,
+        echo=typer.echo,
     )
 
 

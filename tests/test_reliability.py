@@ -27,6 +27,8 @@ from skinnyctl.sccp import CallStateValue as S
 from tests.clirun import ROOT, run_cli
 from tests.hostile import free_port
 from tests.test_control import A, B, Served, start, stop, write_site
+from tests.test_phone_cli import SITE as PHONE_SITE
+from tests.test_register import start_serve, stop_serve, wait_listening
 
 
 @pytest.fixture
@@ -363,3 +365,125 @@ def test_a_full_disk_keeps_calls_going_and_records_come_back(tmp_path: Path) -> 
     text = log.read_text()
     assert text.count("cannot write call records") == 1, text  # one line, not one per call
     assert "Traceback" not in text, text
+
+
+# --- 21.12: a simulated phone across a server restart -------------------------------------------
+
+
+def _phone_cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "skinnyctl", "phone", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def _until(p: subprocess.Popen[str], text: str, timeout: float = 30) -> str:
+    """stdout of ``p`` up to the line containing ``text``."""
+    assert p.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = p.stdout.readline()
+        if not line and p.poll() is not None:
+            break
+        seen += line
+        if text in line:
+            return seen
+    raise AssertionError(f"{text!r} not printed; got:\n{seen}{p.stderr.read() if p.stderr else ''}")
+
+
+@pytest.fixture
+def phone_site(tmp_path: Path) -> Path:
+    (tmp_path / "tftp").mkdir()
+    rtp = 42000 + (os.getpid() % 400) * 40
+    path = tmp_path / "site.toml"
+    path.write_text(
+        PHONE_SITE.format(
+            sccp=free_port(), tftp=free_port(socket.SOCK_DGRAM), rtp=rtp, rtp_max=rtp + 39
+        )
+    )
+    return path
+
+
+def _restart(site: Path, proc: subprocess.Popen[str]) -> subprocess.Popen[str]:
+    stop_serve(proc)
+    time.sleep(2.5)  # the phone tries (and fails) while the server is away
+    again = start_serve(site)
+    wait_listening(again, int(site.read_text().split("sccp_port = ")[1].split()[0]))
+    return again
+
+
+def test_answering_phone_registers_again_after_a_restart(phone_site: Path) -> None:
+    port = int(phone_site.read_text().split("sccp_port = ")[1].split()[0])
+    server = start_serve(phone_site)
+    wait_listening(server, port)
+    callee = _phone_cli("001122334402", "-m", "7961", "--answer", "--wait", "90", "--hold", "2",
+                        "--site", str(phone_site))  # fmt: skip
+    try:
+        _until(callee, "waiting up to")
+        server = _restart(phone_site, server)
+        out = _until(callee, "registered again")  # before: a traceback, no re-registration
+        assert f"connection to 127.0.0.1:{port} lost" in out and "reconnecting in 1 s" in out
+        _until(callee, "waiting up to")  # and it waits for a call again
+        with SimPhone("127.0.0.1", port, "001122334401", "7960").connect() as caller:
+            caller.register(keepalive=False)
+            caller.send(OffHook(line_instance=1, call_reference=0))
+            ref = caller.wait_for(CallState, 5, lambda m: m.call_state == S.OFF_HOOK)
+            for d in "2002":
+                caller.send(
+                    KeypadButton(
+                        kp_button=int(d), line_instance=1, call_reference=ref.call_reference
+                    )
+                )
+            caller.wait_for(CallState, 10, lambda m: m.call_state == S.CONNECTED)
+            out, err = callee.communicate(timeout=60)
+        assert callee.returncode == 0, out + err
+        assert "answered" in out and "Traceback" not in err
+    finally:
+        if callee.poll() is None:
+            callee.kill()
+        stop_serve(server)
+
+
+def test_calling_phone_reports_the_dropped_call_and_registers_again(phone_site: Path) -> None:
+    port = int(phone_site.read_text().split("sccp_port = ")[1].split()[0])
+    server = start_serve(phone_site)
+    wait_listening(server, port)
+    callee = SimPhone("127.0.0.1", port, "001122334402", "7961").connect()
+    callee.register(keepalive=False)
+    caller = _phone_cli("001122334401", "--call", "2002", "--hold", "60", "--wait", "30",
+                        "--site", str(phone_site))  # fmt: skip
+    try:
+        rb = callee.wait_for(CallState, 10, lambda m: m.call_state == S.RING_IN).call_reference
+        callee.send(OffHook(line_instance=1, call_reference=rb))
+        _until(caller, "media:")
+        server = _restart(phone_site, server)
+        out, err = caller.communicate(timeout=60)  # before: slept out its 60 s hold
+        assert caller.returncode == 1
+        assert "registered again" in out and "the call was dropped" in err, out + err
+        assert "Traceback" not in err
+    finally:
+        callee.close()
+        if caller.poll() is None:
+            caller.kill()
+        stop_serve(server)
+
+
+def test_no_reconnect_stops_at_the_loss(phone_site: Path) -> None:
+    port = int(phone_site.read_text().split("sccp_port = ")[1].split()[0])
+    server = start_serve(phone_site)
+    wait_listening(server, port)
+    callee = _phone_cli("001122334402", "-m", "7961", "--answer", "--wait", "60",
+                        "--no-reconnect", "--site", str(phone_site))  # fmt: skip
+    try:
+        _until(callee, "waiting up to")
+        stop_serve(server)
+        out, err = callee.communicate(timeout=30)
+        assert callee.returncode == 1
+        assert "not reconnecting" in err and "Traceback" not in err, out + err
+    finally:
+        if callee.poll() is None:
+            callee.kill()
