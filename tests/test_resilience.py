@@ -192,6 +192,19 @@ def test_anything_but_register_first_closes_the_connection(server: SccpServer) -
     assert _counters(server)["refused_before_register"] == 1
 
 
+def test_a_refused_connection_that_keeps_sending_is_dropped(server: SccpServer) -> None:
+    # A flooder does not stop because we closed our side: it used to be read in tiny chunks
+    # until the close linger ran out, which kept the I/O thread busy for nothing.
+    s = _raw(server)
+    s.sendall(encode(ButtonTemplateReq()))  # refused (rule 2)...
+    flood = encode(KeepAlive()) * 1000
+    deadline = time.monotonic() + 5  # the controlled clock never ends the linger here
+    with pytest.raises(OSError):  # ...and dropped (reset) while it keeps sending
+        while time.monotonic() < deadline:
+            s.sendall(flood)
+    s.close()
+
+
 def test_what_real_phones_send_before_register_still_works(server: SccpServer) -> None:
     # 7985 / 6911 / token registration (sccp-protocol.md §3.1, §3.2): KeepAlive and
     # RegisterTokenReq before Register are answered, and the phone then registers

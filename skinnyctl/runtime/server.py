@@ -100,6 +100,9 @@ MIN_FRAME = 12  # header + message id: a read of N * MIN_FRAME bytes completes <
 # Bytes a connection may send before it registers: Register (~200 bytes), an XMLAlarm (up to
 # 4 KiB), a few keepalives and alarms (core.py rule 2); more is not a phone.
 PRE_REGISTER_BYTES = 16 * 1024
+# Bytes a connection we are closing may still send (messages in flight) before it is dropped
+# without waiting for its end: a flooder does not stop because we said goodbye.
+CLOSING_BYTES = 4096
 ACCEPT_BATCH = 64  # accepts per loop turn: a connection storm does not starve reads
 UNREGISTERED_PER_TURN = 256  # unregistered connections served per loop turn
 ACCEPT_BACKOFF = 0.5  # seconds without accepting after EMFILE/ENFILE/ENOBUFS/ENOMEM
@@ -124,7 +127,8 @@ class _Conn:
     events: int = selectors.EVENT_READ  # what the selector watches now (0: not registered)
     paused: bool = False  # not read until the core catches up (backpressure)
     registered: bool = False  # the core said MarkRegistered
-    bytes_in: int = 0
+    bytes_in: int = 0  # received before it registered
+    discarded: int = 0  # received after we began to close it
     queued: int = 0  # inputs put in the inbox (I/O thread only)
     handled: int = 0  # of those, handled by the core (core thread only)
     last_in: float | None = None  # clock.now() of the last bytes received (I/O thread only)
@@ -527,14 +531,17 @@ class SccpServer:
     # --- reading, with backpressure -------------------------------------------------------------
 
     def _read(self, conn: _Conn) -> None:
-        allowance = conn.pending_limit - conn.pending
-        crowded = len(self._inbox.unregistered) >= UNREGISTERED_WAITING
-        if allowance <= 0 or (crowded and not conn.registered):
-            self._pause(conn)
-            return
-        # Never more bytes than can complete `allowance` frames (+1, a partial one buffered):
-        # one 64 KiB read of 12-byte KeepAlives used to queue 5,000 messages at once.
-        size = min(READ_SIZE, allowance * MIN_FRAME)
+        if conn.closing:
+            size = READ_SIZE  # read only to see its end (or that it will not stop)
+        else:
+            allowance = conn.pending_limit - conn.pending
+            crowded = len(self._inbox.unregistered) >= UNREGISTERED_WAITING
+            if allowance <= 0 or (crowded and not conn.registered):
+                self._pause(conn)
+                return
+            # Never more bytes than can complete `allowance` frames (+1, a partial one
+            # buffered): one 64 KiB read of 12-byte KeepAlives used to queue 5,000 messages.
+            size = min(READ_SIZE, allowance * MIN_FRAME)
         try:
             data = conn.sock.recv(size)
         except (BlockingIOError, InterruptedError):
@@ -545,8 +552,11 @@ class SccpServer:
         if not data:
             self._drop(conn, conn.closing or "closed by peer")
             return
-        if conn.closing:
-            return  # we are closing it: whatever it says no longer matters
+        if conn.closing:  # whatever it says no longer matters; a phone stops talking, though
+            conn.discarded += len(data)
+            if conn.discarded > CLOSING_BYTES:
+                self._drop(conn, f"{conn.closing} (it kept sending)")
+            return
         now = self.clock.now()
         conn.last_in = now
         if not conn.registered:
