@@ -4,6 +4,7 @@
     python bench/resilience.py                       # 5,000 hostile connections for 20 s
     python bench/resilience.py --hostile 1000 --seconds 10 --mix flooder=1
     python bench/resilience.py --pythonpath /tmp/old-tree     # another skinnyctl, same load
+    python bench/resilience.py --hostile 1100 --mix idle=1 --server-nofile 256:1024
 
 Each run starts a fresh server (a subprocess) and measures two phases of ``--seconds`` each:
 first the reference, the same call and keepalive phone with no hostile connection, then with
@@ -111,12 +112,17 @@ def phase(
 def run(args: argparse.Namespace, tmp: Path) -> tuple[dict[str, float], dict[str, float]]:
     site, port = write_site(tmp)
     env = {"PYTHONPATH": args.pythonpath} if args.pythonpath else None
-    with Served(site, port, tmp / "serve.log", env=env) as served:
+    limit = None
+    if args.server_nofile:
+        soft, _, hard = args.server_nofile.partition(":")
+        limit = (int(soft), int(hard or soft))
+    with Served(site, port, tmp / "serve.log", nofile=limit, env=env) as served:
         ref = phase(served, port, {}, args.seconds, args.keepalive_interval)
         counts = parse_mix(args.mix, args.hostile)
         hostile = phase(served, port, counts, args.seconds, args.keepalive_interval)
         hostile["rss_end_mb"] = served.rss_mb()[0]
         hostile["log_lines"] = served.log().count("\n")
+        hostile["log_mb"] = len(served.log()) / 1e6
     return ref, hostile
 
 
@@ -143,6 +149,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--pythonpath", help="run the server from this tree instead")
     ap.add_argument("--keep", metavar="DIR", help="keep the site and serve.log of the last run")
+    ap.add_argument(
+        "--server-nofile", metavar="SOFT:HARD", help="the server's RLIMIT_NOFILE (e.g. 256:1024)"
+    )
     args = ap.parse_args()
     print(f"load before: {os.getloadavg()[0]:.2f} (1-min average), {os.cpu_count()} CPUs")
     with nofile(args.hostile + 1000) as limit:
@@ -164,7 +173,7 @@ def main() -> None:
                 f"{hostile['connects']:.0f} connections made, {hostile['closed_by_server']:.0f} "
                 f"closed by the server, {hostile['connect_failures']:.0f} failed to connect, "
                 f"{hostile['open_at_end']:.0f} open at the end; server log "
-                f"{hostile['log_lines']:.0f} lines"
+                f"{hostile['log_lines']:.0f} lines ({hostile['log_mb']:.1f} MB)"
             )
     print(f"\nload after: {os.getloadavg()[0]:.2f}")
     print("targets: 0 RTP lost, keepalive ack p99 < 100 ms, RSS < 200 MB at 5,000 hostile")
