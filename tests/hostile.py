@@ -46,18 +46,13 @@ from skinnyctl.sccp import (
     Register,
     encode,
 )
+from tests.test_register import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 A, B, C = "001120AA0001", "001120AA0002", "001120AA0003"
 NUMBERS = {A: "71001", B: "71002", C: "71003"}
 FUZZ_MACS = [f"001120AB{i:04X}" for i in range(16)]  # registered fuzzers (tests/fuzz.py)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_site(directory: Path, keepalive: int = 30, server_extra: str = "") -> tuple[Path, int]:

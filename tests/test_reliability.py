@@ -25,10 +25,9 @@ from skinnyctl.phone import SimPhone
 from skinnyctl.sccp import CallState, KeypadButton, OffHook, OnHook
 from skinnyctl.sccp import CallStateValue as S
 from tests.clirun import ROOT, run_cli
-from tests.hostile import free_port
 from tests.test_control import A, B, Served, start, stop, write_site
 from tests.test_phone_cli import SITE as PHONE_SITE
-from tests.test_register import start_serve, stop_serve, wait_listening
+from tests.test_register import free_port, start_serve, stop_serve, wait_listening
 
 
 @pytest.fixture
@@ -408,23 +407,38 @@ def phone_site(tmp_path: Path) -> Path:
     return path
 
 
-def _restart(site: Path, proc: subprocess.Popen[str]) -> subprocess.Popen[str]:
-    stop_serve(proc)
-    time.sleep(2.5)  # the phone tries (and fails) while the server is away
-    again = start_serve(site)
-    wait_listening(again, int(site.read_text().split("sccp_port = ")[1].split()[0]))
-    return again
+class PhoneServed:
+    """serve for the phone tests, which stop and restart it."""
+
+    def __init__(self, site: Path) -> None:
+        self.site = site
+        self.port = int(site.read_text().split("sccp_port = ")[1].split()[0])
+        self.proc = start_serve(site)
+        wait_listening(self.proc, self.port)
+
+    def restart(self, pause: float = 2.5) -> None:
+        stop_serve(self.proc)
+        time.sleep(pause)  # the phone tries (and fails) while the server is away
+        self.proc = start_serve(self.site)
+        wait_listening(self.proc, self.port)
 
 
-def test_answering_phone_registers_again_after_a_restart(phone_site: Path) -> None:
-    port = int(phone_site.read_text().split("sccp_port = ")[1].split()[0])
-    server = start_serve(phone_site)
-    wait_listening(server, port)
+@pytest.fixture
+def phone_served(phone_site: Path) -> Iterator[PhoneServed]:
+    s = PhoneServed(phone_site)
+    try:
+        yield s
+    finally:
+        stop_serve(s.proc)
+
+
+def test_answering_phone_registers_again_after_a_restart(phone_served: PhoneServed) -> None:
+    port, phone_site = phone_served.port, phone_served.site
     callee = _phone_cli("001122334402", "-m", "7961", "--answer", "--wait", "90", "--hold", "2",
                         "--site", str(phone_site))  # fmt: skip
     try:
         _until(callee, "waiting up to")
-        server = _restart(phone_site, server)
+        phone_served.restart()
         out = _until(callee, "registered again")  # before: a traceback, no re-registration
         assert f"connection to 127.0.0.1:{port} lost" in out and "reconnecting in 1 s" in out
         _until(callee, "waiting up to")  # and it waits for a call again
@@ -445,13 +459,12 @@ def test_answering_phone_registers_again_after_a_restart(phone_site: Path) -> No
     finally:
         if callee.poll() is None:
             callee.kill()
-        stop_serve(server)
 
 
-def test_calling_phone_reports_the_dropped_call_and_registers_again(phone_site: Path) -> None:
-    port = int(phone_site.read_text().split("sccp_port = ")[1].split()[0])
-    server = start_serve(phone_site)
-    wait_listening(server, port)
+def test_calling_phone_reports_the_dropped_call_and_registers_again(
+    phone_served: PhoneServed,
+) -> None:
+    port, phone_site = phone_served.port, phone_served.site
     callee = SimPhone("127.0.0.1", port, "001122334402", "7961").connect()
     callee.register(keepalive=False)
     caller = _phone_cli("001122334401", "--call", "2002", "--hold", "60", "--wait", "30",
@@ -460,7 +473,7 @@ def test_calling_phone_reports_the_dropped_call_and_registers_again(phone_site: 
         rb = callee.wait_for(CallState, 10, lambda m: m.call_state == S.RING_IN).call_reference
         callee.send(OffHook(line_instance=1, call_reference=rb))
         _until(caller, "media:")
-        server = _restart(phone_site, server)
+        phone_served.restart()
         out, err = caller.communicate(timeout=60)  # before: slept out its 60 s hold
         assert caller.returncode == 1
         assert "registered again" in out and "the call was dropped" in err, out + err
@@ -469,18 +482,15 @@ def test_calling_phone_reports_the_dropped_call_and_registers_again(phone_site: 
         callee.close()
         if caller.poll() is None:
             caller.kill()
-        stop_serve(server)
 
 
-def test_no_reconnect_stops_at_the_loss(phone_site: Path) -> None:
-    port = int(phone_site.read_text().split("sccp_port = ")[1].split()[0])
-    server = start_serve(phone_site)
-    wait_listening(server, port)
+def test_no_reconnect_stops_at_the_loss(phone_served: PhoneServed) -> None:
+    phone_site = phone_served.site
     callee = _phone_cli("001122334402", "-m", "7961", "--answer", "--wait", "60",
                         "--no-reconnect", "--site", str(phone_site))  # fmt: skip
     try:
         _until(callee, "waiting up to")
-        stop_serve(server)
+        stop_serve(phone_served.proc)
         out, err = callee.communicate(timeout=30)
         assert callee.returncode == 1
         assert "not reconnecting" in err and "Traceback" not in err, out + err
