@@ -655,6 +655,10 @@ class SccpServer:
                     continue
                 conn.closing = a.reason or "closed"
                 self._closing.add(conn)
+                if conn.paused:  # read again: to see its end (or drop it if it goes on)
+                    conn.paused = False
+                    self._paused.discard(conn)
+                    self._watch(conn)
                 conn.close_by = self.clock.now() + self.close_linger
                 if not conn.out:
                     self._shutdown(conn)
