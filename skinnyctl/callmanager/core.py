@@ -45,7 +45,8 @@ Registration state machine (one per connection). Rules:
 11. A handler that raises closes that connection only; the core keeps serving the others.
 12. Registering emits MarkRegistered: from then on the edge serves the connection before
    unregistered ones and lifts its pre-registration byte budget.
-13. Log lines a peer can repeat at will (refusals, rejections) are rate-limited per kind.
+13. Log lines a peer can repeat at will (refusals, rejections, alarms, unhandled messages) are
+   rate-limited per kind and peer: the first, then how many more (``RateLimitedLog``).
 """
 
 from __future__ import annotations

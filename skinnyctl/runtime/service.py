@@ -156,12 +156,14 @@ class Service:
             except UserError as e:
                 raise ControlError(f"cannot reload {path}: {e}") from None
             if not new.devices and not force:
-                what = "is empty" if not new.lines else "describes no devices"
                 log.error(
-                    "reload of %s refused: it %s; keeping the running configuration", path, what
+                    "reload of %s refused: it describes no devices; keeping the running "
+                    "configuration",
+                    path,
                 )
                 raise ControlError(
-                    f"{path} {what}: every phone registering from now on would be refused, so "
+                    f"{path} describes no devices (an empty or truncated file?): every phone "
+                    "registering from now on would be refused, so "
                     f"the running configuration ({len(self.site.devices)} devices) is kept; "
                     "reload with --force to apply it anyway"
                 )

@@ -17,10 +17,9 @@ def site_warnings(site: Site) -> list[str]:
     where = str(site.path) if site.path else "site.toml"
     out = []
     if not site.devices:
-        what = "is empty" if not site.lines else "describes no devices"
         out.append(
-            f"{where} {what}: serve refuses every phone (a truncated file?); `reload` refuses "
-            "it unless --force"
+            f"{where} describes no devices: serve refuses every phone (an empty or truncated "
+            "file?); `reload` refuses it unless --force"
         )
     held = secrets(site)
     if held and site.path is not None:
