@@ -209,8 +209,8 @@ class Fuzzer:
 
     def run(self, frames: int, seconds: float) -> None:
         """Until ``frames`` frames are sent or ``seconds`` have passed."""
-        for c in self.conns:
-            self._connect(c)
+        for conn in self.conns:
+            self._connect(conn)
         t0 = time.monotonic()
         deadline = t0 + seconds
         try:

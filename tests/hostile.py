@@ -203,6 +203,8 @@ class LiveCall:
     def __init__(self, a: SimPhone, b: SimPhone, ptime: float = 0.02) -> None:
         self.a, self.b, self.ptime = a, b, ptime
         self.sent = {a.name: 0, b.name: 0}
+        self._base = {a.name: 0, b.name: 0}  # RTP sequence numbers when the count starts
+        self._refs = (0, 0)  # the call references of A and B
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._stream, name="live-call", daemon=True)
 

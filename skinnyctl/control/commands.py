@@ -305,8 +305,8 @@ class Commands:
         self, follow: bool = False, kinds: list[str] | None = None, recent: bool = False
     ) -> Any:
         # the server answers this one itself (it streams); here only the recent history
-        recent = list(self.service.bus.recent)
-        return [e.to_dict() for e in recent if not kinds or e.kind in kinds]
+        history = list(self.service.bus.recent)
+        return [e.to_dict() for e in history if not kinds or e.kind in kinds]
 
     def cmd_names(self) -> dict[str, list[str]]:
         registered = self._core(lambda core: [st.name for st in core.stations.registered()])

@@ -1104,7 +1104,7 @@ def _files(r: _Reader, server: Server, base: Path) -> None:
     the wrong kind, what is missing but must exist, what cannot be used at all."""
     key: KeyPath = ("server",)
 
-    def at(*names: str) -> Path:
+    def at(*names: str) -> KeyPath:
         return (*key, *names)
 
     def resolve(p: Path) -> Path:
