@@ -9,6 +9,13 @@ queued in one transaction (same durability, on disk a few ms later), because an 
 call-control thread stalled every call being set up meanwhile (1-2 ms per record, more on a
 slow disk). ``query``, ``flush`` and ``close`` first wait for what was submitted.
 
+A full disk (or any storage error) does not stop calls and loses no record while the process
+runs: the transaction is rolled back (SQLite keeps the file consistent), the records wait in
+memory (at most MAX_WAITING, the oldest dropped beyond that) and are written again every RETRY
+seconds or with the next record. The store says so once when writing starts failing and once
+when it works again (``on_state``, one log line each), not once per call; ``failing`` and
+``waiting`` show the condition meanwhile.
+
 A record (dict) holds: call_id, caller, caller_name, caller_device, called, called_name,
 callee_device, start, answer, end (Unix time; answer None when never answered), reason (what
 ended it, in words: "onhook", "transferred", "device gone: ..."), cause (the Q.850 name of
@@ -20,10 +27,13 @@ start order, times as Unix floats plus ``*_iso`` UTC strings.
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import logging
+import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +78,10 @@ CREATE INDEX IF NOT EXISTS cdr_start ON cdr(start);
 CREATE INDEX IF NOT EXISTS cdr_caller ON cdr(caller);
 CREATE INDEX IF NOT EXISTS cdr_called ON cdr(called);
 """
+
+
+RETRY = 5.0  # seconds between attempts while writing fails
+MAX_WAITING = 10_000  # records kept in memory while writing fails (a day of a busy office)
 
 
 def cdr_path(site: Site) -> Path:
@@ -117,9 +131,20 @@ def _iso(ts: float | None) -> str | None:
 class CdrStore:
     """Thread-safe; one connection per store, serialised by a lock."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, on_state: Callable[[str, dict[str, Any]], None] | None = None
+    ) -> None:
+        """``on_state(kind, fields)``: "storage_full" when writing starts failing (fields:
+        ``reason``, ``waiting``), "storage_ok" when records are written again (``written``,
+        ``dropped``); called on the writer thread."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.on_state = on_state
+        self.failing = ""  # why writing fails, while it does
+        self.dropped = 0  # records given up while failing (beyond MAX_WAITING)
+        # Call records are nobody else's business: the state directory 0700, the database
+        # 0600 (SQLite gives its -wal and -shm files the database's mode), whatever the umask.
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600))
         self._lock = threading.Lock()
         self._cond = threading.Condition()  # the submit queue and the writer thread
         self._queue: collections.deque[dict[str, Any]] = collections.deque()
@@ -153,31 +178,98 @@ class CdrStore:
                 self._writer.start()
             self._cond.notify_all()
 
+    @property
+    def waiting(self) -> int:
+        """Records submitted and not written yet."""
+        return len(self._queue)
+
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every submitted record is written (or failed, logged); False on timeout."""
+        """Wait until every submitted record is written, or writing fails (they wait then);
+        False on timeout."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
+            return self._cond.wait_for(
+                lambda: not self._busy and (not self._queue or bool(self.failing)), timeout
+            )
 
     def _write_loop(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._queue or self._closing)
+                if self.failing and not self._closing:
+                    self._cond.wait(RETRY)  # a new record, or the time to try again
+                else:
+                    self._cond.wait_for(lambda: self._queue or self._closing)
                 if not self._queue:
-                    return
+                    if self._closing:
+                        return
+                    continue
                 batch = list(self._queue)
-                self._queue.clear()
                 self._busy = True
+            problem = self._write(batch)
+            with self._cond:
+                self._busy = False
+                if not problem:
+                    for _ in batch:
+                        self._queue.popleft()
+                self._cond.notify_all()
+            self._state(problem, len(batch))
+            if problem and self._closing:
+                log.error(
+                    "%d call record(s) could not be written to %s (%s) and are lost",
+                    self.waiting,
+                    self.path,
+                    problem,
+                )
+                return
+
+    def _write(self, batch: list[dict[str, Any]]) -> str:
+        """Write ``batch`` in one transaction; why it failed, or ""."""
+        rows = []
+        for record in batch:
             try:
-                rows = [_row(r) for r in batch]
-                with self._lock:
+                rows.append(_row(record))
+            except Exception:  # a bug in the record, not the disk: skip it, say so
+                log.exception("call record not written: %r", record)
+        try:
+            with self._lock:
+                try:
                     self._db.executemany(_INSERT, rows)
                     self._db.commit()  # one fsync for the whole batch
-            except Exception:
-                log.exception("cannot write %d call record(s): %r", len(batch), batch)
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.rollback()  # the file stays as it was: SQLite is atomic
+                    raise
+        except (sqlite3.Error, OSError) as e:
+            return str(e) or type(e).__name__
+        return ""
+
+    def _state(self, problem: str, count: int) -> None:
+        """One line and one state change per episode, not one per record."""
+        if problem:
+            with self._cond:
+                while len(self._queue) > MAX_WAITING:
+                    self._queue.popleft()
+                    self.dropped += 1
+            if not self.failing:
+                self.failing = problem
+                log.error(
+                    "cannot write call records to %s: %s; calls go on, their records wait in "
+                    "memory (tried again every %.0f s)",
+                    self.path,
+                    problem,
+                    RETRY,
+                )
+                if self.on_state is not None:
+                    self.on_state("storage_full", {"reason": problem, "waiting": self.waiting})
+        elif self.failing:
+            self.failing = ""
+            log.info(
+                "call records written to %s again (%d waited%s)",
+                self.path,
+                count,
+                f", {self.dropped} dropped" if self.dropped else "",
+            )
+            if self.on_state is not None:
+                self.on_state("storage_ok", {"written": count, "dropped": self.dropped})
 
     def query(
         self,

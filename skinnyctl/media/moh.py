@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from skinnyctl.site.files import MOH_LIMIT, FileRefused, read_bounded
+
 with warnings.catch_warnings():
     # audioop is deprecated in 3.11/3.12 but present; audioop-lts replaces it on 3.13+.
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -45,7 +47,9 @@ class WavError(ValueError):
 def _read_wav(path: Path) -> tuple[np.ndarray, int]:
     """Return (mono int16 samples, sample rate) from a RIFF/WAVE file."""
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MOH_LIMIT)
+    except FileRefused as exc:
+        raise WavError(f"music-on-hold file {path} {exc}") from exc
     except OSError as exc:
         raise WavError(f"cannot read music-on-hold file {path}: {exc.strerror}") from exc
     if len(raw) < 12 or raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":

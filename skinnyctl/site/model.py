@@ -90,6 +90,7 @@ class Server:
     control_socket: Path | None = None  # None = default under the site directory
     control_tcp_port: int = 0  # control API on 127.0.0.1 too (0 = Unix socket only)
     control_token: str = ""  # required with control_tcp_port: each request must carry it
+    max_connections: int = 0  # SCCP connections at once; 0 = sized from the open-file limit
     services_url: str = ""
     directory_url: str = ""
     idle_url: str = ""

@@ -708,6 +708,13 @@ class Phones:
         plane.nat = bool(st.station_ip and st.ip != st.station_ip)
         if plane.nat or ip in ("0.0.0.0", ""):
             ip = st.ip  # behind NAT: the phone's private address is useless to us (§7.4)
+        if not 0 < msg.port_number < 65535:  # RTCP goes to port + 1
+            log.warning(
+                "%s: receive channel on unusable port %d; ending the call",
+                st.label,
+                msg.port_number,
+            )
+            return self._step(plane, Ev.HANGUP, "media failure")
         plane.rx = (ip, int(msg.port_number))
         actions: list[Action] = []
         if plane.relay_port is not None and not plane.moh_only:
