@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import random
 import shutil
 import signal
 import socket
@@ -19,64 +18,13 @@ from pathlib import Path
 import pytest
 
 from skinnyctl.media import Leg, MusicOnHold, Relay, RelayError
+from tests.rtpphone import Phone
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop
 
 PTIME = 0.02
-_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux value; not exported on 3.11
-
-
-class Phone:
-    """A phone's RTP endpoint: one UDP socket that sends paced RTP and collects what arrives."""
-
-    def __init__(self, ip: str = "127.0.0.1") -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((ip, 0))
-        self.sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
-        self.sock.setblocking(False)
-        self.addr: tuple[str, int] = self.sock.getsockname()
-        self.ssrc = random.getrandbits(32)
-        self.seq = random.getrandbits(16)
-        self.ts = random.getrandbits(32)
-        self.sent: list[bytes] = []
-        self.received: list[tuple[float, bytes]] = []
-
-    def packet(self, pt: int = 0) -> bytes:
-        payload = os.urandom(160)
-        pkt = struct.pack("!BBHII", 0x80, pt, self.seq, self.ts, self.ssrc) + payload
-        self.seq = (self.seq + 1) & 0xFFFF
-        self.ts = (self.ts + 160) & 0xFFFFFFFF
-        return pkt
-
-    def send(self, dest: tuple[str, int], pkt: bytes | None = None) -> bytes:
-        pkt = self.packet() if pkt is None else pkt
-        self.sock.sendto(pkt, dest)
-        self.sent.append(pkt)
-        return pkt
-
-    def drain(self) -> None:
-        while True:
-            try:
-                data, anc, _flags, _src = self.sock.recvmsg(4096, 64)
-            except BlockingIOError:
-                return
-            # kernel arrival time, so a busy test process does not distort measured pacing
-            stamp = time.time()
-            for level, kind, val in anc:
-                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
-                    sec, nsec = struct.unpack("qq", val[:16])
-                    stamp = sec + nsec / 1e9
-            self.received.append((stamp, data))
-
-    def take(self) -> list[bytes]:
-        got = [d for _, d in self.received]
-        self.received.clear()
-        return got
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def run_call(pairs: list[tuple[Phone, tuple[str, int]]], count: int) -> None:
