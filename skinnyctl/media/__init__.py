@@ -44,7 +44,21 @@ of a memoryview slice; no logging and no per-packet objects beyond what the sock
 Per-stream statistics follow RFC 3550 A.1 (loss from sequence numbers) and A.8 (jitter).
 """
 
-from .moh import CODECS, MusicOnHold, WavError
+from .moh import CODECS, MusicOnHold
 from .relay import Leg, Relay, RelayError
+from .sources import Music, Prompt, Silence, Source, Tone
+from .wav import WavError
 
-__all__ = ["CODECS", "Leg", "MusicOnHold", "Relay", "RelayError", "WavError"]
+__all__ = [
+    "CODECS",
+    "Leg",
+    "Music",
+    "MusicOnHold",
+    "Prompt",
+    "Relay",
+    "RelayError",
+    "Silence",
+    "Source",
+    "Tone",
+    "WavError",
+]
