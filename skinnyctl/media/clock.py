@@ -1,7 +1,8 @@
 """The media clock: one thread that paces everything the engine sends by itself.
 
 Every 10 ms on an absolute schedule (tick k at t0 + k x 10 ms; a stall longer than 200 ms,
-e.g. a suspended machine, re-anchors the schedule instead of bursting to catch up) the clock:
+e.g. a suspended machine, re-anchors the schedule instead of bursting to catch up, and drops
+what piled up in the conferences' jitter buffers meanwhile) the clock:
 
 1. mixes every conference on even ticks (20 ms frames, `mixer.Conference.mix`);
 2. lets each active `OutStream` send what is due: a leg with a 20 ms packet time sends on even
@@ -192,11 +193,13 @@ class OutStream:
             return
         ts = (self.ts_base + tick * TICK_SAMPLES) & 0xFFFFFFFF
         leg = self.leg
-        if self.dtmf.busy and leg.dtmf_pt is not None:
+        if self.dtmf.busy and leg.dtmf_pt is None:
+            self.dtmf = DtmfSender()  # the leg lost its telephone-event type: nothing to send
+        if self.dtmf.busy:
             ev = self.dtmf.next(ts, step * TICK_SAMPLES)
             if ev is not None:
                 payload, start_ts, marker = ev
-                self._send(tick, leg.dtmf_pt, payload, start_ts, marker)
+                self._send(tick, leg.dtmf_pt, payload, start_ts, marker)  # type: ignore[arg-type]
                 return
         play = self.play
         if play is not None:
@@ -305,6 +308,8 @@ class MediaClock(threading.Thread):
                 if now - due > STALL:
                     self.stalls += 1
                     self.t0 = now - self.tick * TICK
+                    for conf in self.confs.values():
+                        conf.drop_backlog()
                 else:
                     self.late_us.append(int((now - due) * 1e6))
                 self._step(self.tick)

@@ -227,6 +227,14 @@ class Party:
             self.min_spare = RING
         return bytes(frame)
 
+    def drop_backlog(self) -> None:
+        """Keep only the newest frame buffered (the clock stalled: what piled up meanwhile
+        would otherwise all become latency)."""
+        backlog = (self.newest - self.play_idx - FRAME) // BLOCK * BLOCK
+        if self.started and backlog > 0:
+            self.skipped += backlog // BLOCK
+            self._advance(backlog)
+
     def _has(self, idx: int) -> bool:
         return self.stamp[idx // BLOCK % NBLOCKS] == idx
 
@@ -258,6 +266,11 @@ class Conference:
     def remove(self, leg_id: int) -> Party | None:
         with self.lock:
             return self.parties.pop(leg_id, None)
+
+    def drop_backlog(self) -> None:
+        with self.lock:
+            for p in self.parties.values():
+                p.drop_backlog()
 
     def mix(self, out: dict[int, bytes], mixed: list[Party]) -> None:
         """Put each mixed party's next frame (the sum of the others) in `out` by leg id; the
