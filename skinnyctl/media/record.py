@@ -225,13 +225,15 @@ class Recording:
 
 class DiskWriter(threading.Thread):
     """The disk thread: services every recording each 50 ms, finishes the ended ones and posts
-    their on_done through `post` (the engine's notifier)."""
+    their on_done, and `idle(leg)` (the engine re-plans the leg's forwarding), through `post`
+    (the engine's notifier)."""
 
-    def __init__(self, post: Callable[..., None]) -> None:
+    def __init__(self, post: Callable[..., None], idle: Callable[[Leg], None]) -> None:
         super().__init__(name="skinnyctl-media-disk", daemon=True)
         self.cond = threading.Condition()
         self.recordings: dict[int, Recording] = {}
         self.post = post
+        self.idle = idle
         self.stopping = False
 
     def add(self, rec: Recording) -> None:
@@ -264,7 +266,7 @@ class DiskWriter(threading.Thread):
                     self.cond.acquire()
                 if stopping and not self.recordings:
                     return
-                self.cond.wait(PERIOD)
+                self.cond.wait(PERIOD if self.recordings else None)  # idle: until add/stop
 
     def _service(self, rec: Recording, stopping: bool) -> None:
         if stopping and rec.why is None:
@@ -290,5 +292,6 @@ class DiskWriter(threading.Thread):
             self.recordings.pop(rec.id, None)
         if rec.leg.rec is rec:
             rec.leg.rec = None  # the forwarding thread stops queueing for it
+            self.post(self.idle, rec.leg)
         if rec.on_done is not None:
             self.post(rec.on_done, rec.leg, rec.id, rec.path, rec.seconds, rec.why)

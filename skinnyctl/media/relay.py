@@ -93,6 +93,7 @@ class _Port:
         "sock",
         "special",
         "started",
+        "target",
         "transit",
         "tx_bytes",
         "tx_packets",
@@ -109,8 +110,9 @@ class _Port:
         self.nat = False  # the call manager saw the phone behind NAT: latch the port too
         self.latched = False
         self.packets_at_learn = 0
-        self.out: _Port | None = None  # where packets arriving here are forwarded
-        self.special = False  # anything but a plain forward: the forwarding thread's slow path
+        self.out: _Port | None = None  # the plain path: forward packets arriving here there
+        self.target: _Port | None = None  # the bridge partner's port, also when `special`
+        self.special = False  # more than a plain forward: the forwarding thread's `_special`
         self.conv: dict[int, tuple[bytes, int]] | None = None  # PT -> (G.711 table, new PT)
         self.packets_in = 0
         self.bytes_in = 0
@@ -287,7 +289,7 @@ class Relay:
         self._thread: threading.Thread | None = None
         self._notifier = Notifier()
         self._clock = MediaClock(self._notifier.post, self._idle)
-        self._disk = DiskWriter(self._notifier.post)
+        self._disk = DiskWriter(self._notifier.post, self._idle)
         self._renderer = Renderer(lambda: self.music)
         self._stopping = False
 
@@ -534,6 +536,9 @@ class Relay:
             raise RelayError(str(e)) from e
         with self._lock:
             self._check(leg)
+            if (codec, ptime) != (self._codec(leg), self._ptime(leg)):  # changed meanwhile
+                codec = self._codec(leg)
+                frames = self._frames(leg, sources)  # cached by now: cheap under the lock
             play = Play(
                 next(self._play_ids), frames, CODECS[codec], describe(sources), loop, on_done
             )
@@ -682,7 +687,7 @@ class Relay:
                     self._epoll.unregister(p.fd)
                 except (OSError, ValueError):
                     pass
-                p.out = None
+                p.out = p.target = None
                 p.remote = None
                 p.sock.close()
             self._free.append(leg._rtp.local_port)
@@ -851,12 +856,17 @@ class Relay:
             or (fwd is not None and fwd.gen_busy)
         )
         rtp, rtcp = leg._rtp, leg._rtcp
-        if special:
-            rtp.special = True  # before the targets change: no plain forward of a half plan
+        rtcp.out = fwd._rtcp if fwd is not None else None  # RTCP: forwarded as is, or dropped
         rtp.conv = conv
-        rtp.out = fwd._rtp if fwd is not None else None
-        rtcp.out = fwd._rtcp if fwd is not None else None
-        rtp.special = special
+        rtp.target = fwd._rtp if fwd is not None else None
+        # `out` (the plain path's target) is None for a special port; the order of the stores
+        # keeps the forwarding thread from acting on half a plan
+        if special:
+            rtp.special = True
+            rtp.out = None
+        else:
+            rtp.out = rtp.target
+            rtp.special = False
 
     def _unbridge(self, leg: Leg) -> None:
         peer = leg.partner
@@ -869,58 +879,57 @@ class Relay:
     # -- forwarding thread --------------------------------------------------------------------
 
     def _special(self, port: _Port, buf: bytearray, n: int) -> None:
-        """Everything but a plain forward: RTCP of a converting bridge, telephone-events,
-        recording, echo, mixing, G.711 conversion, a partner playing something."""
+        """An RTP packet off the plain path: telephone-events, recording, echo, mixing, G.711
+        conversion, a partner playing something."""
         leg = port.leg
         target: _Port | None
-        if not port.rtp:  # RTCP: forwarded unchanged when bridged, else dropped
-            target = port.out
-        else:
-            bounds = payload_bounds(buf, n)
-            if bounds is None:
-                port.dropped_malformed += 1
-                return
-            start, end = bounds
-            pt = buf[1] & 0x7F
-            if pt == leg.dtmf_pt:
-                digit = leg.dtmf_rx.feed(buf, start, end)
-                if digit is not None:
-                    leg.dtmf_digits += 1
-                    if leg.on_dtmf is not None:
-                        self._notifier.post(leg.on_dtmf, leg, digit)
-                if leg.echo:
-                    target = port
-                elif leg.forward_dtmf and port.out is not None:
-                    target = port.out
-                    if target.leg.dtmf_pt is not None:
-                        buf[1] = (buf[1] & 0x80) | target.leg.dtmf_pt
-                else:
-                    return  # consumed
+        bounds = payload_bounds(buf, n)
+        if bounds is None:
+            port.dropped_malformed += 1
+            return
+        start, end = bounds
+        pt = buf[1] & 0x7F
+        if pt == leg.dtmf_pt:
+            digit = leg.dtmf_rx.feed(buf, start, end)
+            if digit is not None:
+                leg.dtmf_digits += 1
+                if leg.on_dtmf is not None:
+                    self._notifier.post(leg.on_dtmf, leg, digit)
+            if leg.echo:
+                target = port
+            elif leg.forward_dtmf and port.target is not None:
+                target = port.target
+                if target.leg.dtmf_pt is not None:
+                    buf[1] = (buf[1] & 0x80) | target.leg.dtmf_pt
             else:
-                rec = leg.rec
-                if rec is not None:
-                    ssrc = buf[8] << 24 | buf[9] << 16 | buf[10] << 8 | buf[11]
-                    ts = buf[4] << 24 | buf[5] << 16 | buf[6] << 8 | buf[7]
-                    rec.pending.append((ssrc, ts, pt, bytes(buf[start:end])))
-                party = leg.party
-                if leg.echo:
-                    target = port
-                elif party is not None:
-                    if not leg.held:
-                        with party.conf.lock:
-                            party.push(buf, start, end, time.monotonic_ns())
-                    return
+                return  # consumed
+        else:
+            rec = leg.rec
+            if rec is not None:
+                ssrc = buf[8] << 24 | buf[9] << 16 | buf[10] << 8 | buf[11]
+                ts = buf[4] << 24 | buf[5] << 16 | buf[6] << 8 | buf[7]
+                rec.pending.append((ssrc, ts, pt, bytes(buf[start:end])))
+            party = leg.party
+            if leg.echo:
+                target = port
+            elif party is not None:
+                if leg.held:
+                    port.dropped_idle += 1
                 else:
-                    target = port.out
-                    if target is None and rec is not None:
-                        return  # recorded, nothing else to do
-                    conv = port.conv
-                    if conv is not None and target is not None:
-                        c = conv.get(pt)
-                        if c is not None:
-                            buf[start:end] = buf[start:end].translate(c[0])
-                            buf[1] = (buf[1] & 0x80) | c[1]
-                            leg.transcoded += 1
+                    with party.conf.lock:
+                        party.push(buf, start, end, time.monotonic_ns())
+                return
+            else:
+                target = port.target
+                if target is None and rec is not None:
+                    return  # recorded, nothing else to do
+                conv = port.conv
+                if conv is not None and target is not None:
+                    c = conv.get(pt)
+                    if c is not None:
+                        buf[start:end] = buf[start:end].translate(c[0])
+                        buf[1] = (buf[1] & 0x80) | c[1]
+                        leg.transcoded += 1
         if target is None or target.remote is None or target.leg.gen_busy:
             port.dropped_idle += 1
             return
@@ -991,12 +1000,12 @@ class Relay:
                         port.seq_restart(seq, transit)
                 port.packets_in += 1
                 port.bytes_in += n
-                if port.special:
-                    special(port, buf, n)
-                    continue
                 out = port.out
                 if out is None:
-                    port.dropped_idle += 1
+                    if port.special:  # off the plain path: `out` is None for such ports
+                        special(port, buf, n)
+                    else:
+                        port.dropped_idle += 1
                     continue
                 dest = out.remote
                 if dest is None:
