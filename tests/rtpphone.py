@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import shutil
 import socket
 import struct
 import subprocess
@@ -19,7 +18,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
+
+from tests.tshark import require_tshark
 
 PTIME = 0.02
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux value; not exported on 3.11
@@ -125,15 +125,6 @@ def spectrum_peaks(pcm: np.ndarray, freqs: list[float], rate: int = 8000) -> dic
 # -- tshark over received packets ------------------------------------------------------------
 
 
-def tshark() -> str:
-    path = shutil.which("tshark")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("tshark is required in CI (apt-get install -y tshark)")
-        pytest.skip("tshark not installed")
-    return path
-
-
 def write_udp_pcap(
     path: Path, packets: list[tuple[float, bytes]], src: tuple[str, int], dst: tuple[str, int]
 ) -> None:
@@ -152,7 +143,7 @@ def write_udp_pcap(
 
 def tshark_run(pcap: Path, port: int, *args: str) -> str:
     return subprocess.run(
-        [tshark(), "-r", str(pcap), "-d", f"udp.port=={port},rtp", *args],
+        [require_tshark(), "-r", str(pcap), "-d", f"udp.port=={port},rtp", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -161,14 +152,19 @@ def tshark_run(pcap: Path, port: int, *args: str) -> str:
 
 
 def rtp_streams(pcap: Path, port: int) -> list[dict[str, int | str]]:
-    """Rows of ``-z rtp,streams``: ssrc, payload, packets, lost, and the problem flag."""
-    text = tshark_run(pcap, port, "-q", "-z", "rtp,streams")
+    return parse_rtp_streams(tshark_run(pcap, port, "-q", "-z", "rtp,streams"))
+
+
+def parse_rtp_streams(text: str) -> list[dict[str, int | str]]:
+    """Rows of ``-z rtp,streams``: ssrc, packets, lost, and "X" in problem when tshark flags
+    the stream (a sequence error, a wrong timestamp, loss)."""
     rows: list[dict[str, int | str]] = []
     for line in text.splitlines():
         parts = line.split()
         if len(parts) < 9 or "0x" not in line:
             continue
         ssrc_i = next(i for i, p in enumerate(parts) if p.startswith("0x"))
+        # after the SSRC: payload name (may be 2 words), packets, lost, (pct) ...
         rest = parts[ssrc_i + 1 :]
         nums = [i for i, p in enumerate(rest) if p.lstrip("-").isdigit()]
         rows.append(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import shutil
 import signal
 import socket
 import struct
@@ -18,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from skinnyctl.media import Leg, MusicOnHold, Relay, RelayError
-from tests.rtpphone import Phone
+from tests.rtpphone import Phone, parse_rtp_streams
+from tests.tshark import require_tshark
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -382,17 +382,8 @@ def test_port_range_exhaustion_says_what_to_do() -> None:
 # -- tshark -------------------------------------------------------------------------------------
 
 
-def _tshark() -> str:
-    path = shutil.which("tshark")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("tshark is required in CI (apt-get install -y tshark)")
-        pytest.skip("tshark not installed")
-    return path
-
-
 def test_tshark_dissects_relayed_rtp_without_loss_or_malformed(tmp_path: Path) -> None:
-    tshark = _tshark()
+    tshark = require_tshark()
     lo, hi = 42000, 42099
     cap = tmp_path / "rtp.pcapng"
     proc = subprocess.Popen(
@@ -448,25 +439,9 @@ def test_tshark_dissects_relayed_rtp_without_loss_or_malformed(tmp_path: Path) -
         timeout=60,
         check=True,
     ).stdout
-    rows = _rtp_stream_rows(streams)
+    rows = parse_rtp_streams(streams)
     # A->relay, relay->B, B->relay, relay->A: 100 each; then the music stream to B
     assert sorted(r["packets"] for r in rows)[-4:] == [100] * 4, streams
     assert len(rows) == 5 and min(r["packets"] for r in rows) >= 20, streams
     for row in rows:
         assert row["lost"] == 0, streams
-
-
-def _rtp_stream_rows(text: str) -> list[dict[str, int]]:
-    """Parse `-z rtp,streams`: rows of addresses, SSRC, payload, packets, lost (n (x%)), ..."""
-    rows = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) < 9 or "0x" not in line:
-            continue
-        ssrc_i = next(i for i, p in enumerate(parts) if p.startswith("0x"))
-        # after the SSRC: payload name (may be 2 words, e.g. "g711U"), packets, lost, (pct) ...
-        rest = parts[ssrc_i + 1 :]
-        nums = [i for i, p in enumerate(rest) if p.lstrip("-").isdigit()]
-        packets, lost = int(rest[nums[0]]), int(rest[nums[1]])
-        rows.append({"packets": packets, "lost": lost})
-    return rows
