@@ -193,13 +193,14 @@ class OutStream:
             return
         ts = (self.ts_base + tick * TICK_SAMPLES) & 0xFFFFFFFF
         leg = self.leg
-        if self.dtmf.busy and leg.dtmf_pt is None:
+        dtmf_pt = leg.dtmf_pt
+        if self.dtmf.busy and dtmf_pt is None:
             self.dtmf = DtmfSender()  # the leg lost its telephone-event type: nothing to send
-        if self.dtmf.busy:
+        if self.dtmf.busy and dtmf_pt is not None:
             ev = self.dtmf.next(ts, step * TICK_SAMPLES)
             if ev is not None:
                 payload, start_ts, marker = ev
-                self._send(tick, leg.dtmf_pt, payload, start_ts, marker)  # type: ignore[arg-type]
+                self._send(tick, dtmf_pt, payload, start_ts, marker)
                 return
         play = self.play
         if play is not None:
@@ -213,8 +214,9 @@ class OutStream:
                     self.play = None
                     done.append((leg, play))
             return
-        if mix is not None:
-            self._send(tick, 0 if leg.party.law == 0 else 8, mix, ts, self._gap(tick, step))  # type: ignore[union-attr]
+        party = leg.party
+        if mix is not None and party is not None:
+            self._send(tick, 0 if party.law == 0 else 8, mix, ts, self._gap(tick, step))
             self.mix_frames += 1
 
     def _gap(self, tick: int, step: int) -> bool:
@@ -312,7 +314,10 @@ class MediaClock(threading.Thread):
                         conf.drop_backlog()
                 else:
                     self.late_us.append(int((now - due) * 1e6))
-                self._step(self.tick)
+                try:
+                    self._step(self.tick)
+                except Exception:  # a bug must not silence every play and conference
+                    log.exception("media clock: tick %d failed", self.tick)
                 self.tick += 1
 
     def _step(self, tick: int) -> None:

@@ -91,10 +91,11 @@ ALAW_TO_ULAW: bytes = ENCODE[0][DECODE[1].astype(np.uint16)].tobytes()
 
 def decode(payload: bytes | bytearray | memoryview, codec: str) -> np.ndarray:
     """G.711 bytes -> int16 samples."""
-    return DECODE[LAW_INDEX[codec]][np.frombuffer(payload, dtype=np.uint8)]
+    out: np.ndarray = DECODE[LAW_INDEX[codec]][np.frombuffer(payload, dtype=np.uint8)]
+    return out
 
 
 def encode(pcm: np.ndarray, codec: str) -> bytes:
     """int16 (or wider, already within int16 range) samples -> G.711 bytes."""
     index = np.asarray(pcm).astype(np.int16).view(np.uint16)
-    return ENCODE[LAW_INDEX[codec]][index].tobytes()
+    return bytes(ENCODE[LAW_INDEX[codec]][index].tobytes())

@@ -284,9 +284,10 @@ class Conference:
         n = len(active)
         laws = np.fromiter((p.law for p in active), dtype=np.intp, count=n)
         rows = [k for k, f in enumerate(frames) if f is not None]
+        present = [f for f in frames if f is not None]
         lin = np.zeros((n, FRAME), dtype=np.int32)
         if rows:
-            codes = np.frombuffer(b"".join(frames[k] for k in rows), dtype=np.uint8)
+            codes = np.frombuffer(b"".join(present), dtype=np.uint8)
             lin[rows] = g711.DECODE[laws[rows, None], codes.reshape(len(rows), FRAME)]
         heard = lin.sum(axis=0) - lin  # each party: everyone but itself
         np.clip(heard, -32768, 32767, out=heard)  # saturate, never wrap
