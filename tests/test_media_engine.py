@@ -30,6 +30,7 @@ from tests.rtpphone import (
     sine,
     spectrum_peaks,
     tshark_run,
+    wait_for,
     write_udp_pcap,
 )
 
@@ -544,24 +545,28 @@ def test_full_disk_ends_the_recording_with_error(tmp_path: Path) -> None:
 def test_echo_returns_packets_unchanged_and_in_order(
     relay: Relay, phones: Callable[[], Phone]
 ) -> None:
-    p = phones()
-    leg = leg_for(relay, p)
+    p, partner = phones(), phones()
+    leg, other = leg_for(relay, p), leg_for(relay, partner)
+    relay.bridge(leg, other)
     relay.echo(leg, True)
     sent_at: list[float] = []
 
     def each(i: int) -> None:
         sent_at.append(time.time())
         p.send(addr(leg))
+        partner.send(addr(other))  # not forwarded to the echo leg meanwhile
 
-    drive(50, each, [p])
+    drive(50, each, [p, partner])
     assert [d for _, d in p.received] == p.sent
+    assert partner.received == []
     rtt = [t - s for (t, _), s in zip(p.received, sent_at, strict=True)]
     assert max(rtt) < 0.06
     assert relay.stats()[0]["state"] == "echo"
-    relay.echo(leg, False)
+    relay.echo(leg, False)  # back to the bridge
     p.received.clear()
-    drive(5, lambda i: p.send(addr(leg)), [p])
-    assert p.received == []
+    p.sent.clear()
+    drive(5, lambda i: p.send(addr(leg)), [p, partner])
+    assert p.received == [] and partner.take() == p.sent
 
 
 # -- RFC 4733 DTMF ---------------------------------------------------------------------------------
@@ -609,6 +614,21 @@ def test_rfc4733_digits_are_reported_once_and_not_forwarded(
     assert {c[0] for c in digits.calls} == {la}
     assert b.take() == audio  # audio forwarded unchanged, events consumed
     assert relay.stats()[0]["dtmf_rx_digits"] == 3
+
+
+def test_rfc4733_flood_is_not_reported_as_digits(relay: Relay, phones: Callable[[], Phone]) -> None:
+    a = phones()
+    la = leg_for(relay, a)
+    relay.set_codec(la, "ulaw", dtmf_pt=101)
+    digits = Done()
+    relay.set_dtmf(la, digits)
+    for k in range(50):  # fifty events back to back, each its own timestamp
+        a.send(addr(la), _event(a, k % 10, 1000 + 800 * k, 800, True, True))
+    wait_for(lambda: relay.stats()[0]["rx_packets"] == 50, 2.0)
+    time.sleep(0.1)
+    st = relay.stats()[0]
+    assert len(digits.calls) == st["dtmf_rx_digits"] <= 2
+    assert st["dtmf_rx_digits"] + st["dtmf_rx_ignored"] == 50
 
 
 def test_rfc4733_forwarded_when_asked_with_the_partners_payload_type(

@@ -60,13 +60,14 @@ Recording::
 
 Echo, DTMF::
 
-    echo(leg, on: bool)        # what arrives goes straight back to the leg's remote, unchanged
-                               # and in order (instead of to its partner or conference)
+    echo(leg, on=True)         # what arrives goes straight back to the leg's remote, unchanged
+                               # and in order; its partner's media is not forwarded meanwhile
     set_dtmf(leg, on_dtmf, *, forward=False)
         # RFC 4733 events arriving with the leg's dtmf_pt are decoded, one digit per event
         # (updates and retransmitted end packets share the event's timestamp; a long event's
         # segments are one digit), and reported as on_dtmf(leg, digit: str) with digit in
-        # "0123456789*#ABCD". They are consumed, not forwarded to the bridged partner, unless
+        # "0123456789*#ABCD"; a digit within 50 ms of the previous one is a flood and ignored
+        # (counted). They are consumed, not forwarded to the bridged partner, unless
         # forward=True (then with the partner's dtmf_pt when it has one).
     send_dtmf(leg, digit, duration_ms=100)
         # one RFC 4733 event to the leg's remote with its dtmf_pt (RelayError if none): first
@@ -90,7 +91,8 @@ stats(): per leg, the RFC 3550 receive statistics and counters of before ("leg",
 "rx_bytes", "rx_expected", "rx_lost", "rx_jitter_ms", "tx_packets", "tx_bytes",
 "rtcp_rx_packets", "rtcp_tx_packets", "dropped_unlearned", "dropped_malformed", "dropped_idle",
 "send_errors"), and "codec", "ptime_ms", "dtmf_pt", "transcoded" (packets converted),
-"echo", "dtmf_rx_digits", "dtmf_tx_digits", "dtmf_tx_packets", "generated_packets",
+"echo", "dtmf_rx_digits", "dtmf_rx_ignored", "dtmf_tx_digits", "dtmf_tx_packets",
+"generated_packets",
 "play" (None or id, source, loop, frames_sent), "record" (None or id, path, seconds) and
 "mix" (None or conference, parties, frames_mixed, frames_sent, late, reordered, underruns,
 skipped, shrunk, restarts, latency_p50_ms, latency_p99_ms: a packet's arrival to the mixed

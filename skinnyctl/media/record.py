@@ -288,6 +288,10 @@ class DiskWriter(threading.Thread):
             )
             rec.discard()
             rec.why = "error"
+        except Exception:  # a bug must not stop the disk thread for every recording
+            log.exception("recording %s of leg %d failed", rec.path, rec.leg.id)
+            rec.discard()
+            rec.why = "error"
         with self.cond:
             self.recordings.pop(rec.id, None)
         if rec.leg.rec is rec:

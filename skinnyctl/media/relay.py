@@ -46,6 +46,7 @@ log = logging.getLogger("skinnyctl.media.relay")
 _MAX_DROPOUT = 3000  # RFC 3550 A.1: forward jumps up to this are loss, beyond it a restart
 _MAX_MISORDER = 100
 _UNITS_PER_NS_DIV = 125_000  # ns per 8 kHz RTP clock tick; G.711/G.729/G.722 all use 8 kHz
+_DTMF_MIN_GAP = 0.05  # s between reported digits; DTMF needs >= 40 ms tone + 40 ms pause
 # bridge of different G.711 laws: what to do with a packet of each static payload type
 _CONVERSIONS: dict[str, dict[int, tuple[bytes, int]]] = {
     "alaw": {0: (ULAW_TO_ALAW, 8)},
@@ -193,6 +194,8 @@ class Leg:
         "call_key",
         "codec",
         "dtmf_digits",
+        "dtmf_flood",
+        "dtmf_last",
         "dtmf_pt",
         "dtmf_rx",
         "echo",
@@ -219,6 +222,8 @@ class Leg:
         self.dtmf_pt: int | None = None  # RFC 4733 telephone-event payload type
         self.dtmf_rx = DtmfDetector()
         self.dtmf_digits = 0
+        self.dtmf_flood = 0  # events ignored: too close to the previous digit
+        self.dtmf_last = 0.0
         self.on_dtmf: DtmfHandler | None = None
         self.forward_dtmf = False
         self.echo = False
@@ -605,13 +610,14 @@ class Relay:
                 self._disk.end(rec, "stopped")
                 self._plan(leg)
 
-    def echo(self, leg: Leg, on: bool) -> None:
+    def echo(self, leg: Leg, on: bool = True) -> None:
         """Send what arrives on `leg` straight back to its remote, unchanged and in order
-        (instead of to its partner or conference)."""
+        (the echo test), not to its partner or conference; its partner's media is not forwarded
+        to it meanwhile."""
         with self._lock:
             self._check(leg)
             leg.echo = on
-            self._plan(leg)
+            self._plan_both(leg)
 
     def send_dtmf(self, leg: Leg, digit: str, duration_ms: int = 100) -> None:
         """Send one RFC 4733 event to `leg`'s remote (queued after digits still being sent),
@@ -740,6 +746,7 @@ class Relay:
                     "transcoded": leg.transcoded,
                     "echo": leg.echo,
                     "dtmf_rx_digits": leg.dtmf_digits,
+                    "dtmf_rx_ignored": leg.dtmf_flood,
                     "record": (
                         {"id": rec.id, "path": str(rec.path), "seconds": round(rec.seconds, 2)}
                         if rec is not None
@@ -842,6 +849,7 @@ class Relay:
             and not peer.held
             and leg.party is None
             and not leg.echo
+            and not peer.echo
             else None
         )
         conv = None
@@ -892,9 +900,14 @@ class Relay:
         if pt == leg.dtmf_pt:
             digit = leg.dtmf_rx.feed(buf, start, end)
             if digit is not None:
-                leg.dtmf_digits += 1
-                if leg.on_dtmf is not None:
-                    self._notifier.post(leg.on_dtmf, leg, digit)
+                now = time.monotonic()
+                if now - leg.dtmf_last < _DTMF_MIN_GAP:
+                    leg.dtmf_flood += 1  # faster than anyone dials: a flood, not digits
+                else:
+                    leg.dtmf_last = now
+                    leg.dtmf_digits += 1
+                    if leg.on_dtmf is not None:
+                        self._notifier.post(leg.on_dtmf, leg, digit)
             if leg.echo:
                 target = port
             elif leg.forward_dtmf and port.target is not None:
@@ -1003,7 +1016,11 @@ class Relay:
                 out = port.out
                 if out is None:
                     if port.special:  # off the plain path: `out` is None for such ports
-                        special(port, buf, n)
+                        try:
+                            special(port, buf, n)
+                        except Exception:  # a bug must not end forwarding for every call
+                            port.dropped_malformed += 1
+                            log.exception("media: packet on port %d not handled", port.local_port)
                     else:
                         port.dropped_idle += 1
                     continue
