@@ -23,6 +23,7 @@ __all__ = [
     "DECODE",
     "ENCODE",
     "LAW_INDEX",
+    "LAW_OF_PT",
     "SILENCE",
     "ULAW_TO_ALAW",
     "alaw_decode_table",
@@ -33,6 +34,7 @@ __all__ = [
 
 LAW_INDEX: dict[str, int] = {"ulaw": 0, "alaw": 1}
 SILENCE: dict[str, int] = {"ulaw": 0xFF, "alaw": 0xD5}  # the code nearest zero
+LAW_OF_PT: dict[int, str] = {0: "ulaw", 8: "alaw"}  # RTP static payload types (RFC 3551)
 
 
 def ulaw_decode_table() -> np.ndarray:

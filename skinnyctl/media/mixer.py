@@ -52,7 +52,8 @@ SHRINK_TICKS = 250  # frames buffered beyond need at every tick for 5 s are drop
 MAX_GAP = 3 * 160  # missing data up to this before later data: lost packets, not a pause
 MAX_WAIT = 3  # frames the play-out point waits for a party that sent nothing
 MAX_DEPTH = 5 * 160  # late packets deepen the buffer up to 100 ms
-_LAW_OF_PT = {0: 0, 8: 1}  # static payload type -> g711.LAW_INDEX row
+_ROW_OF_PT = {pt: g711.LAW_INDEX[law] for pt, law in g711.LAW_OF_PT.items()}
+_SILENT_BLOCK = tuple(bytes([g711.SILENCE[law]]) * BLOCK for law in g711.LAW_INDEX)  # by row
 _CONVERT = {(0, 1): ULAW_TO_ALAW, (1, 0): ALAW_TO_ULAW}
 
 
@@ -119,14 +120,14 @@ class Party:
     # -- forwarding thread (under conf.lock) ---------------------------------------------------
 
     def push(self, buf: bytearray, start: int, end: int, now_ns: int) -> None:
-        law = _LAW_OF_PT.get(buf[1] & 0x7F)
+        law = _ROW_OF_PT.get(buf[1] & 0x7F)
         if law is None or end <= start:
             return  # comfort noise, an unknown codec: not mixable, the party is silent
         payload = buf[start:end]
         if law != self.law:
             payload = payload.translate(_CONVERT[law, self.law])
         if len(payload) % BLOCK:
-            payload += bytes([0xFF if self.law == 0 else 0xD5]) * (-len(payload) % BLOCK)
+            payload += _SILENT_BLOCK[self.law][: -len(payload) % BLOCK]
         ssrc = buf[8] << 24 | buf[9] << 16 | buf[10] << 8 | buf[11]
         ts = buf[4] << 24 | buf[5] << 16 | buf[6] << 8 | buf[7]
         if not self.started or ssrc != self.ssrc or self.waits > MAX_WAIT:
@@ -213,7 +214,7 @@ class Party:
                 frame[k : k + BLOCK] = self.ring[pos : pos + BLOCK]
                 taken.append(self.arrival[(i + k) // BLOCK % NBLOCKS])
             else:
-                frame[k : k + BLOCK] = bytes([0xFF if self.law == 0 else 0xD5]) * BLOCK
+                frame[k : k + BLOCK] = _SILENT_BLOCK[self.law]
         self._advance(FRAME)
         self.frames_mixed += 1
         self.min_spare = min(self.min_spare, self.newest - self.play_idx)

@@ -47,7 +47,6 @@ log = logging.getLogger("skinnyctl.media.record")
 PERIOD = 0.05  # seconds between disk passes
 HOLDBACK = 480  # samples (60 ms) kept back for reordered packets
 LEVEL_FRAME = 160  # the level is judged per 20 ms
-_LAW_OF_PT = {0: "ulaw", 8: "alaw"}
 
 RecordDone = Callable[["Leg", int, Path, float, str], Any]
 
@@ -155,7 +154,7 @@ class Recording:
         return keep
 
     def _place(self, ssrc: int, ts: int, pt: int, payload: bytes) -> np.ndarray | None:
-        law = _LAW_OF_PT.get(pt)
+        law = g711.LAW_OF_PT.get(pt)
         if law is None:
             return None
         if ssrc != self.ssrc:  # a new source (transfer, re-INVITE): continue right here

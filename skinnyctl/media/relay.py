@@ -11,9 +11,10 @@ lock to hand a packet to the mixer, and a socket closed under its feet only rais
 which it ignores. Lock order: `Relay._lock`, then the clock's condition, then a conference's
 lock; callbacks run on the notifier with none of them held.
 
-Hot path: a packet on a port with nothing special (`_Port.special` false: a bridge between legs
-of the same or undeclared codec, no recording, echo, mixing or telephone-event payload type)
-is forwarded as before; everything else goes through `_special`.
+Hot path: a packet on a port with nothing special (a bridge between legs of the same or an
+undeclared codec; no recording, echo, mixing, telephone-event payload type or partner playing)
+is forwarded by exactly the code of old. A port with more to do has `out` None and `special`
+set, so it leaves through the idle branch into `_special`: the plain path pays nothing for it.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .clock import MediaClock, Notifier, OutStream, Play
+from .clock import MediaClock, Notifier, OutStream, Play, PlayDone
 from .g711 import ALAW_TO_ULAW, LAW_INDEX, ULAW_TO_ALAW
 from .mixer import Conference, Party
 from .moh import CODECS, SAMPLE_RATE, MusicOnHold
-from .record import DiskWriter, Recording
+from .record import DiskWriter, RecordDone, Recording
 from .rtp import DtmfDetector, event_code, payload_bounds
 from .sources import Music, Renderer, Source, describe
 from .wav import WavError
@@ -53,8 +54,6 @@ _CONVERSIONS: dict[str, dict[int, tuple[bytes, int]]] = {
     "ulaw": {8: (ALAW_TO_ULAW, 0)},
 }
 
-PlayDone = Callable[["Leg", int, bool], Any]
-RecordDone = Callable[["Leg", int, Path, float, str], Any]
 DtmfHandler = Callable[["Leg", str], Any]
 
 
