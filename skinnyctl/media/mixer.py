@@ -29,7 +29,6 @@ The forwarding thread and the clock thread share a party only under its conferen
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -66,7 +65,6 @@ class Party:
         "conf",
         "frames_mixed",
         "grow",
-        "held_back",
         "late",
         "late_run",
         "latency_us",
@@ -87,6 +85,7 @@ class Party:
         "taken",
         "underruns",
         "waits",
+        "window",
     )
 
     def __init__(self, leg: Leg, law: int, conf: Conference) -> None:
@@ -102,7 +101,7 @@ class Party:
         self.play_idx = 0  # the same point as an ever-growing sample index
         self.newest = 0  # sample index just past the newest data received
         self.min_spare = RING
-        self.held_back = 0
+        self.window = 0  # frames taken since the last shrink decision
         self.waits = 0  # consecutive frames waited for data
         self.grow = False  # a late packet asked for one more frame of buffering
         self.late_run = 0
@@ -218,13 +217,13 @@ class Party:
         self._advance(FRAME)
         self.frames_mixed += 1
         self.min_spare = min(self.min_spare, self.newest - self.play_idx)
-        self.held_back += 1
-        if self.held_back >= SHRINK_TICKS:
+        self.window += 1
+        if self.window >= SHRINK_TICKS:
             spare = self.min_spare // FRAME * FRAME
             if spare:
                 self._advance(spare)  # frames always waiting: give that latency back
                 self.shrunk += spare // FRAME
-            self.held_back = 0
+            self.window = 0
             self.min_spare = RING
         return bytes(frame)
 
@@ -257,8 +256,6 @@ class Conference:
         self.key = key
         self.lock = threading.Lock()
         self.parties: dict[int, Party] = {}  # leg id -> party
-        self.mixes = 0
-        self.mix_us: deque[int] = deque(maxlen=500)  # CPU time of one mix, for stats
 
     def add(self, leg_id: int, party: Party) -> None:
         with self.lock:
@@ -276,7 +273,6 @@ class Conference:
     def mix(self, out: dict[int, bytes], mixed: list[Party]) -> None:
         """Put each mixed party's next frame (the sum of the others) in `out` by leg id; the
         parties whose input was mixed go in `mixed` (their `taken` arrival times)."""
-        t0 = time.perf_counter_ns()
         with self.lock:
             active = [p for p in self.parties.values() if not p.leg.held]
             frames = [p.take() for p in active]
@@ -297,5 +293,3 @@ class Conference:
             out[p.leg.id] = encoded[k * FRAME : (k + 1) * FRAME]
         for k in rows:
             mixed.append(active[k])
-        self.mixes += 1
-        self.mix_us.append((time.perf_counter_ns() - t0) // 1000)
