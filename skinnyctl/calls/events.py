@@ -13,7 +13,7 @@ from typing import Any
 
 from skinnyctl.sccp import Message
 
-from .media import EdgeAction, MediaFailed
+from .media import EdgeAction, MediaEvent, MediaFailed
 
 Conn = int
 
@@ -40,7 +40,7 @@ class Disconnected:
     reason: str
 
 
-Input = Connected | Received | Disconnected | MediaFailed
+Input = Connected | Received | Disconnected | MediaFailed | MediaEvent
 
 # --- actions ----------------------------------------------------------------------------------
 

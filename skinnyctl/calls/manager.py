@@ -28,7 +28,7 @@ from skinnyctl.site.model import Site
 
 from .clock import Clock
 from .events import Action, Conn, Input
-from .media import MediaFailed
+from .media import MediaDtmf, MediaFailed, MediaPlayDone, MediaRecordDone
 from .switch import Refs, Switch
 
 
@@ -52,6 +52,8 @@ class CallManager:
     def handle(self, event: Input) -> list[Action]:
         if isinstance(event, MediaFailed):
             return self.phones.media_failed(event.key, event.port, event.reason)
+        if isinstance(event, MediaPlayDone | MediaRecordDone | MediaDtmf):
+            return self.switch.media_event(event)
         return self.sccp.handle(event)
 
     def on_timer(self, now: float | None = None) -> list[Action]:

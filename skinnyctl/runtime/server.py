@@ -221,7 +221,7 @@ class SccpServer:
         self.discovered = discovered if discovered is not None else DiscoveredDevices()
         self.core = core if core is not None else CallManager(site, self.clock)
         self.core.sccp.heard = self._heard  # keepalives still queued here count (its rule 4)
-        self.call_edge = CallEdge()  # Service sets .relay and .cdr
+        self.call_edge = CallEdge(post=self.post)  # Service sets .relay and .cdr
         self.out_limit = out_limit
         self.close_linger = close_linger
         self.max_connections = (
@@ -332,6 +332,11 @@ class SccpServer:
         keys = ("protocol_errors", "overflows", "over_budget")
         return {k: n for k in keys if (n := self.stats.get(k, 0))}
 
+    def post(self, event: Input) -> None:
+        """An input from another edge (the media engine's reports, later SIP), any thread:
+        handled on the core thread like the phones' messages."""
+        self._inbox.put(event)
+
     def poke(self) -> None:
         """Make the core re-check its deadlines now (after moving a fake clock)."""
         self._inbox.put(())
@@ -376,20 +381,20 @@ class SccpServer:
     def _core_item(self, item: Any) -> list[Action]:
         if item == () or item is _EMPTY:
             return []
+        if not isinstance(item, tuple):
+            return self.core.handle(item)  # posted by another edge
         if isinstance(item[0], _Conn):
             conn, event = item
             try:
                 return self.core.handle(event)
             finally:
                 conn.handled += 1
-        if isinstance(item, tuple):
-            fn, fut = item
-            try:
-                fut.set_result(fn(self.core))
-            except Exception as e:  # handed to the caller
-                fut.set_exception(e)
-            return []
-        return self.core.handle(item)
+        fn, fut = item
+        try:
+            fut.set_result(fn(self.core))
+        except Exception as e:  # handed to the caller
+            fut.set_exception(e)
+        return []
 
     def _dispatch(self, actions: list[Action]) -> None:
         # Phones first: their messages go to the I/O thread before the slower edge work of the
