@@ -28,6 +28,17 @@ Call state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
    it; anything else is a bridge of the two media legs in the media engine.
 8. A pair missing from the table is a request that makes no sense in that state: logged and
    ignored.
+9. Redirect (``redirect(ch, number, reason)``): an end that is not the originator sends the
+   call on to ``number`` as if the originator had dialled it: a ringing end forwarding it, an
+   application handing its caller over (voicemail's "call back"). The call remembers who sent
+   it on (``Call.redirected_from``, ``Call.redirect_reason``: what voicemail reads to pick the
+   mailbox and greeting; whoever redirects sets them, this operation or a forward that never
+   offered the call). Before the answer the same call rings elsewhere (every offer is released
+   with REDIRECTION_TO_NEW_DESTINATION, the originator goes on hearing ring-back); after it,
+   the answered call ends there (its record written) and a new call carries the originator
+   on, hearing music until the new end answers, as for a blind transfer.
+10. Media reports: several parties may listen to one media leg (``listen``): the owner of the
+   leg and an application working on it; each gets every report of that leg.
 """
 
 from __future__ import annotations
@@ -78,6 +89,7 @@ class CE(Enum):
     REFUSED = "refused"  # the offer was refused, or every offered end went before answering
     HANGUP_A = "hangup_a"
     HANGUP_B = "hangup_b"
+    REDIRECT = "redirect"  # an offered or answered end sends the call on (rule 9)
 
 
 TABLE: dict[tuple[CS, CE], tuple[CS, str]] = {
@@ -94,6 +106,9 @@ TABLE: dict[tuple[CS, CE], tuple[CS, str]] = {
     (CS.CONNECTED, CE.HANGUP_A): (CS.ENDED, "end"),
     (CS.CONNECTED, CE.HANGUP_B): (CS.ENDED, "end"),
     (CS.FAILED, CE.HANGUP_A): (CS.ENDED, "end"),
+    (CS.ROUTING, CE.REDIRECT): (CS.ROUTING, "redirect"),
+    (CS.ALERTING, CE.REDIRECT): (CS.ROUTING, "redirect"),
+    (CS.CONNECTED, CE.REDIRECT): (CS.ENDED, "redirect"),  # a new call carries the caller on
 }
 
 
@@ -111,6 +126,11 @@ class Call:
     cause: str = ""  # the first cause that decided the call's fate
     # who called, for the record (an end may move to another call on transfer)
     caller: tuple[str, str, str] = ("", "", "")  # number, name, device
+    # rule 9: the number that sent the call on to where it is now (a line forwarding it), and
+    # why ("no_answer", "busy", "dnd", "forward_all", "callback"...); "" when never redirected.
+    # Voicemail leaves the message in redirected_from's mailbox (busy: the busy greeting).
+    redirected_from: str = ""
+    redirect_reason: str = ""
 
     def ends(self) -> list[Channel]:
         """Every channel of the call: the originator, the offered ends, the answered one."""
@@ -153,7 +173,7 @@ class Switch:
         # a native bridge between two ends of one endpoint (direct phone-to-phone media)
         self.native: dict[Kind, Callable[[Channel, Channel], list[Action] | None]] = {}
         # who hears what the media engine reports about a leg (a play ended, a digit came)
-        self._listeners: dict[int, Callable[[MediaEvent], list[Action]]] = {}
+        self._listeners: dict[int, list[Callable[[MediaEvent], list[Action]]]] = {}
 
     def reload(self, site: Site) -> None:
         self.site = site
@@ -299,23 +319,42 @@ class Switch:
         actions += self._end(c1, cause, "transferred", by=None)
         return Transferred(True, actions)
 
+    def redirect(self, ch: Channel, number: str, reason: str) -> list[Action]:
+        """``ch``, an offered or answered end (not the originator), sends its call on to
+        ``number`` (rule 9). Nothing happens when ``ch`` is the originator or its call is not
+        ringing or connected."""
+        call = ch.call
+        if call is None or ch is call.a or call.a is None:
+            log.info("redirect of %s to %s: not an offered or answered end", ch, number)
+            return []
+        return self._step(call, CE.REDIRECT, (ch, number, reason))
+
     # --- media events -------------------------------------------------------------------------
 
     def listen(self, key: int, handler: Callable[[MediaEvent], list[Action]]) -> None:
         """``handler`` gets what the engine reports about media leg ``key`` (an application
-        working on its far end's leg, a trunk for its own) until ``unlisten``."""
-        self._listeners[key] = handler
+        working on its far end's leg, a trunk for its own) until ``unlisten`` (rule 10: each
+        of several listeners gets every report)."""
+        handlers = self._listeners.setdefault(key, [])
+        if handler not in handlers:
+            handlers.append(handler)
 
     def unlisten(self, key: int, handler: Callable[[MediaEvent], list[Action]]) -> None:
-        if self._listeners.get(key) == handler:
-            del self._listeners[key]
+        handlers = self._listeners.get(key, [])
+        if handler in handlers:
+            handlers.remove(handler)
+        if not handlers:
+            self._listeners.pop(key, None)
 
     def media_event(self, event: MediaEvent) -> list[Action]:
-        handler = self._listeners.get(event.key)
-        if handler is None:
+        handlers = self._listeners.get(event.key)
+        if not handlers:
             log.debug("media event for leg %d nobody listens to: %r", event.key, event)
             return []
-        return handler(event)
+        actions: list[Action] = []
+        for handler in list(handlers):
+            actions += handler(event)
+        return actions
 
     # --- queries ------------------------------------------------------------------------------
 
@@ -371,6 +410,12 @@ class Switch:
         if number is None:
             return self._refuse(call, causes.INVALID_NUMBER_FORMAT, "dropped by the dialplan")
         call.called = number
+        return self._offer(call, number)
+
+    def _offer(self, call: Call, number: str) -> list[Action]:
+        """Offer ``call`` to ``number``'s endpoint (after a dial, or a redirect)."""
+        a = call.a
+        assert a is not None
         route = self.router.resolve(number)
         if route is None:
             return self._refuse(call, causes.UNALLOCATED_NUMBER, f"{number} is not a line")
@@ -422,6 +467,35 @@ class Switch:
             refused.reason,
         )
         return call.a.indicate(Ind.HANGUP, refused.cause) if call.a is not None else []
+
+    def _on_redirect(self, call: Call, arg: tuple[Channel, str, str], old: CS) -> list[Action]:
+        """Rule 9: ``ch`` sends ``call`` on to ``number``."""
+        ch, number, reason = arg
+        a = call.a
+        assert a is not None
+        log.info("call %d: %s sends %s on to %s (%s)", call.id, ch.number, a.number, number, reason)
+        cause = causes.REDIRECTION_TO_NEW_DESTINATION
+        actions: list[Action] = []
+        if old is not CS.CONNECTED:  # still ringing: the same call goes on elsewhere
+            for o in list(call.offers):
+                call.offers.remove(o)
+                o.call = None
+                if o.state is not ChState.GONE:
+                    o.state = ChState.GONE
+                    actions += o.indicate(Ind.HANGUP, cause)
+            call.redirected_from, call.redirect_reason = ch.number, reason
+            return actions + self._offer(call, number)
+        # answered: this call ends for ch (its record), a new one carries the originator on
+        on = Call(self.refs(), a, start=self.clock.wall())
+        on.caller = call.caller
+        on.redirected_from, on.redirect_reason = ch.number, reason
+        self.calls[on.id] = on
+        self._detach(call, a)
+        a.call = on
+        actions += self._end(call, cause, reason, by=None)
+        actions += self._tell_held(a, True)  # music until the new end answers (rule 9)
+        actions += a.indicate(Ind.UPDATE)
+        return actions + self._step(on, CE.DIAL, number)
 
     def _on_cancel(self, call: Call, arg: tuple[Channel, str, str], old: CS) -> list[Action]:
         ch, _cause, reason = arg
