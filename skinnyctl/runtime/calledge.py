@@ -6,7 +6,9 @@ media engine (``media.Relay``) and the ``CdrStore``, on the core thread, in orde
 logged (a call without audio, a record not written) and never stop the server; a leg that
 cannot be opened is reported back to the core (``MediaFailed``) so it can take another port.
 What the engine reports later (a play or a recording ended, a digit arrived) comes from its
-notifier thread and is posted to the core's queue (``post``), never handled here.
+notifier thread and is posted to the core's queue (``post``), never handled here. A play or a
+recording that cannot start (a bad WAV, an unwritable directory, a leg already closed) is
+reported the same way, as its end (not completed; "error"), so nobody waits for it forever.
 """
 
 from __future__ import annotations
@@ -81,7 +83,17 @@ class CallEdge:
                 log.warning("cannot open media leg %d on port %d: %s", a.key, a.port, e)
                 return MediaFailed(a.key, a.port, str(e))
             log.exception("cannot carry out %r", a)
+            if isinstance(a, MediaPrompt | MediaRecord):
+                self._failed(a)
         return None
+
+    def _failed(self, a: MediaPrompt | MediaRecord) -> None:
+        """Whoever waits for the end of a play or a recording that never started hears of it
+        as of any end."""
+        if isinstance(a, MediaPrompt):
+            self._tell(MediaPlayDone(a.key, a.play_id, False))
+        else:
+            self._tell(MediaRecordDone(a.key, a.record_id, a.path, 0.0, "error"))
 
     def _apply(self, a: EdgeAction) -> None:
         if isinstance(a, WriteCdr):
@@ -90,6 +102,8 @@ class CallEdge:
             return
         relay = self.relay
         if relay is None:
+            if isinstance(a, MediaPrompt | MediaRecord):
+                self._failed(a)  # no media engine: nothing will ever play or record
             return
         if isinstance(a, MediaOpen):
             old = self._legs.pop(a.key, None)
@@ -116,6 +130,9 @@ class CallEdge:
             return
         leg = self._legs.get(a.key)
         if leg is None:
+            if isinstance(a, MediaPrompt | MediaRecord):
+                log.info("media leg %d is gone: %s not started", a.key, type(a).__name__)
+                self._failed(a)
             return
         if isinstance(a, MediaLearn):
             relay.learn(leg, a.ip, a.port, a.nat)
