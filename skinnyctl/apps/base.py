@@ -6,16 +6,22 @@ later prompts and recordings), so a phone talking to an application costs one le
 transfer simply hands the application another far end (UPDATE: it re-attaches).
 
 :class:`Apps` is the endpoint (``calls.channel.Endpoint``) for every ``[[applications]]``
-number; each kind is a small :class:`Application` with four moments: ``attach`` (a far end's
-media is there: start), ``detach`` (stop working on that leg), and the far end holding and
-resuming (``on_hold``), which by default detach and attach again.
+number; each kind is a small :class:`Application` with these moments: ``attach`` (a far end's
+media is there: start), ``detach`` (stop working on that leg; the far end holding and resuming
+detach and attach again), ``dtmf`` (a digit from the far end), ``gone`` (the call is over for
+the channel); ``refuse`` may turn a call away before it is answered, and an application with
+timers gives ``next_deadline``/``on_timer`` (merged by the call manager like every part's).
+An application ends its call with ``Apps.hangup`` (the switch is told, then ``detach`` and
+``gone`` as for a far-end hang-up).
 
 Rules:
 1. An application answers at once (no ringing), so the caller is connected immediately.
 2. It works on exactly one far media leg at a time: the one of the far end it is connected to.
 3. When the far end changes (transfer), it detaches from the old leg and attaches to the new.
 4. Hold by the far end pauses it (detach); resume attaches again.
-5. Hang-up from either side detaches it; the switch writes the call record like any call's.
+5. Hang-up from either side detaches it, then ``gone``; the switch writes the call record like
+   any call's.
+6. Digits the far end presses (keypad, RFC 4733 from a trunk) come as ``dtmf``.
 """
 
 from __future__ import annotations
@@ -44,6 +50,26 @@ class Application:
     def detach(self, ch: AppChannel, key: int) -> list[Action]:
         return []
 
+    def refuse(self, call: Call, config: AppConfig) -> Refused | None:
+        """Why this application cannot take ``call`` now (None: it answers)."""
+        return None
+
+    def dtmf(self, ch: AppChannel, digit: str) -> list[Action]:
+        return []
+
+    def gone(self, ch: AppChannel) -> list[Action]:
+        """The call is over for ``ch`` (either side hung up); it is detached already."""
+        return []
+
+    def next_deadline(self) -> float | None:
+        return None
+
+    def on_timer(self, now: float) -> list[Action]:
+        return []
+
+    def reload(self, site: Site) -> None:
+        pass
+
 
 class AppChannel(Channel):
     kind = Kind.APP
@@ -69,16 +95,38 @@ class Apps:
         self.switch = switch
         self.kinds = kinds
         switch.endpoints[Kind.APP] = self
+        for app in kinds.values():
+            app.reload(site)
 
     def reload(self, site: Site) -> None:
         self.site = site
+        for app in self.kinds.values():
+            app.reload(site)
+
+    def next_deadline(self) -> float | None:
+        due = [d for app in self.kinds.values() if (d := app.next_deadline()) is not None]
+        return min(due) if due else None
+
+    def on_timer(self, now: float) -> list[Action]:
+        actions: list[Action] = []
+        for app in self.kinds.values():
+            actions += app.on_timer(now)
+        return actions
 
     def offer(self, call: Call, route: Route) -> AppChannel | Refused:
         config = route.application
         app = self.kinds.get(config.kind) if config is not None else None
         if config is None or app is None:
             return Refused("UNALLOCATED_NUMBER", f"no application {route.number}")
+        refused = app.refuse(call, config)
+        if refused is not None:
+            return refused
         return AppChannel(self.switch.refs(), self, config, app)
+
+    def hangup(self, ch: AppChannel, cause: str, reason: str) -> list[Action]:
+        """The application ends its call (rule 5)."""
+        actions = self.switch.hangup(ch, cause, reason)
+        return actions + self._detach(ch) + ch.application.gone(ch)
 
     def start(self, ch: Channel) -> list[Action]:
         assert isinstance(ch, AppChannel)
@@ -97,7 +145,9 @@ class Apps:
         if ind is Ind.RESUME:
             return self._attach(ch)
         if ind is Ind.HANGUP:  # rule 5
-            return self._detach(ch)
+            return self._detach(ch) + ch.application.gone(ch)
+        if ind is Ind.DTMF:  # rule 6
+            return ch.application.dtmf(ch, str(arg))
         return []
 
     def _attach(self, ch: AppChannel) -> list[Action]:
