@@ -1,7 +1,8 @@
 """Where a number goes: the site's patterns dialplan, then the number's owner.
 
 :class:`Router` turns a dialled number into a :class:`Route`: a line (its phones), an
-application (``[[applications]]``), or nothing (unallocated). Lines come first: an application
+application (``[[applications]]``, and voicemail's own numbers: ``Site.voicemail_application``),
+or nothing (unallocated). Lines come first: an application
 cannot shadow a directory number (the loader refuses the clash anyway).
 
 The dialplan (mod_skinny "skinny-patterns") is decided after every digit.
@@ -78,7 +79,7 @@ class Router:
         line = self.site.line(number)
         if line is not None:
             return Route(Kind.PHONE, number, line.display_name or number, line=line)
-        app = self.site.application(number)
+        app = self.site.application(number) or self.site.voicemail_application(number)
         if app is not None:
             return Route(Kind.APP, number, app.name or app.kind, application=app)
         return None

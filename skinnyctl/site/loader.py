@@ -1609,6 +1609,7 @@ VOICEMAIL_KEYS = (
     "silence_seconds",
     "min_message_seconds",
     "pin_from_own_phone",
+    "deposit_prefix",
     "prompts_dir",
     "boxes",
     "smtp",
@@ -1718,7 +1719,9 @@ def _voicemail(r: _Reader, raw: Any, raw_lines: Any, base_dir: Path) -> Voicemai
             'add: from = "voicemail@example.com"',
         )
     _pin_file_problems(r, base_dir / pin_file, line_boxes)
+    deposit_prefix = _deposit_prefix(r, t, path, line_boxes, raw_lines)
     return Voicemail(
+        deposit_prefix=deposit_prefix,
         pin_file=Path(pin_file),
         max_messages=max_messages,
         max_message_seconds=max_seconds,
@@ -1729,6 +1732,32 @@ def _voicemail(r: _Reader, raw: Any, raw_lines: Any, base_dir: Path) -> Voicemai
         boxes=boxes,
         smtp=smtp,
     )
+
+
+def _deposit_prefix(r: _Reader, t: Any, path: KeyPath, boxes: set[str], raw_lines: Any) -> str:
+    """[voicemail] deposit_prefix: dialled before a box, it leaves a message there. A prefix
+    that makes a box's number one of a line is refused: the line would always win."""
+    prefix: str = r.get(t, path, "deposit_prefix", str, Voicemail().deposit_prefix, "keypad keys")
+    if prefix and not re.match(r"^[0-9*#]{1,4}$", prefix):
+        r.problem(
+            (*path, "deposit_prefix"),
+            f"deposit_prefix '{prefix}' is not 1 to 4 keypad keys",
+            'write e.g. "*" (then *1001 leaves a message in box 1001), or "" to turn it off',
+        )
+        return Voicemail().deposit_prefix
+    numbers = {
+        _plain(ln.get("number"))
+        for ln in (raw_lines if isinstance(raw_lines, list) else [])
+        if isinstance(ln, dict)
+    }
+    clash = sorted(b for b in boxes if prefix + b in numbers)
+    if prefix and clash:
+        r.problem(
+            (*path, "deposit_prefix"),
+            f"{prefix}{clash[0]} is a line, so it cannot leave a message in box {clash[0]}",
+            'choose another deposit_prefix (e.g. "*"), or "" to turn it off',
+        )
+    return prefix
 
 
 def _smtp(r: _Reader, raw: Any, path: KeyPath, base_dir: Path) -> Smtp:

@@ -17,8 +17,8 @@ MediaMode = Literal["relay", "direct"]
 DialAction = Literal["wait", "process", "drop", "trunk"]
 ButtonKind = Literal["line", "speed_dial", "service_url", "feature"]
 DhcpFlavour = Literal["isc", "dnsmasq", "kea", "udhcpd"]
-ApplicationKind = Literal["echo", "music"]
-APPLICATION_KINDS: tuple[ApplicationKind, ...] = ("echo", "music")
+ApplicationKind = Literal["echo", "music", "voicemail"]
+APPLICATION_KINDS: tuple[ApplicationKind, ...] = ("echo", "music", "voicemail")
 
 # The seed's default soft key sets (mod_skinny conf/skinny_profiles/internal.xml). "" leaves a
 # slot blank. Order of the sets is the SoftKeySetIndex order (sccp-protocol.md §6.3).
@@ -172,7 +172,8 @@ class DialRule:
 @dataclass(frozen=True)
 class Application:
     """A number answered by our own code (``[[applications]]``): ``echo`` sends back what the
-    caller says (FreeSWITCH's 9196); ``music`` plays the music-on-hold source."""
+    caller says (FreeSWITCH's 9196); ``music`` plays the music-on-hold source; ``voicemail``
+    is one more number of the voicemail menu (besides ``[server] voicemail``)."""
 
     number: str
     kind: ApplicationKind
@@ -279,6 +280,7 @@ class Voicemail:
     silence_seconds: int = 5  # a recording ends after this much silence; 0 = never
     min_message_seconds: float = 1.0  # shorter messages are dropped
     pin_from_own_phone: bool = True  # ask the PIN even when calling from the box's own line
+    deposit_prefix: str = "*"  # dialling it then a box leaves a message there; "" = off
     prompts_dir: Path | None = None  # WAV files here replace built-in prompts, file by file
     boxes: dict[str, VoicemailBox] = field(default_factory=dict)
     smtp: Smtp = field(default_factory=Smtp)
@@ -358,6 +360,25 @@ class Site:
             if ln.voicemail_box:
                 out[ln.voicemail_box] = (*out.get(ln.voicemail_box, ()), ln.number)
         return out
+
+    def voicemail_application(self, number: str) -> Application | None:
+        """What voicemail answers besides ``[[applications]]``, when the site has mailboxes:
+        ``[server] voicemail`` (the Messages key: the menu) and ``deposit_prefix`` + a box
+        (leave a message in that box: a transfer to voicemail, forwarding by hand)."""
+        if number == self.server.voicemail:
+            if any(ln.voicemail_box for ln in self.lines):
+                return Application(number, "voicemail", "Voicemail")
+            return None
+        box = self.voicemail_deposit_box(number)
+        return Application(number, "voicemail", f"Voicemail {box}") if box else None
+
+    def voicemail_deposit_box(self, number: str) -> str:
+        """The mailbox ``number`` leaves a message in (``deposit_prefix`` + box), else ""."""
+        prefix = self.voicemail.deposit_prefix
+        if not prefix or not number.startswith(prefix):
+            return ""
+        box = number[len(prefix) :]
+        return box if any(ln.voicemail_box == box for ln in self.lines) else ""
 
     def devices_with_line(self, number: str) -> tuple[Device, ...]:
         return tuple(d for d in self.devices if number in d.lines)
