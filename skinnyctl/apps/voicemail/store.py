@@ -22,9 +22,13 @@ in-memory view at once (so the next read, on the same thread, sees the change) a
 disk work for one writer thread, which does it in order and commits each batch in one
 transaction (one fsync), like the call records. Reads (:meth:`messages`, :meth:`counts`,
 :meth:`greeting`, :meth:`check_pin`) only read that view: the core never waits for the disk.
+Two locks keep it so: ``_lock`` guards the view only and is never held across disk work;
+``_db_lock`` guards the SQLite connection (the writer's commits, the mail thread's queue).
 Another process (``skinnyctl voicemail delete``) may change the files meanwhile (WAL lets it
-write beside a running serve); :meth:`refresh` re-reads everything from disk and says which
-boxes' message-waiting state changed: the one call a running serve needs to learn of it.
+write beside a running serve); :meth:`refresh` re-reads everything from disk (on the caller's
+thread, not the core's) and says which boxes' message-waiting state changed. A change the
+view took meanwhile is never lost: a re-read is installed only if the view did not change
+while it was read and nothing waits for the writer, else it is read again.
 """
 
 from __future__ import annotations
@@ -162,7 +166,11 @@ class VoicemailStore:
         self.emails = dict(emails or {})
         self.on_mail = on_mail  # the notifier's wake-up, called after a mail is queued
         self.report: dict[str, int] = {}
-        self._lock = threading.RLock()  # the connection and the view
+        self._lock = threading.RLock()  # the view (never held across disk work)
+        self._db_lock = threading.RLock()  # the SQLite connection
+        self._gen = 0  # changes of the view: a re-read from disk installs only if unchanged
+        self._stale = False  # a write failed and the view is not read back yet
+        self._next_id = 1
         self._cond = threading.Condition()  # the writer's queue
         self._ops: collections.deque[Callable[[], None]] = collections.deque()
         self._busy = False
@@ -183,12 +191,15 @@ class VoicemailStore:
     def configure(self, site: Site) -> None:
         """The site's limits, PINs and addresses (again after a reload; messages stay)."""
         vm = site.voicemail
+        pin_file = site.resolve(vm.pin_file)
+        site_pins = {b: v.pin for b, v in vm.boxes.items() if v.pin}
+        pins_ = self._read_pins(pin_file, site_pins)  # the disk, before taking the lock
         with self._lock:
             self.max_messages = vm.max_messages
-            self.pin_file = site.resolve(vm.pin_file)
-            self.site_pins = {b: v.pin for b, v in vm.boxes.items() if v.pin}
+            self.pin_file = pin_file
+            self.site_pins = site_pins
             self.emails = {b: v.email for b, v in vm.boxes.items() if v.email}
-            self._pins = self._read_pins()
+            self._pins = pins_
 
     def _open(self, check: bool) -> sqlite3.Connection:
         """The index, checked when ``check``: a damaged one (its header, its schema or any page)
@@ -230,7 +241,7 @@ class VoicemailStore:
         )
         report |= {"mail_dropped": 0, "outbox_orphans": 0}
         report["rebuilt_index"] = self._rebuilt
-        with self._lock:
+        with self._db_lock:
             for p in (self.root / "tmp").iterdir():
                 log.warning("removing an unfinished recording %s", p)
                 with contextlib.suppress(OSError):
@@ -282,50 +293,87 @@ class VoicemailStore:
         return report
 
     def integrity(self) -> str:
-        with self._lock:
+        with self._db_lock:
             return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
 
     # -- the in-memory view ------------------------------------------------------------------
     def _load(self) -> None:
+        """Read the view from disk and install it (rules in the module's docstring)."""
+        while True:
+            self.flush()
+            if self._reload_view(writer=False):
+                return
+            # the view changed while it was read: read again (changes are rare and quick)
+
+    def _reload_view(self, writer: bool) -> bool:
+        """One try: read the view (holding no view lock: the core goes on reading) and install
+        it if the view did not change meanwhile and no change waits for the disk (``writer``:
+        called by the writer between batches, itself busy)."""
         with self._lock:
+            gen = self._gen
+        view = self._read_view()
+        with self._lock, self._cond:
+            if gen == self._gen and not self._ops and (writer or not self._busy):
+                self._install(*view)
+                return True
+        return False
+
+    def _read_view(
+        self,
+    ) -> tuple[
+        dict[str, list[Message]], dict[int, Message], int, set[tuple[str, str]], dict[str, str]
+    ]:
+        with self._db_lock:
             rows = self._db.execute(
                 "SELECT id, box, caller, caller_name, received, seconds, state, path "
                 "FROM messages ORDER BY received, id"
             ).fetchall()
-            by_box: dict[str, list[Message]] = {}
-            by_id: dict[int, Message] = {}
-            for mid, box, caller, name, received, seconds, state, rel in rows:
-                m = Message(
-                    mid, box, caller, name, received, seconds, state == "new", self.root / rel
-                )
-                by_box.setdefault(box, []).append(m)
-                by_id[mid] = m
-            seq = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'messages'")
-            top = max([0, *by_id, *(r[0] for r in seq)])
-            self._next_id = max(getattr(self, "_next_id", 0), top + 1)
-            self._by_box, self._by_id = by_box, by_id
-            self._greetings = {
-                (d.name, f.stem)
-                for d in (self.root / "greetings").iterdir()
-                if d.is_dir()
-                for f in d.glob("*.wav")
-                if f.stem in GREETINGS
-            }
-            self._pins = self._read_pins()
+            seq = self._db.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'messages'"
+            ).fetchall()
+        by_box: dict[str, list[Message]] = {}
+        by_id: dict[int, Message] = {}
+        for mid, box, caller, name, received, seconds, state, rel in rows:
+            m = Message(mid, box, caller, name, received, seconds, state == "new", self.root / rel)
+            by_box.setdefault(box, []).append(m)
+            by_id[mid] = m
+        top = max([0, *by_id, *(r[0] for r in seq)])
+        greetings = {
+            (d.name, f.stem)
+            for d in (self.root / "greetings").iterdir()
+            if d.is_dir()
+            for f in d.glob("*.wav")
+            if f.stem in GREETINGS
+        }
+        return by_box, by_id, top, greetings, self._read_pins(self.pin_file, self.site_pins)
 
-    def _read_pins(self) -> dict[str, str]:
-        pins_ = dict(self.site_pins)
-        if self.pin_file is not None:
+    def _install(
+        self,
+        by_box: dict[str, list[Message]],
+        by_id: dict[int, Message],
+        top: int,
+        greetings: set[tuple[str, str]],
+        pins_: dict[str, str],
+    ) -> None:
+        self._by_box, self._by_id = by_box, by_id
+        self._next_id = max(self._next_id, top + 1)
+        self._greetings = greetings
+        self._pins = pins_
+
+    @staticmethod
+    def _read_pins(pin_file: Path | None, site_pins: dict[str, str]) -> dict[str, str]:
+        pins_ = dict(site_pins)
+        if pin_file is not None:
             try:
-                pins_.update(pins.read_pin_file(self.pin_file))
+                pins_.update(pins.read_pin_file(pin_file))
             except pins.PinFileError as e:
                 log.error("%s; using the PINs of site.toml", e)
         return pins_
 
     def refresh(self) -> dict[str, bool]:
         """Re-read index, greetings and PINs from disk (after another process changed them);
-        returns {box: has new messages} for each box whose message-waiting state changed."""
-        self.flush()
+        returns {box: has new messages} for each box whose message-waiting state changed.
+        Never on the core thread: it reads the disk."""
         before = self.waiting()
         self._load()
         after = self.waiting()
@@ -411,6 +459,7 @@ class VoicemailStore:
             )
             self._by_box.setdefault(box, []).append(m)
             self._by_id[mid] = m
+            self._gen += 1
             recipient = self.emails.get(box, "")
         self._submit(lambda: self._write_message(m, recording, rel, recipient))
         return m
@@ -427,7 +476,7 @@ class VoicemailStore:
         if recipient:
             with contextlib.suppress(FileExistsError):
                 os.link(final, self.root / "outbox" / f"{m.id}.wav")
-        with self._lock:
+        with self._db_lock:
             self._db.execute(
                 "INSERT INTO messages (id, box, caller, caller_name, received, seconds, state, "
                 "path) VALUES (?, ?, ?, ?, ?, ?, 'new', ?)",
@@ -447,6 +496,7 @@ class VoicemailStore:
             if m is None or not m.new:
                 return
             self._replace(dataclasses.replace(m, new=False))
+            self._gen += 1
         self._submit(lambda: self._execute("UPDATE messages SET state = 'saved' WHERE id = ?", mid))
 
     def delete(self, mid: int) -> Message | None:
@@ -458,6 +508,7 @@ class VoicemailStore:
             self._by_box[m.box] = [x for x in self._by_box[m.box] if x.id != mid]
             if not self._by_box[m.box]:
                 del self._by_box[m.box]
+            self._gen += 1
 
         def write() -> None:
             m.path.unlink(missing_ok=True)
@@ -473,6 +524,7 @@ class VoicemailStore:
         final = self.root / "greetings" / box / f"{kind}.wav"
         with self._lock:
             self._greetings.add((box, kind))
+            self._gen += 1
 
         def write() -> None:
             if wav_seconds(recording) is None:
@@ -488,6 +540,7 @@ class VoicemailStore:
     def delete_greeting(self, box: str, kind: str) -> None:
         with self._lock:
             self._greetings.discard((box, kind))
+            self._gen += 1
         path = self.root / "greetings" / box / f"{kind}.wav"
         self._submit(lambda: path.unlink(missing_ok=True))
 
@@ -498,6 +551,7 @@ class VoicemailStore:
         hashed = pins.hash_pin(pin)
         with self._lock:
             self._pins[box] = hashed
+            self._gen += 1
         path = self.pin_file
         if path is None:
             return
@@ -514,7 +568,7 @@ class VoicemailStore:
         self._by_box[m.box] = [m if x.id == m.id else x for x in self._by_box[m.box]]
 
     def _execute(self, sql: str, *args: object) -> None:
-        with self._lock:
+        with self._db_lock:
             self._db.execute(sql, args)
 
     # -- the writer thread -------------------------------------------------------------------
@@ -547,13 +601,17 @@ class VoicemailStore:
                     failed = True
                     log.exception("voicemail store: a write failed")
             try:
-                with self._lock:
+                with self._db_lock:
                     self._db.commit()  # one fsync for the batch
             except sqlite3.Error:
                 failed = True
                 log.exception("voicemail store: commit failed")
-            if failed:
-                self._load()  # the view follows what is really on disk
+            if failed or self._stale:  # the view follows what is really on disk
+                try:
+                    self._stale = not self._reload_view(writer=True)  # else after the next batch
+                except (OSError, sqlite3.Error):
+                    self._stale = True
+                    log.exception("voicemail store: cannot read the index back")
             with self._cond:
                 self._busy = False
                 self._cond.notify_all()
@@ -571,14 +629,14 @@ class VoicemailStore:
             self._cond.notify_all()
         if self._writer is not None:
             self._writer.join()
-        with self._lock:
+        with self._db_lock:
             self._db.close()
 
     stop = close
 
     # -- the mail queue (read and updated by the notifier's thread) --------------------------
     def mail_due(self, now: float, limit: int = 20) -> list[MailJob]:
-        with self._lock:
+        with self._db_lock:
             rows = self._db.execute(
                 "SELECT id, box, recipient, caller, caller_name, received, seconds, attempts "
                 "FROM mail_queue WHERE next_try <= ? ORDER BY next_try, id LIMIT ?",
@@ -600,18 +658,18 @@ class VoicemailStore:
         ]
 
     def mail_next_try(self) -> float | None:
-        with self._lock:
+        with self._db_lock:
             row = self._db.execute("SELECT min(next_try) FROM mail_queue").fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
     def mail_done(self, job: MailJob) -> None:
-        with self._lock:
+        with self._db_lock:
             self._db.execute("DELETE FROM mail_queue WHERE id = ?", (job.id,))
             self._db.commit()
         job.wav.unlink(missing_ok=True)
 
     def mail_failed(self, job: MailJob, error: str, next_try: float) -> None:
-        with self._lock:
+        with self._db_lock:
             self._db.execute(
                 "UPDATE mail_queue SET attempts = attempts + 1, last_error = ?, next_try = ? "
                 "WHERE id = ?",
@@ -620,7 +678,7 @@ class VoicemailStore:
             self._db.commit()
 
     def mail_pending(self) -> list[dict[str, Any]]:
-        with self._lock:
+        with self._db_lock:
             cur = self._db.execute("SELECT * FROM mail_queue ORDER BY id")
             names = [c[0] for c in cur.description]
             return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
