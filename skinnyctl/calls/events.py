@@ -108,6 +108,7 @@ EVENT_KINDS = (
     "dtmf",
     "storage_full",  # call records cannot be written (disk full...): they wait in memory
     "storage_ok",  # written again
+    "voicemail",  # a message was left: box, message_id, caller, caller_name, seconds
 )
 
 

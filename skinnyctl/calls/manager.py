@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from skinnyctl.apps import KINDS, Apps
+from skinnyctl.apps import KINDS, Apps, VoicemailApp
 from skinnyctl.endpoints.sccp.phone import Phones
 from skinnyctl.endpoints.sccp.registration import Registrar
 from skinnyctl.endpoints.sccp.stations import Stations
@@ -45,7 +45,13 @@ class CallManager:
         self.sccp = Registrar(site, clock, heard=heard)
         self.phones = Phones(site, clock, self.switch, self.sccp.stations)
         self.sccp.calls = self.phones
-        self.apps = Apps(site, self.switch, {kind: cls() for kind, cls in KINDS.items()})
+        # voicemail lights the lamps of its boxes' lines through the registrar's MWI; serve
+        # gives it its store (``voicemail.service``) once open
+        self.voicemail = VoicemailApp()
+        self.voicemail.lamp = self.sccp.set_mwi
+        self.voicemail.lamps_now = lambda: self.sccp.mwi
+        kinds = {kind: cls() for kind, cls in KINDS.items() if kind != VoicemailApp.kind}
+        self.apps = Apps(site, self.switch, {**kinds, VoicemailApp.kind: self.voicemail})
 
     # --- the three entry points ---------------------------------------------------------------
 
@@ -58,10 +64,11 @@ class CallManager:
 
     def on_timer(self, now: float | None = None) -> list[Action]:
         now = self.clock.now() if now is None else now
-        return self.sccp.on_timer(now) + self.phones.on_timer(now)
+        return self.sccp.on_timer(now) + self.phones.on_timer(now) + self.apps.on_timer(now)
 
     def next_deadline(self) -> float | None:
-        due = [d for d in (self.sccp.next_deadline(), self.phones.next_deadline()) if d]
+        parts = (self.sccp.next_deadline(), self.phones.next_deadline(), self.apps.next_deadline())
+        due = [d for d in parts if d]
         return min(due) if due else None
 
     # --- queries (core thread) ----------------------------------------------------------------
@@ -104,4 +111,5 @@ class CallManager:
         self.site = site
         self.switch.reload(site)
         self.apps.reload(site)
-        return self.phones.reload(site) + self.sccp.reload(site)
+        # the mailboxes, not the site's static mwi key, say the lamps of lines with a box
+        return self.phones.reload(site) + self.sccp.reload(site) + self.voicemail.lamps()

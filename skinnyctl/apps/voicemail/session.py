@@ -17,6 +17,8 @@ Inputs (methods; each returns the list of actions to carry out, in order)::
                                      why: "hangup", "pound", "silence", "limit"
     hangup()                         the caller went; only record_done is awaited after it
     on_timer(now)                    at or after next_deadline()
+    replay()                         the caller's audio moved to another media leg (a shared
+                                     line picked up elsewhere): what was playing starts again
 
 Actions (frozen dataclasses, below): Play, Record, StopMedia, Hangup, Mwi, CallBack. ``Play``
 replaces whatever the channel plays; ``StopMedia`` stops a play or a recording. Store changes
@@ -233,6 +235,8 @@ class VoicemailSession:
     _record_id: int = 0
     _deadline: float | None = None
     _prompt: tuple[Path, ...] = ()  # what a prompting state says again on a timeout
+    _last: tuple[Path, ...] = ()  # what the last Play plays
+    _interruptible: bool = True
     _reprompts: int = 0
     _digits: str = ""
     _failures: int = 0
@@ -296,6 +300,12 @@ class VoicemailSession:
         self.state = S.DONE
         return []
 
+    def replay(self) -> list[Action]:
+        if not self._playing:
+            return []
+        self._play_id += 1
+        return [Play(self._last, self._play_id, self._interruptible)]
+
     def next_deadline(self) -> float | None:
         return self._deadline
 
@@ -338,6 +348,7 @@ class VoicemailSession:
         self._play_id += 1
         self._playing = True
         self._deadline = None
+        self._last, self._interruptible = paths, interruptible
         if state in _COLLECT or state in _MENUS:
             self._prompt = paths
         return [Play(paths, self._play_id, interruptible)]
