@@ -12,6 +12,10 @@ from typing import Any
 from .protocol import MAX_REQUEST, ControlError, encode
 
 
+class NotRunning(ControlError):
+    """No serve listens where the client looked (no socket, connection refused)."""
+
+
 class ControlClient:
     """``ControlClient(socket_path=PATH)`` or ``ControlClient(tcp=(HOST, PORT), token=...)``."""
 
@@ -35,7 +39,7 @@ class ControlClient:
             try:
                 return socket.create_connection(self.tcp, timeout=self.timeout)
             except OSError as e:
-                raise ControlError(
+                raise NotRunning(
                     f"cannot reach skinnyctl serve at {where}: {e.strerror or e} "
                     "(is it running, with control_tcp_port set?)"
                 ) from None
@@ -47,7 +51,7 @@ class ControlClient:
         except OSError as e:
             s.close()
             if e.errno in (errno.ENOENT, errno.ECONNREFUSED):
-                raise ControlError(
+                raise NotRunning(
                     f"no skinnyctl serve answers on {self.socket_path}: start it with "
                     "`skinnyctl serve SITE`, or give --socket PATH"
                 ) from None
@@ -58,6 +62,15 @@ class ControlClient:
                 ) from None
             raise ControlError(f"cannot connect to {self.socket_path}: {e.strerror}") from None
         return s
+
+    def reachable(self) -> bool:
+        """Whether a serve answers here: False when none listens; a server we may not talk
+        to (permission) raises ControlError, as a request would."""
+        try:
+            self._connect().close()
+        except NotRunning:
+            return False
+        return True
 
     def _request(self, command: str, args: dict[str, Any]) -> bytes:
         req: dict[str, Any] = {"command": command, "args": args}

@@ -18,6 +18,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from skinnyctl import __version__
+from skinnyctl.apps.voicemail.service import VoicemailService
+from skinnyctl.apps.voicemail.store import Message
 from skinnyctl.calls import Action
 from skinnyctl.calls.cdr import CdrStore, cdr_path
 from skinnyctl.calls.manager import CallManager
@@ -255,6 +257,44 @@ class Commands:
 
         self.service.command(act)
         return {"line": line, "mwi": bool(on), "devices": devices}
+
+    # --- voicemail (skinnyctl voicemail ... while serve runs) ---------------------------------
+
+    def cmd_voicemail_delete(self, message_id: int) -> dict[str, Any]:
+        """Delete a message in the running serve's store (file, then index, on its writer
+        thread); the box's lamps follow."""
+        vm = self._voicemail()
+        if vm.store.message(int(message_id)) is None:
+            raise ControlError(f"no voicemail message {message_id}")
+
+        def act(core: CallManager) -> list[Action]:
+            gone = vm.store.delete(int(message_id))
+            if gone is not None:
+                deleted.append(gone)
+            return core.voicemail.lamps()
+
+        deleted: list[Message] = []
+        self.service.command(act)
+        if not deleted:
+            raise ControlError(f"no voicemail message {message_id}")
+        m = deleted[0]
+        return {"id": m.id, "box": m.box, "lamps": self._box_lamps(m.box)}
+
+    def cmd_voicemail_refresh(self) -> dict[str, Any]:
+        """The mailboxes changed on disk (a greeting, a PIN, files restored): read them again;
+        the lamps follow."""
+        self._voicemail()
+        return self.service.voicemail_refresh()
+
+    def _voicemail(self) -> VoicemailService:
+        vm = self.service.voicemail
+        if vm is None:
+            raise ControlError("this site has no voicemail boxes (no line has a voicemail_box)")
+        return vm
+
+    def _box_lamps(self, box: str) -> dict[str, bool]:
+        lines = self.service.site.voicemail_boxes().get(box, ())
+        return self._core(lambda core: {ln: core.mwi.get(ln, False) for ln in lines})
 
     # --- settings and reload ------------------------------------------------------------------
 

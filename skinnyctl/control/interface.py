@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+from skinnyctl.apps.voicemail.service import VoicemailService
 from skinnyctl.calls import Action
 from skinnyctl.calls.cdr import CdrStore
 from skinnyctl.calls.manager import CallManager
@@ -85,4 +86,13 @@ class Served(Protocol):
 
     def reload(self, force: bool = False) -> dict[str, Any]:
         """Re-read site.toml (ControlError when it is invalid; the running site stays)."""
+        ...
+
+    @property
+    def voicemail(self) -> VoicemailService | None:
+        """The mailboxes serve runs (None: the site has none)."""
+        ...
+
+    def voicemail_refresh(self) -> dict[str, Any]:
+        """Read the mailboxes again after another process changed them; lamps follow."""
         ...

@@ -18,6 +18,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol, TypeVar
 
+from skinnyctl.apps.voicemail.service import VoicemailService
+from skinnyctl.apps.voicemail.store import voicemail_dir
 from skinnyctl.calls import Action, Clock, Event, SystemClock
 from skinnyctl.calls.cdr import CdrStore, cdr_path
 from skinnyctl.calls.manager import CallManager
@@ -77,6 +79,7 @@ class Service:
         self.tftp: TftpService | None = None
         self.relay: Relay | None = None  # the call layer drives it through SccpServer.call_edge
         self.cdr: CdrStore | None = None
+        self.voicemail: VoicemailService | None = None  # the mailboxes, when the site has any
         self.control: ControlServer | None = None
         self.started_at = time.time()
         self._started: list[Part] = []
@@ -87,6 +90,7 @@ class Service:
             self._start_tftp()
             self._start_relay()
             self._open_cdr()
+            self._start_voicemail()
             self.sccp.call_edge.relay = self.relay
             self.sccp.start()
             self._started.append(self.sccp)
@@ -174,6 +178,10 @@ class Service:
             if kept:
                 # these stay as they are until a restart; everything else applies now
                 new = replace(new, server=replace(new.server, **{k: getattr(old, k) for k in kept}))
+            if self.voicemail is not None:
+                self.voicemail.reload(new)  # PINs, prompts, relay: disk and threads, not core
+            elif _has_voicemail(new):
+                log.warning("voicemail boxes were added: they work after a restart of serve")
             changed = self.apply_site(new)
         log.info("reloaded %s: %d devices, %d lines", path, len(new.devices), len(new.lines))
         return {
@@ -206,7 +214,8 @@ class Service:
         self._started.append(self.tftp)
 
     def _start_relay(self) -> None:
-        if self.site.server.media != "relay":
+        # voicemail plays and records through the engine whatever the phones' media mode
+        if self.site.server.media != "relay" and not _has_voicemail(self.site):
             return
         s = self.site.server
         moh = None
@@ -215,6 +224,41 @@ class Service:
         self.relay = Relay(host=s.listen, port_min=s.rtp_port_min, port_max=s.rtp_port_max, moh=moh)
         self.relay.start()
         self._started.append(self.relay)
+
+    def _start_voicemail(self) -> None:
+        """Open the mailboxes (the store checks and reconciles its files) and start the mail
+        notifier, before the core thread runs; the lamps of every box line then say what the
+        mailboxes hold (a restart shows the right lamps at once)."""
+        if not _has_voicemail(self.site):
+            return
+        try:
+            self.voicemail = VoicemailService(self.site, self.clock)
+        except (OSError, sqlite3.Error) as e:
+            raise UserError(
+                f"cannot open the voicemail store {voicemail_dir(self.site)}: {e}; "
+                "make its directory writable"
+            ) from e
+        self._started.append(self.voicemail)
+        self.core.voicemail.service = self.voicemail
+        self.core.voicemail.lamps()  # no phone registered yet: only the registrar's table
+        report = {k: n for k, n in self.voicemail.store.report.items() if n}
+        log.info(
+            "voicemail: %d boxes, %d messages%s",
+            len(self.site.voicemail_boxes()),
+            len(self.voicemail.store.messages()),
+            f" (start-up check: {report})" if report else "",
+        )
+
+    def voicemail_refresh(self) -> dict[str, Any]:
+        """Another process changed the mailboxes (``skinnyctl voicemail``): read them again
+        here (disk work, on the caller's thread), then set the lamps on the core thread."""
+        vm = self.voicemail
+        if vm is None:
+            raise ControlError("this site has no voicemail boxes")
+        vm.refresh()
+        self.command(lambda core: core.voicemail.lamps())
+        waiting = vm.store.waiting()
+        return {"boxes": {b: waiting.get(b, False) for b in self.site.voicemail_boxes()}}
 
     def _open_cdr(self) -> None:
         path = cdr_path(self.site)
@@ -238,6 +282,10 @@ class Service:
                 part.stop()
             except Exception:
                 log.exception("error stopping %r", part)
+
+
+def _has_voicemail(site: Site) -> bool:
+    return bool(site.voicemail_boxes())
 
 
 def run(path: Path, verbose: bool = False) -> None:

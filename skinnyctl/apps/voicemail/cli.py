@@ -1,9 +1,11 @@
-"""``skinnyctl voicemail ...``: mailboxes on disk, no running server needed.
+"""``skinnyctl voicemail ...``: mailboxes on disk, with or without a running serve.
 
-The commands open the state directory directly (SQLite in WAL mode lets them write beside a
-running serve). They never run the start-up check, which belongs to serve alone (it removes
-unfinished recordings). A running serve learns of a change through
-:meth:`VoicemailService.refresh`.
+Reading (list, play, export) opens the state directory directly (SQLite in WAL mode reads
+beside a running serve). Changes go through serve when it runs, so its lamps follow at once:
+``delete`` is done by serve itself (control ``voicemail-delete``); ``greeting set`` and ``pin``
+write their file, then ask serve to read the mailboxes again (``voicemail-refresh``). When no
+serve answers they change the disk and say so; serve reads it at its next start. The commands
+never run the start-up check, which belongs to serve alone (it removes unfinished recordings).
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from skinnyctl.errors import UserError
 
 if TYPE_CHECKING:
+    from skinnyctl.control import ControlClient
     from skinnyctl.site.model import Site
 
     from .store import Message, VoicemailStore
@@ -56,6 +59,37 @@ def box_of(site: Site, line_or_box: str) -> str:
     if line is not None:
         raise UserError(f"line {line_or_box} has no voicemail_box: add one in site.toml")
     raise UserError(f"{line_or_box} is neither a line with a voicemail_box nor a mailbox")
+
+
+def _serve(site_file: Path) -> ControlClient | None:
+    """A client of the serve running this site, or None when none answers."""
+    from skinnyctl.control import ControlError, client_for, error_text
+
+    try:
+        client = client_for(site_file / "site.toml" if site_file.is_dir() else site_file)
+        return client if client.reachable() else None
+    except ControlError as e:
+        raise UserError(error_text(e)) from None
+
+
+def _ask(client: ControlClient, command: str, **args: object) -> Any:
+    from skinnyctl.control import ControlError, error_text
+
+    try:
+        return client.request(command, **args)
+    except ControlError as e:
+        raise UserError(error_text(e)) from None
+
+
+def _tell_serve(site_file: Path, what: str) -> None:
+    """After a change on disk: the running serve reads the mailboxes again, or we say why
+    it did not."""
+    client = _serve(site_file)
+    if client is None:
+        typer.echo(f"serve is not running: {what} is on disk; serve reads it when it starts")
+        return
+    _ask(client, "voicemail-refresh")
+    typer.echo(f"serve read the mailboxes again: {what} applies now")
 
 
 def _store(site: Site) -> VoicemailStore:
@@ -164,12 +198,19 @@ def delete(
     message_id: Annotated[int, typer.Argument(metavar="ID", help="Message id (see list).")],
     site: SiteOpt = Path("site.toml"),
 ) -> None:
-    """Delete a message (its file, then its index entry)."""
-    store = _store(_site(site))
+    """Delete a message (its file, then its index entry); a running serve does it itself."""
+    s = _site(site)
+    client = _serve(site)
+    if client is not None:
+        done = _ask(client, "voicemail-delete", message_id=message_id)
+        lamps = ", ".join(f"{ln} {'on' if on else 'off'}" for ln, on in done["lamps"].items())
+        typer.echo(f"serve deleted message {done['id']} of box {done['box']} (lamps: {lamps})")
+        return
+    store = _store(s)
     m = _message(store, message_id)
     store.delete(m.id)
     store.close()  # waits for the writer
-    typer.echo(f"deleted message {m.id} of box {m.box}")
+    typer.echo(f"deleted message {m.id} of box {m.box} on disk (serve is not running)")
 
 
 @greeting_app.command("set")
@@ -196,6 +237,7 @@ def greeting_set(
     finally:
         store.close()
     typer.echo(f"box {box}: {kind} greeting set from {wav} ({seconds:.1f} s)")
+    _tell_serve(site, f"the {kind} greeting of box {box}")
 
 
 def write_8k_wav(source: Path, target: Path) -> float:
@@ -240,6 +282,7 @@ def pin(
     current[box] = pins.hash_pin(value)
     pins.write_pin_file(path, current)
     typer.echo(f"box {box}: PIN set (hashed in {path})")
+    _tell_serve(site, f"the PIN of box {box}")
 
 
 @prompts_app.command("export")
