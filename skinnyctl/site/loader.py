@@ -1617,7 +1617,7 @@ VOICEMAIL_KEYS = (
 SMTP_KEYS = ("host", "port", "starttls", "username", "password", "password_file", "from")
 
 
-def _voicemail(r: _Reader, raw: Any, raw_lines: Any, base_dir: Path) -> Voicemail:
+def _voicemail(r: _Reader, raw: Any, raw_lines: Any, raw_apps: Any, base_dir: Path) -> Voicemail:
     """[voicemail], its boxes and smtp relay, and each line's voicemail_box."""
     from skinnyctl.apps.voicemail.pins import hash_problem
 
@@ -1719,7 +1719,7 @@ def _voicemail(r: _Reader, raw: Any, raw_lines: Any, base_dir: Path) -> Voicemai
             'add: from = "voicemail@example.com"',
         )
     _pin_file_problems(r, base_dir / pin_file, line_boxes)
-    deposit_prefix = _deposit_prefix(r, t, path, line_boxes, raw_lines)
+    deposit_prefix = _deposit_prefix(r, t, path, line_boxes, raw_lines, raw_apps)
     return Voicemail(
         deposit_prefix=deposit_prefix,
         pin_file=Path(pin_file),
@@ -1734,9 +1734,12 @@ def _voicemail(r: _Reader, raw: Any, raw_lines: Any, base_dir: Path) -> Voicemai
     )
 
 
-def _deposit_prefix(r: _Reader, t: Any, path: KeyPath, boxes: set[str], raw_lines: Any) -> str:
+def _deposit_prefix(
+    r: _Reader, t: Any, path: KeyPath, boxes: set[str], raw_lines: Any, raw_apps: Any
+) -> str:
     """[voicemail] deposit_prefix: dialled before a box, it leaves a message there. A prefix
-    that makes a box's number one of a line is refused: the line would always win."""
+    that makes a box's number one of a line or an application is refused: they would always
+    win."""
     prefix: str = r.get(t, path, "deposit_prefix", str, Voicemail().deposit_prefix, "keypad keys")
     if prefix and not re.match(r"^[0-9*#]{1,4}$", prefix):
         r.problem(
@@ -1746,15 +1749,17 @@ def _deposit_prefix(r: _Reader, t: Any, path: KeyPath, boxes: set[str], raw_line
         )
         return Voicemail().deposit_prefix
     numbers = {
-        _plain(ln.get("number"))
-        for ln in (raw_lines if isinstance(raw_lines, list) else [])
-        if isinstance(ln, dict)
+        _plain(x.get("number"))
+        for raw in (raw_lines, raw_apps)
+        for x in (raw if isinstance(raw, list) else [])
+        if isinstance(x, dict)
     }
     clash = sorted(b for b in boxes if prefix + b in numbers)
     if prefix and clash:
         r.problem(
             (*path, "deposit_prefix"),
-            f"{prefix}{clash[0]} is a line, so it cannot leave a message in box {clash[0]}",
+            f"{prefix}{clash[0]} is a line or an application, so it cannot leave a message in "
+            f"box {clash[0]}",
             'choose another deposit_prefix (e.g. "*"), or "" to turn it off',
         )
     return prefix
@@ -1974,7 +1979,7 @@ def parse_site(text: str, path: Path | None = None) -> Site:
     _check_external_numbers(r, doc.get("lines"))
     _check_trunk_references(r, doc.get("dialplan"), trunks)
     voicemail = _voicemail(
-        r, doc.get("voicemail"), doc.get("lines"), path.parent if path else Path.cwd()
+        r, doc.get("voicemail"), doc.get("lines"), doc.get("applications"), base_dir
     )
     _cross_checks(r, doc, server, dhcp)
     _trunk_port_checks(r, server, doc.get("trunks"))
