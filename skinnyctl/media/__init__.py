@@ -6,7 +6,7 @@ must not block for long (post to the core's queue). Errors a user or a peer can 
 `RelayError` with what to do; nothing a remote sends can raise out of the engine.
 
     relay = Relay(host="0.0.0.0", port_min=16384, port_max=32767, moh=MusicOnHold.default())
-    relay.start()                  # threads: forwarding, media clock, disk, notifier
+    relay.start()                  # threads: forwarding, media clock, disk, notifier, render
     relay.stop()                   # closes every leg (recordings kept, "closed"); idempotent
 
 Legs and bridges (as before)::
@@ -40,6 +40,11 @@ pause; packets forwarded from a bridge partner keep the partner's own stream)::
         # conference (its own media still goes out). A bad WAV raises RelayError at once.
         # on_done(leg, play_id, completed: bool): completed False when stopped, replaced,
         # ended by resume (hold music has no on_done) or the leg closed.
+    play(..., background=True)
+        # returns at once; the render thread reads, decodes and encodes the files and the
+        # play starts when they are ready (the caller, e.g. the call core, never waits for
+        # the disk). Until then the leg hears what it heard; another play, stop_play, hold or
+        # closing the leg cancels it; a WAV that cannot be used ends it (completed False).
     stop_play(leg)
 
 Recording::

@@ -206,6 +206,7 @@ class Leg:
         "out",
         "partner",
         "party",
+        "pending",
         "ptime_ms",
         "rec",
         "transcoded",
@@ -229,6 +230,8 @@ class Leg:
         self.party: Party | None = None  # conference membership
         self.rec: Recording | None = None
         self.out: OutStream | None = None  # what the engine itself sends to this leg
+        # a play being rendered in the background: its id and on_done (see Relay.play)
+        self.pending: tuple[int, PlayDone | None] | None = None
         self.gen_busy = False  # playing or sending DTMF: the partner's media is not forwarded
         self.transcoded = 0
         self._closed = False
@@ -292,6 +295,8 @@ class Relay:
         self._epoll.register(self._wake_r, select.EPOLLIN)
         self._thread: threading.Thread | None = None
         self._notifier = Notifier()
+        self._render = Notifier()  # background plays: files read, decoded, encoded, in order
+        self._render.name = "skinnyctl-media-render"
         self._clock = MediaClock(self._notifier.post, self._idle)
         self._disk = DiskWriter(self._notifier.post, self._idle)
         self._renderer = Renderer(lambda: self.music)
@@ -306,6 +311,7 @@ class Relay:
             self._thread = threading.Thread(target=self._run, name="skinnyctl-relay", daemon=True)
             self._thread.start()
             self._notifier.start()
+            self._render.start()
             self._clock.start()
             self._disk.start()
 
@@ -326,6 +332,8 @@ class Relay:
             self._clock.join(5.0)
             self._disk.stop()
             self._disk.join(10.0)  # finishes the recordings still open
+            self._render.stop()
+            self._render.join(5.0)
             self._notifier.stop()
             self._notifier.join(5.0)
         with self._lock:
@@ -495,6 +503,7 @@ class Relay:
             self._check(leg)
             self._declare(leg, codec or leg.codec or "ulaw", ptime_ms or leg.ptime_ms)
             frames = self._frames(leg, [Music()])
+            self._cancel_pending(leg)
             leg.held = True
             play = Play(
                 next(self._play_ids),
@@ -523,14 +532,29 @@ class Relay:
         *,
         loop: bool = False,
         on_done: PlayDone | None = None,
+        background: bool = False,
     ) -> int:
         """Play `source` (or several, back to back) to `leg`, replacing what was playing; while
         it plays the leg hears it instead of its partner or conference. Returns the play id;
         ``on_done(leg, play_id, completed)`` runs when it ends (completed False: stopped,
-        replaced or the leg closed). A WAV that cannot be used raises `RelayError`."""
+        replaced or the leg closed). A WAV that cannot be used raises `RelayError`.
+
+        ``background``: return at once and render the sources (read, decode and encode the
+        files: tens of milliseconds for a long recording) on the engine's render thread; the
+        play starts when they are ready, and until then the leg hears what it heard before.
+        Another play, `stop_play`, `hold` or the leg closing cancels it first; a WAV that
+        cannot be used ends it: on_done(completed False), logged."""
         sources = [source] if isinstance(source, Source) else list(source)
         if not sources or not all(isinstance(s, Source) for s in sources):
             raise RelayError(f"play needs Music, Prompt, Tone or Silence sources, not {source!r}")
+        if background:
+            with self._lock:
+                self._check(leg)
+                self._cancel_pending(leg)
+                play_id = next(self._play_ids)
+                leg.pending = (play_id, on_done)
+            self._render.post(self._render_play, leg, sources, loop, play_id, on_done)
+            return play_id
         with self._lock:
             self._check(leg)
             codec, ptime = self._codec(leg), self._ptime(leg)
@@ -540,19 +564,72 @@ class Relay:
             raise RelayError(str(e)) from e
         with self._lock:
             self._check(leg)
-            if (codec, ptime) != (self._codec(leg), self._ptime(leg)):  # changed meanwhile
-                codec = self._codec(leg)
-                frames = self._frames(leg, sources)  # cached by now: cheap under the lock
-            play = Play(
-                next(self._play_ids), frames, CODECS[codec], describe(sources), loop, on_done
-            )
-            self._start_play(leg, play)
-            return play.id
+            self._cancel_pending(leg)
+            play_id = next(self._play_ids)
+            return self._play_now(leg, sources, loop, on_done, play_id, frames, (codec, ptime))
+
+    def _play_now(
+        self,
+        leg: Leg,
+        sources: list[Source],
+        loop: bool,
+        on_done: PlayDone | None,
+        play_id: int,
+        frames: tuple[bytes, ...],
+        rendered_for: tuple[str, int],
+    ) -> int:
+        """Start a play rendered for (codec, ptime) (lock held)."""
+        codec = rendered_for[0]
+        if rendered_for != (self._codec(leg), self._ptime(leg)):  # changed meanwhile
+            codec = self._codec(leg)
+            frames = self._frames(leg, sources)  # cached by now: cheap under the lock
+        play = Play(play_id, frames, CODECS[codec], describe(sources), loop, on_done)
+        self._start_play(leg, play)
+        return play.id
+
+    @staticmethod
+    def _waiting(leg: Leg, play_id: int) -> bool:
+        """Whether background play ``play_id`` still waits to start on ``leg`` (lock held)."""
+        return not leg._closed and leg.pending is not None and leg.pending[0] == play_id
+
+    def _render_play(
+        self,
+        leg: Leg,
+        sources: list[Source],
+        loop: bool,
+        play_id: int,
+        on_done: PlayDone | None,
+    ) -> None:
+        """Render thread: the frames of a background play, then start it unless cancelled."""
+        with self._lock:
+            if not self._waiting(leg, play_id):
+                return  # cancelled (its on_done already posted)
+            codec, ptime = self._codec(leg), self._ptime(leg)
+        try:
+            frames = self._renderer.frames(sources, codec, ptime)
+        except (WavError, OSError, ValueError) as e:
+            log.error("cannot play %s: %s", describe(sources), e)
+            with self._lock:
+                if self._waiting(leg, play_id):
+                    self._cancel_pending(leg)
+            return
+        with self._lock:
+            if self._waiting(leg, play_id):
+                leg.pending = None
+                self._play_now(leg, sources, loop, on_done, play_id, frames, (codec, ptime))
+
+    def _cancel_pending(self, leg: Leg) -> None:
+        """A background play not started yet will not be (lock held): it ends, not completed."""
+        pending, leg.pending = leg.pending, None
+        if pending is not None and pending[1] is not None:
+            self._notifier.post(pending[1], leg, pending[0], False)
 
     def stop_play(self, leg: Leg) -> None:
-        """Stop what plays to `leg` (its on_done gets completed=False). No play: nothing."""
+        """Stop what plays to `leg` (its on_done gets completed=False), or is being rendered
+        to play. No play: nothing."""
         with self._lock:
             self._check(leg)
+            self._cancel_pending(leg)
             self._end_play(leg)
 
     def record(
@@ -672,6 +749,7 @@ class Relay:
         with self._lock:
             if leg._closed:
                 return
+            self._cancel_pending(leg)
             self._end_play(leg)
             self._mix_remove(leg)
             with self._clock.cond:

@@ -148,6 +148,8 @@ class CallEdge:
                 [_source(s) for s in a.sounds],
                 loop=a.loop,
                 on_done=partial(self._played, a.key, a.play_id),
+                # files are read and encoded on the engine's render thread, never this one
+                background=any(s.kind == "prompt" for s in a.sounds),
             )
         elif isinstance(a, MediaStopPlay):
             relay.stop_play(leg)
