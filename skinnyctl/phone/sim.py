@@ -111,6 +111,13 @@ class RtpPacket:
     ssrc: int
     payload: bytes
     at: float = 0.0  # time.monotonic() when it arrived
+    timestamp: int = 0
+    marker: bool = False
+
+    def header(self) -> bytes:
+        """Its 12-byte RTP header (no CSRC, no extension), e.g. to write it to a capture."""
+        second = (0x80 if self.marker else 0) | self.payload_type
+        return struct.pack("!BBHII", 0x80, second, self.seq, self.timestamp, self.ssrc)
 
 
 class Rejected(Exception):
@@ -443,10 +450,11 @@ class SimPhone:
                 return
             if len(data) < 12:
                 continue
-            _, pt, seq, _ts, ssrc = struct.unpack_from("!BBHII", data)
+            _, pt, seq, ts, ssrc = struct.unpack_from("!BBHII", data)
+            at = time.monotonic()
             with self._cond:
                 self.rtp_in.append(
-                    RtpPacket(src, pt & 0x7F, seq, ssrc, data[12:], time.monotonic())
+                    RtpPacket(src, pt & 0x7F, seq, ssrc, data[12:], at, ts, bool(pt & 0x80))
                 )
                 self._cond.notify_all()
 

@@ -1600,7 +1600,7 @@ class Phones:
         line = self.site.line(number)
         if line is not None:
             return line.shown_caller_name
-        app = self.site.application(number)
+        app = self.site.application(number) or self.site.voicemail_application(number)
         if app is not None:
             return app.name or app.kind
         return number
