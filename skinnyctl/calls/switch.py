@@ -36,7 +36,8 @@ Call state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
    offered the call). Before the answer the same call rings elsewhere (every offer is released
    with REDIRECTION_TO_NEW_DESTINATION, the originator goes on hearing ring-back); after it,
    the answered call ends there (its record written) and a new call carries the originator
-   on, hearing music until the new end answers, as for a blind transfer.
+   on, hearing music until the new end answers, as for a blind transfer; if that new call
+   fails, it ends at once (a caller who was talking is not left on a dead line).
 10. Media reports: several parties may listen to one media leg (``listen``): the owner of the
    leg and an application working on it; each gets every report of that leg.
 """
@@ -131,6 +132,7 @@ class Call:
     # Voicemail leaves the message in redirected_from's mailbox (busy: the busy greeting).
     redirected_from: str = ""
     redirect_reason: str = ""
+    after_answer: bool = False  # rule 9: carries on a caller whose call had been answered
 
     def ends(self) -> list[Channel]:
         """Every channel of the call: the originator, the offered ends, the answered one."""
@@ -466,7 +468,13 @@ class Switch:
             refused.cause,
             refused.reason,
         )
-        return call.a.indicate(Ind.HANGUP, refused.cause) if call.a is not None else []
+        a = call.a
+        if a is None:
+            return []
+        actions = a.indicate(Ind.HANGUP, refused.cause)
+        if call.after_answer:  # rule 9: told; the call ends now, not when it hangs up
+            actions += self._end(call, refused.cause, refused.reason, by=a)
+        return actions
 
     def _on_redirect(self, call: Call, arg: tuple[Channel, str, str], old: CS) -> list[Action]:
         """Rule 9: ``ch`` sends ``call`` on to ``number``."""
@@ -489,6 +497,7 @@ class Switch:
         on = Call(self.refs(), a, start=self.clock.wall())
         on.caller = call.caller
         on.redirected_from, on.redirect_reason = ch.number, reason
+        on.after_answer = True
         self.calls[on.id] = on
         self._detach(call, a)
         a.call = on
