@@ -28,7 +28,16 @@ from skinnyctl.apps.voicemail import pins
 from skinnyctl.apps.voicemail.prompts import builtin_dir
 from skinnyctl.calls import causes
 from skinnyctl.phone import SimPhone
-from skinnyctl.sccp import CallInfo, LampMode, OffHook, SetLamp, StimulusType
+from skinnyctl.sccp import (
+    CallInfo,
+    LampMode,
+    OffHook,
+    OnHook,
+    SetLamp,
+    SoftKeyEvent,
+    SoftKeyEventValue,
+    StimulusType,
+)
 from skinnyctl.sccp import CallStateValue as S
 from tests.rtpphone import rtp_streams, write_udp_pcap
 from tests.tshark import assert_clean
@@ -283,6 +292,42 @@ def test_a_message_shorter_than_a_second_is_dropped(rig: VmRig) -> None:
     assert handset_lamp(b, since) is None
 
 
+def test_a_caller_transferred_to_a_box_leaves_the_message_as_themselves(rig: VmRig) -> None:
+    """The receptionist (C) answers A, transfers to *1002 and completes while the greeting
+    plays to her: A hears the greeting from its start, and the message is A's."""
+    a, b, c = rig.phone(A), rig.phone(B, "7961"), rig.phone(C)
+    call(a, "1003")
+    rc = state(c, S.RING_IN).call_reference
+    c.send(OffHook(line_instance=1, call_reference=rc))
+    state(a, S.CONNECTED)
+    c.send(
+        SoftKeyEvent(soft_key_event=SoftKeyEventValue.TRANSFER, line_instance=1, call_reference=rc)
+    )
+    state(c, S.HOLD)
+    ry = state(c, S.OFF_HOOK).call_reference
+    keys(c, "*1002", ry)
+    wait_media(c)
+    rig.wait_play(c, "person_at_extension")  # the consultation reaches voicemail
+    c.send(
+        SoftKeyEvent(soft_key_event=SoftKeyEventValue.TRANSFER, line_instance=1, call_reference=ry)
+    )
+    state(c, S.ON_HOOK)
+    rig.wait_play(a, "person_at_extension")  # A's own session, from the start
+    playing = rig.playing(a)
+    assert playing is not None and playing[1][:2] == ["silence", "person_at_extension"]
+    assert rig.playing(c) is None
+    rig.wait_recording(a)
+    Talker(a, tone(587, 1.5)).start().wait()
+    a.send(OnHook(line_instance=1, call_reference=0))
+    rig.until(lambda: bool(rig.messages("1002")), "the message kept")
+    (m,) = rig.messages("1002")
+    assert (m.caller, m.caller_name) == ("1001", "Alice")
+    rig.store.flush()
+    assert dominant_hz(wav_pcm(m.path)) == pytest.approx(587, abs=5)
+    lamp(b, True)
+    clean(rig, a, b, c)
+
+
 # --- listening ------------------------------------------------------------------------------------
 
 
@@ -419,6 +464,26 @@ def test_call_back_from_a_message_rings_its_caller(rig: VmRig) -> None:
     clean(rig, a, c)
 
 
+def test_call_back_to_a_caller_who_cannot_be_reached_ends_the_call(rig: VmRig) -> None:
+    c = rig.phone(C)
+    m = add_message(rig, "1002", "1001", tone(440, 1.0))  # 1001's phone is not registered
+    ref, pid = login(rig, c, "1002", PINS["1002"])
+    keys(c, "1", ref)
+    pid = rig.wait_play(c, m.path.stem, after=pid)
+    keys(c, "8", ref)
+    rig.wait_play(c, "calling_back", after=pid)
+    state(c, S.ON_HOOK, 10)
+    records = rig.service.cdr.query  # type: ignore[union-attr]
+    rig.until(lambda: len(records()) == 2, "both records")
+    by_called = {r["called"]: r["cause"] for r in records()}
+    assert by_called == {
+        "8000": causes.REDIRECTION_TO_NEW_DESTINATION,
+        "1001": causes.USER_NOT_REGISTERED,
+    }
+    rig.until(lambda: rig.service.sccp.call(lambda core: not core.switch.calls), "no call left")
+    clean(rig, c)
+
+
 def test_three_wrong_pins_end_the_call(rig: VmRig) -> None:
     b, c = rig.phone(B, "7961"), rig.phone(C)
     ref = messages_key(b)
@@ -529,6 +594,34 @@ def test_a_silent_caller_hears_the_prompt_again_then_is_let_go(rig: VmRig) -> No
     rig.wait_play(b, "goodbye", after=pid)
     state(b, S.ON_HOOK, 10)
     hang_up(b, ref)
+
+
+def test_hold_changes_nothing_and_a_reload_applies_to_the_next_call(rig: VmRig) -> None:
+    b = rig.phone(B, "7961")
+    ref = messages_key(b)
+    pid = rig.wait_play(b, "enter_pin")
+    keys(b, PINS["1002"] + "#", ref)
+    pid = rig.wait_play(b, "main_menu", after=pid)
+    b.send(SoftKeyEvent(soft_key_event=SoftKeyEventValue.HOLD, line_instance=1, call_reference=ref))
+    state(b, S.HOLD)
+    b.send(
+        SoftKeyEvent(soft_key_event=SoftKeyEventValue.RESUME, line_instance=1, call_reference=ref)
+    )
+    state(b, S.CONNECTED)
+    keys(b, "4", ref)  # the menu went on meanwhile: its keys still work
+    rig.wait_play(b, "setup_menu", after=pid)
+    hang_up(b, ref)
+    state(b, S.ON_HOOK)
+    # serve reloads a site that opens a box from its own phone without the PIN
+    text = (rig.dir / "site.toml").read_text()
+    (rig.dir / "site.toml").write_text(
+        text.replace("silence_seconds = 3", "silence_seconds = 3\npin_from_own_phone = false")
+    )
+    rig.service.reload()
+    ref = messages_key(b)
+    rig.wait_play(b, "main_menu")
+    hang_up(b, ref)
+    clean(rig, b)
 
 
 # --- the media: 20 ms streams ---------------------------------------------------------------------
