@@ -43,7 +43,11 @@ Rules.
 5. Hold by the caller changes nothing: prompts play to nobody, a recording hears silence, the
    menu's timers run; on resume the caller hears what plays then.
 6. Nothing here waits for the disk or the network: the store's changes are queued to its
-   writer thread, mail to the notifier's; prompt lists were read when the service started.
+   writer thread, mail to the notifier's; prompt lists were read when the service started;
+   the engine reads the files it plays on its own thread (``MediaPrompt`` plays of files are
+   rendered in the background).
+7. A session that is over while its caller is still there (a recording ended by its leg
+   closing) ends the call: the caller never waits on a silent line.
 """
 
 from __future__ import annotations
@@ -208,9 +212,8 @@ class VoicemailApp(Application):
         vc.handler = lambda event: self._media(vc, event)
         self._by_channel[ch.id] = vc
         self._listen(vc, key)
-        box_of: Callable[[str], str] = lambda n: _box_of(site, n)  # noqa: E731
         if call is not None and call.redirected_from:
-            box = box_of(call.redirected_from)
+            box = _box_of(site, call.redirected_from)
             reason = call.redirect_reason or "no_answer"
             log.info("voicemail: %s leaves a message in box %r (%s)", far.number, box, reason)
             actions = vc.session.start("deposit", box, far.number, far.name, False, reason)
@@ -218,7 +221,7 @@ class VoicemailApp(Application):
             log.info("voicemail: %s leaves a message in box %s (dialled)", far.number, box)
             actions = vc.session.start("deposit", box, far.number, far.name, False, "dialled")
         else:
-            own = box_of(far.number) if far.kind is Kind.PHONE else ""
+            own = _box_of(site, far.number) if far.kind is Kind.PHONE else ""
             log.info("voicemail: %s listens%s", far.number, f" to box {own}" if own else "")
             actions = vc.session.start("retrieve", own, far.number, far.name, bool(own))
         return self._run(vc, actions)
@@ -329,6 +332,9 @@ class VoicemailApp(Application):
                     actions += vc.apps.hangup(vc.ch, causes.NORMAL_CLEARING, reason)
             elif not vc.ended:  # CallBack: the caller's call goes on to the number
                 actions += vc.apps.switch.redirect(vc.ch, a.number, "callback")
+        if vc.session.done and not vc.ended:  # rule 7: nothing more to say
+            reason = f"voicemail: {vc.session.outcome or 'done'}"
+            actions += vc.apps.hangup(vc.ch, causes.NORMAL_CLEARING, reason)
         return actions + self._done(vc)
 
     def _play(self, vc: _Caller, a: Play, todo: list[SessionAction]) -> list[Action]:
