@@ -32,7 +32,7 @@ def wav(path: Path, freq: float, seconds: float) -> Path:
 
 @pytest.fixture
 def relay() -> Iterator[Relay]:
-    r = Relay(host="127.0.0.1", port_min=44000, port_max=44999)
+    r = Relay(host="127.0.0.1", port_min=44000, port_max=44999)  # not test_media_engine's
     r.start()
     try:
         yield r

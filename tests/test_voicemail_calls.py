@@ -56,7 +56,9 @@ from tests.vmrig import (
     keys,
     lamp,
     messages_key,
+    own_box,
     pcm_of,
+    start_message,
     state,
     tone,
     wait_media,
@@ -96,12 +98,7 @@ def leave(rig: VmRig, p: SimPhone, box: str, pcm: np.ndarray) -> Any:
     """``p`` dials deposit_prefix + ``box``, skips the greeting with #, says ``pcm`` and
     presses #: the message kept."""
     before = {m.id for m in rig.messages(box)}
-    ref = call(p, "*" + box)
-    state(p, S.CONNECTED)
-    wait_media(p)
-    rig.wait_play(p, "please_leave_message")
-    keys(p, "#", ref)
-    rig.wait_recording(p)
+    ref = start_message(rig, p, box)
     Talker(p, pcm).start().wait()
     keys(p, "#", ref)
     rig.until(lambda: {m.id for m in rig.messages(box)} - before, "the message kept")
@@ -516,10 +513,7 @@ def test_three_wrong_pins_end_the_call(rig: VmRig) -> None:
 
 def test_a_greeting_recorded_on_the_phone_is_played_to_the_next_caller(rig: VmRig) -> None:
     a, b = rig.phone(A), rig.phone(B, "7961")
-    ref = messages_key(b)
-    rig.wait_play(b, "enter_pin")
-    keys(b, PINS["1002"] + "#", ref)
-    pid = rig.wait_play(b, "main_menu")
+    ref, pid = own_box(rig, b, PINS["1002"])
     keys(b, "4", ref)
     pid = rig.wait_play(b, "setup_menu", after=pid)
     keys(b, "1", ref)
@@ -552,10 +546,7 @@ def test_a_greeting_recorded_on_the_phone_is_played_to_the_next_caller(rig: VmRi
 
 def test_the_pin_changed_on_the_phone_opens_the_box_next_time(rig: VmRig) -> None:
     b, c = rig.phone(B, "7961"), rig.phone(C)
-    ref = messages_key(b)
-    rig.wait_play(b, "enter_pin")
-    keys(b, PINS["1002"] + "#", ref)
-    pid = rig.wait_play(b, "main_menu")
+    ref, pid = own_box(rig, b, PINS["1002"])
     keys(b, "4", ref)
     pid = rig.wait_play(b, "setup_menu", after=pid)
     keys(b, "4", ref)
@@ -630,10 +621,7 @@ def test_hold_changes_nothing_and_a_reload_applies_to_the_next_call(rig: VmRig) 
 def test_prompts_reach_the_phone_as_valid_20ms_streams(rig: VmRig, tmp_path: Path) -> None:
     b = rig.phone(B, "7961")
     started = time.monotonic()
-    ref = messages_key(b)
-    rig.wait_play(b, "enter_pin")
-    keys(b, PINS["1002"] + "#", ref)
-    pid = rig.wait_play(b, "main_menu")
+    ref, pid = own_box(rig, b, PINS["1002"])
     time.sleep(1.5)
     keys(b, "4", ref)  # a prompt cut short by a key, the next one at once
     rig.wait_play(b, "setup_menu", after=pid)

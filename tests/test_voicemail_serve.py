@@ -10,7 +10,6 @@ down it waits and goes once it is back.
 
 from __future__ import annotations
 
-import email.policy
 import os
 import shutil
 import signal
@@ -30,7 +29,6 @@ import pytest
 
 from skinnyctl.control import ControlClient
 from skinnyctl.phone import SimPhone
-from skinnyctl.sccp import CallStateValue as S
 from tests.clirun import ROOT, run_cli
 from tests.test_register import free_port
 from tests.test_voicemail_calls import handset_lamp
@@ -46,9 +44,8 @@ from tests.vmrig import (
     keys,
     lamp,
     site_text,
-    state,
+    start_message,
     tone,
-    wait_media,
     wav_pcm,
 )
 
@@ -129,17 +126,6 @@ def served() -> Iterator[Serve]:
     finally:
         s.stop()
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def start_message(srv: Listens, p: SimPhone, box: str) -> int:
-    """``p`` dials deposit_prefix + box and skips the greeting: the recording runs."""
-    ref = call(p, "*" + box)
-    state(p, S.CONNECTED)
-    wait_media(p)
-    srv.wait_play(p, "please_leave_message")
-    keys(p, "#", ref)
-    srv.wait_recording(p)
-    return ref
 
 
 def test_kill_9_during_a_recording_keeps_the_earlier_messages_and_the_lamps(
@@ -252,10 +238,9 @@ def test_the_cli_changes_mailboxes_through_a_running_serve(served: Serve) -> Non
 
 # --- e-mail ------------------------------------------------------------------------------------
 
-aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
-
 
 def test_a_message_left_by_phone_is_mailed_and_waits_while_the_relay_is_down() -> None:
+    pytest.importorskip("aiosmtpd.controller")
     from tests.test_voicemail_mail import Inbox, start_relay
 
     port = free_port()
@@ -272,12 +257,7 @@ def test_a_message_left_by_phone_is_mailed_and_waits_while_the_relay_is_down() -
         b = rig.phone(B, "7961")
 
         def leave(freq: float) -> Any:
-            ref = call(b, "*1001")
-            state(b, S.CONNECTED)
-            wait_media(b)
-            rig.wait_play(b, "please_leave_message")
-            keys(b, "#", ref)
-            rig.wait_recording(b)
+            ref = start_message(rig, b, "1001")
             Talker(b, tone(freq, 1.5)).start().wait()
             keys(b, "#", ref)
             rig.until(lambda: len(rig.messages("1001")) > len(before), "the message kept")
@@ -305,7 +285,6 @@ def test_a_message_left_by_phone_is_mailed_and_waits_while_the_relay_is_down() -
         (att,) = list(inbox.mails[1].iter_attachments())
         assert att.get_content() == second.path.read_bytes()
         rig.until(lambda: not store.mail_pending(), "the queue empty")
-        assert email.policy.default is not None
     finally:
         rig.stop()
         relay.stop()

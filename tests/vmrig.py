@@ -289,6 +289,27 @@ def hang_up(p: SimPhone, ref: int) -> None:
     p.send(OnHook(line_instance=1, call_reference=ref))
 
 
+def start_message(srv: Listens, p: SimPhone, box: str) -> int:
+    """``p`` dials deposit_prefix + ``box`` and skips the greeting with #: the recording runs.
+    The call reference."""
+    ref = call(p, "*" + box)
+    state(p, S.CONNECTED)
+    wait_media(p)
+    srv.wait_play(p, "please_leave_message")
+    keys(p, "#", ref)
+    srv.wait_recording(p)
+    return ref
+
+
+def own_box(srv: Listens, p: SimPhone, pin: str) -> tuple[int, int]:
+    """The Messages key on a phone carrying the box's line, then its PIN: (the call
+    reference, the main menu's play id)."""
+    ref = messages_key(p)
+    srv.wait_play(p, "enter_pin")
+    keys(p, pin + "#", ref)
+    return ref, srv.wait_play(p, "main_menu")
+
+
 def wait_media(p: SimPhone, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while p.media_to is None:
