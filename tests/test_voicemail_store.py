@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -42,6 +43,42 @@ def test_add_is_in_the_view_at_once_and_on_disk_after_flush(tmp_path: Path) -> N
     again.close()
     assert not m.path.exists()
     assert VoicemailStore(tmp_path).messages() == ()
+
+
+def test_the_view_never_waits_for_the_disk(tmp_path: Path) -> None:
+    """The core reads and changes the view while the writer is stuck in a commit (a slow
+    fsync) and while another thread re-reads the index: neither holds the view's lock."""
+    store = VoicemailStore(tmp_path)
+    m = store.add_message("1001", rec(store))
+    store.flush()
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_disk() -> None:
+        with store._db_lock:  # what the writer holds through a commit, the mail thread too
+            inside.set()
+            release.wait(10)
+
+    stuck = threading.Thread(target=slow_disk)
+    stuck.start()
+    inside.wait()
+    refresher = threading.Thread(target=store.refresh)  # waits for the disk, not the core
+    refresher.start()
+    t0 = time.monotonic()
+    assert store.counts("1001") == (1, 0) and store.message(m.id) == m
+    store.mark_saved(m.id)
+    assert store.counts("1001") == (0, 1) and store.check_pin("1001", "1234") is False
+    second = store.add_message("1001", rec(store, 600))
+    assert [x.id for x in store.messages("1001")] == [m.id, second.id]
+    assert time.monotonic() - t0 < 0.5
+    release.set()
+    stuck.join()
+    refresher.join(10)
+    store.flush()
+    assert store.counts("1001") == (1, 1)  # the re-read kept what changed meanwhile
+    store.close()
+    again = VoicemailStore(tmp_path)
+    assert [(x.id, x.new) for x in again.messages("1001")] == [(m.id, False), (second.id, True)]
+    again.close()
 
 
 def test_max_messages_makes_the_box_full(tmp_path: Path) -> None:
