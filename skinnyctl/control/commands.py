@@ -264,16 +264,14 @@ class Commands:
         """Delete a message in the running serve's store (file, then index, on its writer
         thread); the box's lamps follow."""
         vm = self._voicemail()
-        if vm.store.message(int(message_id)) is None:
-            raise ControlError(f"no voicemail message {message_id}")
+        deleted: list[Message] = []
 
-        def act(core: CallManager) -> list[Action]:
+        def act(core: CallManager) -> list[Action]:  # on the core: no race with a session
             gone = vm.store.delete(int(message_id))
             if gone is not None:
                 deleted.append(gone)
             return core.voicemail.lamps()
 
-        deleted: list[Message] = []
         self.service.command(act)
         if not deleted:
             raise ControlError(f"no voicemail message {message_id}")
