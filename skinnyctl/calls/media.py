@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from skinnyctl.site.model import Server
+
 PTIME_MS = 20
 Codec = Literal["ulaw", "alaw"]
 
@@ -22,11 +24,14 @@ Codec = Literal["ulaw", "alaw"]
 @dataclass(frozen=True)
 class MediaOpen:
     """Open an RTP endpoint: bind ``port`` (RTP) and ``port + 1`` (RTCP) as leg ``key`` of
-    call ``call_key``."""
+    call ``call_key``. ``codec``: the G.711 law its far side speaks, when known (a bridge
+    between legs of different laws converts); None: not yet (a trunk learns it from SDP and
+    says it with :class:`MediaCodec`)."""
 
     call_key: int
     key: int
     port: int
+    codec: Codec | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,26 @@ class MediaLearn:
     ip: str
     port: int
     nat: bool = False
+
+
+@dataclass(frozen=True)
+class MediaCodec:
+    """What leg ``key``'s far side speaks, learned after it was opened (an SDP answer): its
+    G.711 law, its RFC 4733 telephone-event payload type (None: none; with one, digits it
+    receives come back as :class:`MediaDigit`) and packet time."""
+
+    key: int
+    codec: Codec
+    dtmf_pt: int | None = None
+    ptime_ms: int = PTIME_MS
+
+
+@dataclass(frozen=True)
+class MediaDtmf:
+    """Send ``digit`` to leg ``key``'s far side as an RFC 4733 telephone-event."""
+
+    key: int
+    digit: str
 
 
 @dataclass(frozen=True)
@@ -90,7 +115,17 @@ class WriteCdr:
     record: dict[str, Any]
 
 
-MediaAction = MediaOpen | MediaLearn | MediaBridge | MediaPlay | MediaStop | MediaEcho | MediaClose
+MediaAction = (
+    MediaOpen
+    | MediaLearn
+    | MediaCodec
+    | MediaBridge
+    | MediaPlay
+    | MediaStop
+    | MediaEcho
+    | MediaDtmf
+    | MediaClose
+)
 EdgeAction = MediaAction | WriteCdr
 
 
@@ -102,6 +137,21 @@ class MediaFailed:
     key: int
     port: int
     reason: str
+
+
+@dataclass(frozen=True)
+class MediaDigit:
+    """Input: the engine decoded an RFC 4733 ``digit`` arriving on leg ``key``."""
+
+    key: int
+    digit: str
+
+
+def media_address(server: Server) -> str:
+    """The address our media legs are reached at (named in StartMediaTransmission and SDP)."""
+    if server.listen and server.listen not in ("0.0.0.0", "::"):
+        return server.listen
+    return server.addresses[0] if server.addresses else "127.0.0.1"
 
 
 class Ports:
