@@ -750,7 +750,9 @@ class SipEdge:
 
         body = self._body(d, cmd.local)
         caller = cmd.caller_number or t.caller_id or t.username or "anonymous"
-        ua.recvEvent(_Try((None, caller, cmd.number, body, None, cmd.caller_name or None)))
+        event = _Try((None, caller, cmd.number, body, None, cmd.caller_name or None))
+        event.extra_headers = (_asserting(caller, cmd.caller_name, domain),)
+        ua.recvEvent(event)
 
     def _dialog_command(self, d: _Dialog, cmd: SipCommand) -> None:
         from sippy.CCEvents import (
@@ -839,6 +841,19 @@ def _asserted_identity(req: Any) -> tuple[str, str]:
     except Exception:
         _limited("pai", logging.INFO, "SIP: unreadable P-Asserted-Identity ignored")
     return "", ""
+
+
+def _asserting(number: str, name: str, domain: str) -> Any:
+    """P-Asserted-Identity (RFC 3325) of an outgoing call: the caller ID we present, for
+    providers that take it from there rather than from the From header."""
+    from sippy.SipAddress import SipAddress
+    from sippy.SipHeader import SipHeader
+    from sippy.SipPAssertedIdentity import SipPAssertedIdentity
+    from sippy.SipURL import SipURL
+
+    url = SipURL(username=number, host=domain)
+    address = SipAddress(url=url, name=name or None, hadbrace=True)
+    return SipHeader(name="p-asserted-identity", body=SipPAssertedIdentity(address=address))
 
 
 def _remote(body: Any, accept: tuple[str, ...]) -> MediaDesc | None:
