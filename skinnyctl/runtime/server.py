@@ -7,6 +7,8 @@
                  waits on the queue with a timeout = the core's next deadline.
           --Send/SetVersion/Close--> outbox + wake-up byte --> I/O thread
           --Publish--> EventBus; --RecordDiscovered--> DiscoveredDevices
+          --media, call records, SIP commands--> CallEdge (engine, CdrStore, SIP edge queue)
+    other edges (the SIP edge's thread, the media engine's notifier) --submit()--> queue
 
 Rules: a connection that breaks framing (garbage, oversized frame) is closed at once; one whose
 peer does not read is closed when its output buffer passes ``out_limit``; a Close waits at most
@@ -42,6 +44,7 @@ from skinnyctl.calls import (
     SetVersion,
     SystemClock,
 )
+from skinnyctl.calls.events import Input
 from skinnyctl.calls.manager import CallManager
 from skinnyctl.calls.media import EdgeAction
 from skinnyctl.errors import UserError
@@ -53,13 +56,15 @@ from skinnyctl.sccp import (
     SoftKeyTemplateRes,
     encode,
 )
+from skinnyctl.sip.events import SipCommand
 from skinnyctl.site.discovered import DiscoveredDevices
 from skinnyctl.site.model import Site
 
 from .bus import EventBus
 from .calledge import CallEdge
 
-_EDGE_ACTIONS = get_args(EdgeAction)  # a tuple: isinstance's fast path on the core thread
+# a tuple: isinstance's fast path on the core thread
+_EDGE_ACTIONS = get_args(EdgeAction) + get_args(SipCommand)
 _TO_IO = (Send, SetVersion, Close)
 
 log = logging.getLogger("skinnyctl.runtime")
@@ -114,7 +119,7 @@ class SccpServer:
         self.bus = bus or EventBus()
         self.discovered = discovered if discovered is not None else DiscoveredDevices()
         self.core = core if core is not None else CallManager(site, self.clock)
-        self.call_edge = CallEdge()  # Service sets .relay and .cdr
+        self.call_edge = CallEdge(submit=self.submit)  # Service sets .relay, .cdr and .sip
         self.out_limit = out_limit
         self.close_linger = close_linger
         self._inbox: queue.Queue[Any] = queue.Queue()
@@ -200,6 +205,11 @@ class SccpServer:
     def devices(self) -> list[dict[str, Any]]:
         return self.call(lambda core: core.snapshot())
 
+    def submit(self, item: Input) -> None:
+        """An input from another edge (the SIP trunks, the media engine): the core thread
+        handles it in turn, like a phone's message."""
+        self._inbox.put(item)
+
     def poke(self) -> None:
         """Make the core re-check its deadlines now (after moving a fake clock)."""
         self._inbox.put(())
@@ -276,7 +286,8 @@ class SccpServer:
             if isinstance(a, Publish):
                 self.bus.publish(a.event)
             elif isinstance(a, _EDGE_ACTIONS):
-                feedback = self.call_edge.apply(a)  # media engine commands, call records
+                # media engine commands, call records, SIP commands (queued for the SIP thread)
+                feedback = self.call_edge.apply(a)
                 if feedback is not None:
                     more += self.core.handle(feedback)
             elif isinstance(a, RecordDiscovered):

@@ -13,7 +13,7 @@ start with that prefix; ``apply`` refuses it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal
 
 INCOMING_PREFIX = "sip-in-"
 
@@ -167,4 +167,3 @@ class SipHold:
 
 
 SipCommand = SipCall | SipRing | SipProgress | SipAnswer | SipReject | SipHangup | SipHold
-SipCommands = get_args(SipCommand)  # for isinstance
