@@ -223,7 +223,29 @@ def calls(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-_EVENT_MAIN = ("device_name", "ip", "reason", "severity", "text", "message")
+def trunks(data: list[dict[str, Any]]) -> str:
+    if not data:
+        return "no trunks"
+    return table(
+        ["trunk", "host", "user", "register", "state", "status", "reason", "expires", "calls"],
+        [
+            [
+                t["name"],
+                f"{t['host']}:{t['port']}",
+                t["username"] or None,
+                t["register"],
+                t["state"],
+                t["status"] or None,
+                t["reason"] or None,
+                f"{t['expires_in']} s" if t["expires_in"] else None,
+                t["calls"],
+            ]
+            for t in data
+        ],
+    )
+
+
+_EVENT_MAIN = ("device_name", "trunk", "ip", "status", "reason", "severity", "text", "message")
 
 
 def event(e: dict[str, Any]) -> str:
@@ -243,10 +265,14 @@ def history(rows: list[dict[str, Any]]) -> str:
         return "no calls recorded"
     wanted = (
         "start_iso",
+        "direction",
         "caller",
         "caller_device",
         "called",
         "callee_device",
+        "trunk",
+        "did",
+        "external_number",
         "duration",
         "talk",
         "reason",
