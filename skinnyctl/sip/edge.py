@@ -306,13 +306,11 @@ class SipEdge:
         *,
         retry_base: float = 10.0,
         retry_cap: float = 600.0,
-        options_interval: float = 60.0,
         trace: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.on_input = on_input
         self.listen = listen
         self.retry_base, self.retry_cap = retry_base, retry_cap
-        self.options_interval = options_interval
         self._sip_log = _SipLog(trace)
         self._sockets: dict[int, _Socket] = {}
         self._trunks: dict[str, _TrunkRuntime] = {}
@@ -375,7 +373,7 @@ class SipEdge:
                 self._retry_later(rt)
             elif rt.trunk.register:
                 self._register(rt)
-            elif self.options_interval > 0:
+            elif rt.trunk.ping > 0:
                 self._ping(rt)  # else the trunk stays "unregistered": nobody checks it
 
     def _close(self) -> None:
@@ -558,7 +556,7 @@ class SipEdge:
                 return
             rt.failures = 0
             self._set_state(rt, "registered", code, reason)
-            self._later(rt, self.options_interval, self._ping)
+            self._later(rt, rt.trunk.ping, self._ping)
 
         try:
             sock.tm.newTransaction(req, reply)
