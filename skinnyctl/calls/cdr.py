@@ -11,7 +11,11 @@ slow disk). ``query``, ``flush`` and ``close`` first wait for what was submitted
 
 A record (dict) holds: call_id, caller, caller_name, caller_device, called, called_name,
 callee_device, start, answer, end (Unix time; answer None when never answered), reason,
-duration (end - start) and talk (end - answer, 0 when unanswered). ``query`` returns them in
+direction ("internal", "inbound" or "outbound": through a trunk), trunk, did (ours on the
+trunk: the number called for inbound, the caller ID presented for outbound), external_number
+(the outside party), duration (end - start) and talk (end - answer, 0 when unanswered).
+A database written before a column existed gets it on open (ALTER TABLE ADD COLUMN; old
+records read as internal calls with empty trunk fields). ``query`` returns them in
 start order, times as Unix floats plus ``*_iso`` UTC strings.
 """
 
@@ -41,6 +45,29 @@ FIELDS = (
     "answer",
     "end",
     "reason",
+    "direction",
+    "trunk",
+    "did",
+    "external_number",
+)
+# Columns added after the first schema: (name, type and default). Added to old databases on open.
+_ADDED = (
+    ("direction", "TEXT NOT NULL DEFAULT 'internal'"),
+    ("trunk", "TEXT NOT NULL DEFAULT ''"),
+    ("did", "TEXT NOT NULL DEFAULT ''"),
+    ("external_number", "TEXT NOT NULL DEFAULT ''"),
+)
+_TEXT = (
+    "caller",
+    "caller_name",
+    "caller_device",
+    "called",
+    "called_name",
+    "callee_device",
+    "reason",
+    "trunk",
+    "did",
+    "external_number",
 )
 
 _SCHEMA = """
@@ -79,20 +106,15 @@ def _ts(value: dt.datetime | float | None) -> float | None:
     return float(value)
 
 
-_INSERT = (
-    "INSERT INTO cdr (call_id, caller, caller_name, caller_device, called, "
-    'called_name, callee_device, start, answer, "end", reason) VALUES '
-    "(:call_id, :caller, :caller_name, :caller_device, :called, :called_name, "
-    ":callee_device, :start, :answer, :end, :reason)"
-)
+_COLUMNS = ", ".join('"' + f + '"' for f in FIELDS)  # "end" is an SQL keyword
+_INSERT = f"INSERT INTO cdr ({_COLUMNS}) VALUES ({', '.join(':' + f for f in FIELDS)})"
 
 
 def _row(record: dict[str, Any]) -> dict[str, Any]:
     row = {k: record.get(k) for k in FIELDS}
-    for k in ("caller", "caller_name", "caller_device", "called", "called_name"):
+    for k in _TEXT:
         row[k] = str(row[k] or "")
-    row["callee_device"] = str(row["callee_device"] or "")
-    row["reason"] = str(row["reason"] or "")
+    row["direction"] = str(row["direction"] or "internal")
     row["call_id"] = int(row["call_id"] or 0)
     row["start"] = _ts(row["start"]) or 0.0
     row["answer"] = _ts(row["answer"])
@@ -122,7 +144,16 @@ class CdrStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._migrate()
         self._db.commit()
+
+    def _migrate(self) -> None:
+        """Columns of later versions, added to a database an older version created."""
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(cdr)")}
+        for name, decl in _ADDED:
+            if name not in have:
+                self._db.execute(f'ALTER TABLE cdr ADD COLUMN "{name}" {decl}')
+                log.info("call records %s: column %s added", self.path, name)
 
     def append(self, record: dict[str, Any]) -> None:
         """Write one record; on disk when this returns."""
@@ -178,15 +209,15 @@ class CdrStore:
         where: list[str] = []
         args: list[str | float | None] = []
         if number:
-            where.append("(caller = ? OR called = ?)")
-            args += [number, number]
+            where.append("(caller = ? OR called = ? OR external_number = ? OR did = ?)")
+            args += [number] * 4
         if since is not None:
             where.append("start >= ?")
             args.append(_ts(since))
         if until is not None:
             where.append("start <= ?")
             args.append(_ts(until))
-        sql = f"SELECT {', '.join(f'{chr(34)}{f}{chr(34)}' for f in FIELDS)} FROM cdr"
+        sql = f"SELECT {_COLUMNS} FROM cdr"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY start, id"
