@@ -648,9 +648,8 @@ class Phones:
             actions = self._new_call(st, msg.line_instance)
             plane = self._active(st)
             return actions + (self._step(plane, Ev.DIGIT, digit) if plane else [])
-        if plane.state is CO:
-            log.debug("%s: DTMF %s during a call (not forwarded)", st.label, digit)
-            return []
+        if plane.state is CO:  # a digit during the call: its far end consumes it
+            return self.switch.dtmf(plane.ch, digit)
         return self._step(plane, Ev.DIGIT, digit)
 
     def _enbloc(self, st: Station, msg: EnblocCall) -> list[Action]:
