@@ -21,7 +21,8 @@ Rules are tried in order against every digit dialled so far; the first whose pat
 ``drop`` refuses (reorder), ``wait`` waits
 for more digits for the rule's own timeout, else the site's ``digit_timeout``, else 10 s. With
 no matching rule the phone waits ``digit_timeout``. When a wait runs out, what was dialled is
-routed (variable-length numbers). An emergency number routes at once, before any rule.
+routed (variable-length numbers). An emergency number routes at once, before any rule, and
+what can still become one (its first digits) waits for more whatever the rules say.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class Dialplan:
     ) -> None:
         self.default = digit_timeout if digit_timeout and digit_timeout > 0 else DEFAULT_TIMEOUT
         self.emergency = frozenset(emergency)
+        # what can still become an emergency number: no rule may drop or route it early
+        self._emergency_prefixes = frozenset(n[:i] for n in emergency for i in range(1, len(n)))
         self._rules: list[tuple[re.Pattern[str], DialRule]] = []
         for rule in rules:
             try:
@@ -73,6 +76,8 @@ class Dialplan:
     def decide(self, digits: str) -> Decision:
         if digits in self.emergency:
             return Decision("trunk", rule=EMERGENCY)  # whatever the rules would say
+        if digits in self._emergency_prefixes:
+            return Decision("wait", self.default, EMERGENCY)
         for pattern, rule in self._rules:
             if pattern.search(digits):  # the rules anchor themselves (^...$), as in site.toml
                 timeout = rule.timeout if rule.timeout and rule.timeout > 0 else self.default
