@@ -246,10 +246,19 @@ class _Socket:
     def open(self) -> None:
         from sippy.SipConf import SipConf
         from sippy.SipTransactionManager import SipTransactionManager
+        from sippy.Udp_server import Udp_server, Udp_server_opts
 
         edge = self.edge
 
+        class _InOrder(Udp_server_opts):  # type: ignore[misc]
+            # One sender and one receiver thread per socket: datagrams leave in the order we
+            # send them. sippy's default of three senders put a re-INVITE's 100 Trying behind
+            # its 200 OK at times (strict peers such as SIPp refuse that).
+            nworkers = 1
+
         class _TM(SipTransactionManager):  # type: ignore[misc]
+            model_udp_server = (Udp_server, _InOrder)
+
             def handleIncoming(self, data_in: Any, ra: Any, server: Any, rtime: Any) -> None:
                 edge._incoming_datagram(self, super().handleIncoming, data_in, ra, server, rtime)
 
