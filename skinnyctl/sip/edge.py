@@ -392,6 +392,9 @@ class SipEdge:
                 rt.timer = None
         for d in self._dialogs.values():
             d.ended = True
+            # A dialog's go-dead timer (sippy arms it on disconnect and keeps no handle) would
+            # fire into the closed transaction manager: it changes nothing any more.
+            d.ua.changeState = lambda *args, **kwargs: None
         self._dialogs.clear()
         for sock in self._sockets.values():
             sock.close()
