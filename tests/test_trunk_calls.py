@@ -8,6 +8,12 @@ Run inside a network namespace (HELPERS.md): the capture, SIPp's and our fixed p
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +36,8 @@ from skinnyctl.sccp import (
     Tone,
 )
 from skinnyctl.sccp.enums import label
-from tests.test_sip_edge import Sipp, _audio_file, free_udp_port
+from tests.clirun import run_cli
+from tests.test_sip_edge import Kamailio, Sipp, _audio_file, _invite, free_udp_port
 from tests.trunkrig import DID_A, A, B, Capture, MediaPeer, Office, dial, digits_received, state
 
 S = CallStateValue
@@ -480,3 +487,118 @@ def test_a_trunk_call_is_transferred_to_another_phone(
     assert all(r["trunk"] == "provider" for r in records if r["called"] != "1002"), records
     assert any(r["callee_device"] == b.name and r["external_number"] for r in records), records
     office.clean()
+
+
+# --- bad input, registration at the serve level -------------------------------------------------
+
+
+@pytest.fixture
+def kamailio(tmp_path: Path) -> Iterator[Kamailio]:
+    (tmp_path / "kamailio").mkdir()
+    k = Kamailio(free_udp_port(), tmp_path / "kamailio")
+    k.start()
+    yield k
+    k.kill()
+
+
+def registrar_trunk(k: Kamailio, password: str) -> str:
+    port = int(k.cfg.read_text().split("listen=udp:127.0.0.1:")[1].split()[0])
+    return (
+        f'[[trunks]]\nname = "registrar"\nhost = "127.0.0.1"\nport = {port}\n'
+        f'username = "alice"\npassword = "{password}"\nlocal_port = {free_udp_port()}\n'
+    )
+
+
+def test_bad_input_is_refused_and_logged_while_a_call_keeps_its_audio(
+    office_factory: Any,
+    sipp: Any,
+    peer: MediaPeer,
+    kamailio: Kamailio,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sp = free_udp_port()
+    run = sipp("provider_media.xml", sp, subst={"MEDIA_PORT": str(peer.port)})
+    caplog.set_level(logging.INFO)
+    office = office_factory(sp, extra=registrar_trunk(kamailio, "wrong-password"))
+    a, ref = connected_out(office)
+    talking(office, peer, a)
+    leg = office.trunk_leg()
+    stop = threading.Event()
+    sent = [0]
+
+    def talk() -> None:  # both sides talk all through the attack
+        while not stop.is_set():
+            a.send_rtp(1)
+            peer.send(leg, 1)
+            sent[0] += 1
+
+    talker = threading.Thread(target=talk, daemon=True)
+    peer.clear()
+    a.rtp_in.clear()
+    talker.start()
+    # a digest with a wrong password: the registrar refuses it, the trunk shows it
+    failed = office.event("trunk_failed", timeout=10)
+    assert (failed["trunk"], failed["status"]) == ("registrar", 401)
+    attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    attacker.bind(("127.0.0.3", 0))
+    attacker.settimeout(0.05)
+    lp = office.local_port
+    for garbage in (b"\x00\xff" * 40, b"NOT SIP AT ALL\r\n\r\n", b"INVITE x SIP/2.0\r\n\r\n"):
+        attacker.sendto(garbage, ("127.0.0.1", lp))
+    port = attacker.getsockname()[1]
+    forbidden = 0
+    for n in range(200):  # an INVITE flood from an address the trunk does not allow
+        attacker.sendto(_invite("1001", port, lp, n), ("127.0.0.1", lp))
+        with contextlib.suppress(TimeoutError):
+            while True:
+                forbidden += attacker.recv(4096).startswith(b"SIP/2.0 403")
+    caller = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # the provider's address
+    caller.bind(("127.0.0.1", 0))
+    caller.settimeout(3)
+    caller.sendto(_invite("+33999999999", caller.getsockname()[1], lp, 9999), ("127.0.0.1", lp))
+    answers = [caller.recv(4096).split(b"\r\n", 1)[0] for _ in range(2)]
+    assert b"SIP/2.0 404 Not Found" in answers, answers  # a DID we do not serve
+    time.sleep(0.5)
+    stop.set()
+    talker.join(5)
+    # the call kept its audio both ways, every packet of it
+    heard = [p for p in a.rtp_in if p.ssrc == peer.ssrc]
+    assert len(heard) >= sent[0] - 2, (len(heard), sent[0])
+    assert len(peer.packets(ssrc=a.rtp_ssrc)) >= sent[0] - 2
+    assert forbidden >= 190
+    assert [c["state"] for c in office.calls()] == ["connected"]
+    a.send(OnHook(line_instance=1, call_reference=ref))
+    assert run.finish() == 0, run.errors()
+    text = caplog.text
+    assert "403" in text and "127.0.0.3" in text  # the flood, logged (rate-limited)
+    assert "not UTF-8" in text and "404" in text
+    assert "wrong-password" not in text and "Traceback" not in text
+    office.clean()
+
+
+@pytest.mark.slow
+def test_serve_shows_registration_and_recovery_in_status_and_events(
+    office_factory: Any, kamailio: Kamailio
+) -> None:
+    office = office_factory(free_udp_port(), extra=registrar_trunk(kamailio, "s3cret"))
+    up = office.event("trunk_registered", timeout=10)
+    assert (up["trunk"], up["status"], up["expires"]) == ("registrar", 200, 10)
+    status = run_cli("status", "trunks", "--site", office.path)
+    assert status.returncode == 0, status.stderr
+    row = next(ln for ln in status.stdout.splitlines() if ln.startswith("registrar"))
+    assert "registered" in row and "200" in row, status.stdout
+    assert "s3cret" not in status.stdout
+    as_json = run_cli("status", "trunks", "--json", "--site", office.path)
+    trunks = {t["name"]: t for t in json.loads(as_json.stdout)}
+    assert trunks["registrar"]["state"] == "registered" and "password" not in as_json.stdout
+    assert trunks["provider"]["register"] is False
+    kamailio.kill()
+    down = office.event("trunk_failed", timeout=45)  # the refresh times out (Timer F)
+    assert (down["trunk"], down["status"]) == ("registrar", 408)
+    failed = run_cli("status", "trunks", "--site", office.path).stdout
+    assert "failed" in next(ln for ln in failed.splitlines() if ln.startswith("registrar"))
+    kamailio.start()
+    back = office.event("trunk_registered", timeout=30)  # retried with back-off
+    assert (back["trunk"], back["status"]) == ("registrar", 200)
+    events = run_cli("events", "--site", office.path)
+    assert "trunk_failed" in events.stdout and "trunk=registrar" in events.stdout
