@@ -602,3 +602,20 @@ def test_serve_shows_registration_and_recovery_in_status_and_events(
     assert (back["trunk"], back["status"]) == ("registrar", 200)
     events = run_cli("events", "--site", office.path)
     assert "trunk_failed" in events.stdout and "trunk=registrar" in events.stdout
+
+
+def test_reload_applies_the_cores_trunk_keys_and_keeps_the_edges_until_a_restart(
+    office_factory: Any,
+) -> None:
+    office = office_factory(free_udp_port())
+    text = office.path.read_text()
+    office.path.write_text(text.replace('caller_id = "+33123456700"', 'caller_id = "+33100000000"'))
+    result = office.service.reload()
+    assert result["restart_needed"] == []  # caller_id is read per call: applied
+    assert office.service.site.trunk("provider").caller_id == "+33100000000"
+    office.path.write_text(text.replace('host = "127.0.0.1"', 'host = "127.0.0.2"'))
+    result = office.service.reload()
+    assert result["restart_needed"] == ["trunks"]  # the edge holds the host
+    assert office.service.site.trunk("provider").host == "127.0.0.1"
+    out = run_cli("reload", "--site", office.path)
+    assert "need a restart of serve to change: trunks" in out.stdout, out.stdout + out.stderr
