@@ -84,9 +84,12 @@ def init(
 def check(site: SiteArg = Path("site.toml"), strict: StrictOpt = False) -> None:
     """Validate site.toml: print every problem with file:line:column, exit 1 if any."""
     from skinnyctl.provision.run import check as check_site
+    from skinnyctl.site.warnings import site_warnings
 
     loaded = load_site(site_path(site))
     check_site(loaded, strict=strict, warn=lambda text: typer.echo(text, err=True))
+    for warning in site_warnings(loaded):
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(
         f"{site_path(site)}: ok: {len(loaded.devices)} devices, {len(loaded.lines)} lines, "
         f"{len(loaded.dialplan)} dialplan rules"
@@ -210,6 +213,14 @@ def phone(
     site: Annotated[
         Path, typer.Option("--site", help="site.toml giving the server address.")
     ] = Path("site.toml"),
+    no_reconnect: Annotated[
+        bool,
+        typer.Option(
+            "--no-reconnect",
+            help="Stop when the connection is lost (default: connect and register again, "
+            "with back-off, like a real phone).",
+        ),
+    ] = False,
 ) -> None:
     """Simulate phones against a running server: register, show what it sent, call, answer."""
     from skinnyctl.phone.cli import run_many, run_phone, server_address
@@ -220,7 +231,16 @@ def phone(
             raise typer.Exit(1)
         return
     run_phone(
-        host, port, mac, model, call=call, answer=answer, wait=wait, hold=hold, echo=typer.echo
+        host,
+        port,
+        mac,
+        model,
+        call=call,
+        answer=answer,
+        wait=wait,
+        hold=hold,
+        reconnect=not no_reconnect,
+        echo=typer.echo,
     )
 
 
@@ -509,9 +529,13 @@ def reload(
     socket: SocketOpt = None,
     tcp: TcpOpt = None,
     token: TokenOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Apply a site that describes no devices.")
+    ] = False,
 ) -> None:
-    """Re-read site.toml in a running serve, keeping calls; a broken file is refused."""
-    r = _ask(site, socket, tcp, token, "reload")
+    """Re-read site.toml in a running serve, keeping calls; a broken file is refused, and so is
+    one describing no devices unless --force."""
+    r = _ask(site, socket, tcp, token, "reload", **({"force": True} if force else {}))
     assert isinstance(r, dict)
     typer.echo(f"reloaded {r['site']}: {r['devices']} devices, {r['lines']} lines")
     if r["changed_devices"]:
@@ -535,7 +559,7 @@ def events(
             "-k",
             help="Only this kind "
             "(repeatable): register, unregister, expire, alarm, xml_alarm, call_state, "
-            "user_to_device, device_to_user.",
+            "user_to_device, device_to_user, storage_full, storage_ok.",
         ),
     ] = None,
     site: SiteOpt = Path("site.toml"),

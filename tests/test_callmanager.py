@@ -13,6 +13,7 @@ from skinnyctl.calls import (
     Connected,
     Disconnected,
     FakeClock,
+    MarkRegistered,
     Publish,
     Received,
     RecordDiscovered,
@@ -20,7 +21,12 @@ from skinnyctl.calls import (
     SetVersion,
 )
 from skinnyctl.calls.manager import CallManager
-from skinnyctl.endpoints.sccp.registration import TRANSITIONS, Ev
+from skinnyctl.endpoints.sccp.registration import (
+    PRE_REGISTER_MESSAGES,
+    REGISTER_DEADLINE,
+    TRANSITIONS,
+    Ev,
+)
 from skinnyctl.endpoints.sccp.stations import State
 from skinnyctl.sccp import (
     Alarm,
@@ -33,6 +39,7 @@ from skinnyctl.sccp import (
     DeviceToUserDataVersion1,
     FeatureStat,
     FeatureStatReq,
+    IpPort,
     KeepAlive,
     KeepAliveAck,
     LineStat,
@@ -41,6 +48,8 @@ from skinnyctl.sccp import (
     Register,
     RegisterAck,
     RegisterReject,
+    RegisterTokenAck,
+    RegisterTokenReq,
     ServerReq,
     ServerRes,
     SpeedDialStat,
@@ -113,13 +122,14 @@ def test_table_covers_every_state_and_event() -> None:
 def test_register_ack_then_capabilities_req(cm: CallManager, site: Site) -> None:
     actions = connect_and_register(cm)
     kinds = [type(a).__name__ for a in actions]
-    assert kinds == ["Send", "SetVersion", "Send", "Publish"]
+    assert kinds == ["MarkRegistered", "Send", "SetVersion", "Send", "Publish"]
     ack, capreq = sent(actions)
     assert isinstance(ack, RegisterAck) and isinstance(capreq, CapabilitiesReq)
     assert ack.keep_alive_interval == site.server.keepalive
     assert ack.date_template == "M/D/Y"
     assert (ack.protocol_version, ack.features) == (11, b"\x20\xf1\xff")
-    assert actions[1] == SetVersion(1, 11)
+    assert actions[0] == MarkRegistered(1)
+    assert actions[2] == SetVersion(1, 11)
     (ev,) = events(actions)
     assert ev.kind == "register"
     assert ev.fields["device_name"] == FRONT
@@ -175,6 +185,79 @@ def test_keepalive_before_register_is_answered(cm: CallManager) -> None:
     assert sent(cm.handle(Received(1, KeepAlive()))) == [KeepAliveAck()]
 
 
+def test_what_phones_send_before_register_is_accepted(cm: CallManager) -> None:
+    # a 7985 / token-registering phone: KeepAlive, alarms and RegisterTokenReq, then Register
+    cm.handle(Connected(1, "10.0.0.2", 5000))
+    assert sent(cm.handle(Received(1, KeepAlive()))) == [KeepAliveAck()]
+    assert [e.kind for e in events(cm.handle(Received(1, Alarm(text="Last=Reset"))))] == ["alarm"]
+    cm.handle(Received(1, XMLAlarm(xml_data="<x/>")))
+    assert sent(cm.handle(Received(1, RegisterTokenReq(device_name=FRONT)))) == [RegisterTokenAck()]
+    assert sent(cm.handle(Received(1, KeepAlive()))) == [KeepAliveAck()]
+    assert sent(cm.handle(Received(1, register())), RegisterAck)
+    assert cm.counters["refused_before_register"] == 0
+
+
+@pytest.mark.parametrize("first", [IpPort(rtp_media_port=2000), ButtonTemplateReq(), TimeDateReq()])
+def test_anything_else_before_register_closes_the_connection(
+    cm: CallManager, first: Message
+) -> None:
+    # mod_skinny closes such a connection (issue 14.10); it used to stay open forever
+    cm.handle(Connected(1, "10.0.0.2", 5000))
+    actions = cm.handle(Received(1, first))
+    assert sent(actions) == []
+    assert [type(a) for a in actions] == [Close]
+    assert cm.stations.get(1).state is State.CLOSING
+    assert cm.counters["refused_before_register"] == 1
+    assert cm.handle(Received(1, register())) == []  # too late: closing
+
+
+def test_pre_register_budget(cm: CallManager) -> None:
+    cm.handle(Connected(1, "10.0.0.2", 5000))
+    for _ in range(PRE_REGISTER_MESSAGES):
+        assert sent(cm.handle(Received(1, KeepAlive()))) == [KeepAliveAck()]
+    actions = cm.handle(Received(1, KeepAlive()))  # one more: not a phone
+    assert [type(a) for a in actions] == [Close]
+    assert cm.counters["refused_before_register"] == 1
+
+
+def test_unregistered_connection_has_a_deadline_whatever_it_sends(
+    cm: CallManager, clock: FakeClock
+) -> None:
+    cm.handle(Connected(1, "10.0.0.2", 5000))
+    for _ in range(PRE_REGISTER_MESSAGES):  # keepalives used to keep it open for ever
+        clock.advance(REGISTER_DEADLINE / PRE_REGISTER_MESSAGES - 0.01)
+        cm.handle(Received(1, KeepAlive()))
+        assert cm.on_timer() == []
+    clock.advance(0.1)
+    assert cm.on_timer() == [Close(1, "never registered")]
+    assert cm.counters["register_deadline"] == 1
+
+
+def test_registered_station_lives_on_input_heard_but_still_queued(
+    site: Site, clock: FakeClock
+) -> None:
+    heard: dict[int, float] = {}
+    cm = CallManager(site, clock, heard=heard.get)
+    connect_and_register(cm)
+    ka = site.server.keepalive
+    clock.advance(2 * ka - 1)
+    heard[1] = clock.now()  # a KeepAlive arrived at the edge; the core has not seen it yet
+    clock.advance(2)
+    assert cm.on_timer() == []  # the core was behind: not the phone's fault
+    assert cm.stations.by_name(FRONT) is not None
+    clock.advance(2 * ka)
+    assert [e.kind for e in events(cm.on_timer())] == ["expire"]  # silent since: expired
+
+
+def test_message_liveness_counts_from_its_arrival(cm: CallManager, clock: FakeClock) -> None:
+    connect_and_register(cm)
+    arrived = clock.now() + 50
+    clock.advance(70)  # the KeepAlive waited 20 s in a queue
+    cm.handle(Received(1, KeepAlive(), at=arrived))
+    st = cm.stations.get(1)
+    assert st is not None and st.last_seen == arrived
+
+
 def test_every_request_answered(cm: CallManager) -> None:
     connect_and_register(cm)
     tpl = ask(cm, ButtonTemplateReq())
@@ -189,7 +272,7 @@ def test_every_request_answered(cm: CallManager) -> None:
     sd = ask(cm, SpeedDialStatReq(speed_dial_number=1))
     assert isinstance(sd, SpeedDialStat) and sd.speed_dial_dir_number == "1002"
     fs = ask(cm, FeatureStatReq(feature_index=1))
-    assert isinstance(fs, FeatureStat) and fs.feature_text_label == "dnd"
+    assert isinstance(fs, FeatureStat) and fs.feature_text_label == "Do Not Disturb"
     cs = ask(cm, ConfigStatReq())
     assert isinstance(cs, ConfigStat) and cs.user_name == "Front desk"
     assert isinstance(ask(cm, ServerReq()), ServerRes)

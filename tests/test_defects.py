@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from skinnyctl.phone import SimPhone
+from skinnyctl.sccp import CallState as CallStateMsg
 from skinnyctl.sccp import (
     KeepAlive,
     OffHook,
@@ -325,3 +326,299 @@ def test_transfer_to_the_transferee_itself_is_refused(rig: Rig) -> None:
     settled_calls = rig.snapshot()
     assert len(settled_calls) == 1 and settled_calls[0]["state"] == "held"
     clean(rig, a, b)
+
+
+# --- 3. consult transfer: hanging up after the target answered ---------------------------------
+
+
+def _consult_answered(rig: Rig, a: SimPhone, b: SimPhone, c: SimPhone) -> tuple[int, int, int]:
+    """A calls B; B consults C (1003), who answers. (refB held, refB consult, refC)."""
+    _ra, rb = call_a_to_b(rig, a, b)
+    b.send(SoftKeyEvent(soft_key_event=K.TRANSFER, line_instance=1, call_reference=rb))
+    state(b, S.HOLD)
+    ry = consultation(b, rb)
+    dial(b, "1003", ry)
+    rc = state(c, S.RING_IN).call_reference
+    c.send(OffHook(line_instance=1, call_reference=rc))
+    state(c, S.CONNECTED)
+    return rb, ry, rc
+
+
+def test_hanging_up_a_connected_consultation_completes_the_transfer(rig: Rig) -> None:
+    from tests.test_calls import C
+
+    a, b, c = rig.phone(A), rig.phone(B, "7961"), rig.phone(C)
+    rb, ry, _rc = _consult_answered(rig, a, b, c)
+    b.send(OnHook(line_instance=1, call_reference=ry))
+    on_hook(b, ry)
+    on_hook(b, rb)
+    a.rtp_in.clear()
+    c.rtp_in.clear()
+    media_flows(a, c)
+    snap = rig.snapshot()
+    assert len(snap) == 1 and {x["device_name"] for x in snap[0]["legs"]} == {a.name, c.name}
+    causes = sorted(r["cause"] for r in rig.cdr.query())
+    assert causes == ["ATTENDED_TRANSFER", "ATTENDED_TRANSFER"]
+    clean(rig, a, b, c)
+
+
+@pytest.fixture
+def no_transfer_on_hook(tmp_path: Path) -> Iterator[Rig]:
+    r = Rig(tmp_path, extra="transfer_on_hook = false\nhold_reversion = 30")
+    r.start()
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+def test_without_transfer_on_hook_the_held_call_reverts(no_transfer_on_hook: Rig) -> None:
+    from skinnyctl.sccp import CallInfo, DisplayPromptStatus, RingMode, SetRinger
+    from tests.test_calls import C
+
+    rig = no_transfer_on_hook
+    a, b, c = rig.phone(A), rig.phone(B, "7961"), rig.phone(C)
+    rb, ry, rc = _consult_answered(rig, a, b, c)
+    b.send(OnHook(line_instance=1, call_reference=ry))  # ends only the consultation
+    on_hook(c, rc)
+    on_hook(b, ry)
+    snap = rig.snapshot()
+    assert len(snap) == 1 and snap[0]["state"] == "held"
+    since = len(b.received)
+    rig.clock.advance(31)
+    rig.server.poke()
+    b.wait_for(
+        SetRinger,
+        5,
+        lambda m: m.ring_duration == RingMode.SINGLE and m.call_reference == rb,
+    )
+    got = b.received[since:]
+    assert any(
+        isinstance(m, CallInfo)
+        and m.call_reference == rb
+        and "1001" in (m.calling_party, m.called_party)
+        for m in got
+    )
+    assert any(
+        isinstance(m, DisplayPromptStatus) and m.prompt_status == "Hold reversion" for m in got
+    )
+    # and again after another interval, until B takes the call back
+    for p in (a, b, c):
+        p.send(KeepAlive())
+    rig.settle()
+    since = len(b.received)
+    rig.clock.advance(31)
+    rig.server.poke()
+    b.wait_for(SetRinger, 5, lambda m: m.ring_duration == RingMode.SINGLE)
+    b.send(SoftKeyEvent(soft_key_event=K.RESUME, line_instance=1, call_reference=rb))
+    state(b, S.CONNECTED)
+    a.rtp_in.clear()
+    media_flows(a, b)
+    clean(rig, a, b, c)
+
+
+# --- 5. keys that do nothing ---------------------------------------------------------------------
+
+
+def test_every_key_gets_a_visible_answer(rig: Rig) -> None:
+    """Softkeys and fixed feature keys not built yet answer "Key is not active"; Transfer while
+    ringing out too."""
+    from skinnyctl.sccp import DisplayNotify, Stimulus, StimulusType
+    from skinnyctl.sccp.enums import Label, label
+
+    not_active = label(Label.KEY_IS_NOT_ACTIVE)
+    a, b = rig.phone(A), rig.phone(B, "7961")
+    ra, _rb = call_a_to_b(rig, a, b)
+    for key in (
+        K.CFWD_ALL,
+        K.CFWD_BUSY,
+        K.CFWD_NO_ANSWER,
+        K.CONFERENCE,
+        K.PARK,
+        K.JOIN,
+        K.MEET_ME,
+        K.PICKUP,
+        K.GROUP_PICKUP,
+        K.DND,
+        K.IDIVERT,
+    ):
+        since = len(a.received)
+        a.send(SoftKeyEvent(soft_key_event=key, line_instance=1, call_reference=ra))
+        a.wait_for(DisplayNotify, 5, lambda m: m.text == not_active)
+        assert any(isinstance(m, DisplayNotify) for m in a.received[since:]), key
+    for stim in (StimulusType.DO_NOT_DISTURB, StimulusType.CALL_PARK, StimulusType.FORWARD_ALL):
+        since = len(a.received)
+        a.send(Stimulus(stimulus=stim, stimulus_instance=1))
+        a.wait_for(DisplayNotify, 5, lambda m: m.text == not_active)
+    a.send(OnHook(line_instance=1, call_reference=ra))
+    state(b, S.ON_HOOK)
+    # Transfer while ringing out: nothing to transfer yet, said so
+    a.send(OffHook(line_instance=1, call_reference=0))
+    ra = state(a, S.OFF_HOOK).call_reference
+    dial(a, "1002", ra)
+    state(b, S.RING_IN)
+    a.send(SoftKeyEvent(soft_key_event=K.TRANSFER, line_instance=1, call_reference=ra))
+    a.wait_for(DisplayNotify, 5, lambda m: m.text == not_active)
+    a.send(OnHook(line_instance=1, call_reference=ra))
+    clean(rig, a, b)
+
+
+FEATURE_BUTTONS = """
+[[devices.buttons]]
+type = "feature"
+feature = "dnd"
+[[devices.buttons]]
+type = "feature"
+feature = "hold"
+"""
+
+
+@pytest.fixture
+def feature_rig(tmp_path: Path) -> Iterator[Rig]:
+    r = Rig(tmp_path, a_buttons=FEATURE_BUTTONS)
+    r.start()
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+def test_feature_buttons_are_handled_as_the_phone_presses_them(feature_rig: Rig) -> None:
+    """Feature buttons are declared as FEATURE (0x13) in the ButtonTemplate, so the phone sends
+    Stimulus FEATURE with the button's instance: the site's feature runs (hold), or the phone
+    is told the key is not active (dnd, not built yet). Titles are the features' own."""
+    from skinnyctl.sccp import (
+        ButtonTemplate,
+        ButtonTemplateReq,
+        DisplayNotify,
+        FeatureStat,
+        FeatureStatReq,
+        Stimulus,
+        StimulusType,
+    )
+    from skinnyctl.sccp.enums import Label, label
+
+    rig = feature_rig
+    a, b = rig.phone(A), rig.phone(B, "7961")
+    template = a.ask(ButtonTemplateReq(), ButtonTemplate)
+    kinds = [d.button_definition for d in template.definitions]
+    assert kinds.count(StimulusType.FEATURE) == 2
+    stat = a.ask(FeatureStatReq(feature_index=1), FeatureStat)
+    assert stat.feature_text_label == "Do Not Disturb"
+    assert stat.feature_id == StimulusType.DO_NOT_DISTURB
+    ra, _rb = call_a_to_b(rig, a, b)
+    a.send(Stimulus(stimulus=StimulusType.FEATURE, stimulus_instance=2))  # the hold button
+    state(a, S.HOLD)
+    a.send(Stimulus(stimulus=StimulusType.FEATURE, stimulus_instance=2))  # and back
+    a.wait_for(CallStateMsg, 5, lambda m: m.call_state == S.CONNECTED and m.call_reference == ra)
+    a.send(Stimulus(stimulus=StimulusType.FEATURE, stimulus_instance=1))  # dnd
+    a.wait_for(DisplayNotify, 5, lambda m: m.text == label(Label.KEY_IS_NOT_ACTIVE))
+    clean(rig, a, b)
+
+
+# --- 7. digits during a call -----------------------------------------------------------------
+
+
+def test_digits_during_a_call_are_call_events(rig: Rig) -> None:
+    from skinnyctl.sccp import KeypadButton
+
+    a, b = rig.phone(A), rig.phone(B, "7961")
+    ra, _rb = call_a_to_b(rig, a, b)
+    sub = rig.server.bus.subscribe(["dtmf"])
+    call_id = rig.snapshot()[0]["call_id"]
+    for btn in (5, 14, 15):
+        a.send(KeypadButton(kp_button=btn, line_instance=1, call_reference=ra))
+    got = [sub.get(5) for _ in range(3)]
+    assert [e.fields["digit"] for e in got if e] == ["5", "*", "#"]
+    assert all(e is not None and e.fields["call_id"] == call_id for e in got)
+    clean(rig, a, b)
+
+
+# --- 8. call records and events that mislead --------------------------------------------------
+
+
+def test_call_records_name_the_cause_and_who_answered(rig: Rig) -> None:
+    from skinnyctl.sccp import EnblocCall
+    from tests.test_calls import S1, S2
+
+    a, b = rig.phone(A), rig.phone(B, "7961")
+    s1, s2 = rig.phone(S1, "7961"), rig.phone(S2, "7961")
+    # unknown number
+    a.send(EnblocCall(called_party="4444"))
+    a.send(OnHook(line_instance=1, call_reference=0))
+    # rejected: B presses EndCall while it rings
+    a.send(EnblocCall(called_party="1002"))
+    rb = state(b, S.RING_IN).call_reference
+    b.send(SoftKeyEvent(soft_key_event=K.END_CALL, line_instance=1, call_reference=rb))
+    state(a, S.BUSY)
+    a.send(OnHook(line_instance=1, call_reference=0))
+    # cancelled by the caller while it rings
+    a.send(EnblocCall(called_party="1002"))
+    rb = state(b, S.RING_IN).call_reference
+    a.send(OnHook(line_instance=1, call_reference=0))
+    on_hook(b, rb)
+    # answered on one shared-line device, picked up on the other after a hold
+    a.send(EnblocCall(called_party="2000"))
+    r1 = state(s1, S.RING_IN).call_reference
+    s1.send(OffHook(line_instance=1, call_reference=r1))
+    state(s1, S.CONNECTED)
+    s1.send(SoftKeyEvent(soft_key_event=K.HOLD, line_instance=1, call_reference=r1))
+    r2 = s2.wait_for(CallStateMsg, 5, lambda m: m.call_state in (S.REMOTE_HOLD, S.HOLD))
+    s2.send(
+        SoftKeyEvent(soft_key_event=K.RESUME, line_instance=1, call_reference=r2.call_reference)
+    )
+    s2.wait_for(CallStateMsg, 5, lambda m: m.call_state == S.CONNECTED)
+    a.send(OnHook(line_instance=1, call_reference=0))
+    until(lambda: len(rig.cdr.query()) == 4, "four records")
+    rows = rig.cdr.query()
+    assert [(r["called"], r["cause"]) for r in rows] == [
+        ("4444", "UNALLOCATED_NUMBER"),
+        ("1002", "CALL_REJECTED"),
+        ("1002", "ORIGINATOR_CANCEL"),
+        ("2000", "NORMAL_CLEARING"),
+    ]
+    assert rows[3]["callee_device"] == s2.name  # who had the call at the end
+    clean(rig, a, b, s1, s2)
+
+
+def test_call_state_events_once_per_change_and_readable(rig: Rig) -> None:
+    from skinnyctl.control import format as fmt
+
+    a, b = rig.phone(A), rig.phone(B, "7961")
+    sub = rig.server.bus.subscribe(["call_state"])
+    ra, rb = call_a_to_b(rig, a, b)
+    a.send(OnHook(line_instance=1, call_reference=ra))
+    on_hook(b, rb)
+    events = []
+    while (e := sub.get(0.5)) is not None:
+        events.append(e)
+    mine = [e.fields["state"] for e in events if e.fields["call_reference"] == ra]
+    assert mine == ["dialing", "ringout", "connected", "gone"]
+    theirs = [e.fields["state"] for e in events if e.fields["call_reference"] == rb]
+    assert theirs == ["ringin", "connected", "gone"]
+    text = fmt.event(events[1].to_dict())
+    assert "state=ringout" in text and "line=1001" in text and "call_id=" in text
+    clean(rig, a, b)
+
+
+# --- 9. phones left off-hook forever -----------------------------------------------------------
+
+
+def test_off_hook_with_nothing_dialled_gets_reorder_then_is_cleared(rig: Rig) -> None:
+    from skinnyctl.sccp import StartTone, Tone
+
+    a = rig.phone(A)
+    a.send(OffHook(line_instance=1, call_reference=0))
+    ra = state(a, S.OFF_HOOK).call_reference
+    rig.clock.advance(14)
+    rig.server.poke()
+    rig.settle()
+    assert not any(isinstance(m, StartTone) and m.tone == Tone.REORDER_TONE for m in a.received)
+    rig.clock.advance(1.5)  # past off_hook_timeout (15 s)
+    rig.server.poke()
+    a.wait_for(StartTone, 5, lambda m: m.tone == Tone.REORDER_TONE)
+    rig.clock.advance(15.5)  # then the failed-call timeout clears the plane
+    rig.server.poke()
+    on_hook(a, ra)
+    assert rig.snapshot() == []
+    clean(rig, a)

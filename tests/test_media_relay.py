@@ -5,8 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import random
-import shutil
 import signal
 import socket
 import struct
@@ -19,64 +17,14 @@ from pathlib import Path
 import pytest
 
 from skinnyctl.media import Leg, MusicOnHold, Relay, RelayError
+from tests.rtpphone import Phone, parse_rtp_streams
+from tests.tshark import require_tshark
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop
 
 PTIME = 0.02
-_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux value; not exported on 3.11
-
-
-class Phone:
-    """A phone's RTP endpoint: one UDP socket that sends paced RTP and collects what arrives."""
-
-    def __init__(self, ip: str = "127.0.0.1") -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((ip, 0))
-        self.sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
-        self.sock.setblocking(False)
-        self.addr: tuple[str, int] = self.sock.getsockname()
-        self.ssrc = random.getrandbits(32)
-        self.seq = random.getrandbits(16)
-        self.ts = random.getrandbits(32)
-        self.sent: list[bytes] = []
-        self.received: list[tuple[float, bytes]] = []
-
-    def packet(self, pt: int = 0) -> bytes:
-        payload = os.urandom(160)
-        pkt = struct.pack("!BBHII", 0x80, pt, self.seq, self.ts, self.ssrc) + payload
-        self.seq = (self.seq + 1) & 0xFFFF
-        self.ts = (self.ts + 160) & 0xFFFFFFFF
-        return pkt
-
-    def send(self, dest: tuple[str, int], pkt: bytes | None = None) -> bytes:
-        pkt = self.packet() if pkt is None else pkt
-        self.sock.sendto(pkt, dest)
-        self.sent.append(pkt)
-        return pkt
-
-    def drain(self) -> None:
-        while True:
-            try:
-                data, anc, _flags, _src = self.sock.recvmsg(4096, 64)
-            except BlockingIOError:
-                return
-            # kernel arrival time, so a busy test process does not distort measured pacing
-            stamp = time.time()
-            for level, kind, val in anc:
-                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
-                    sec, nsec = struct.unpack("qq", val[:16])
-                    stamp = sec + nsec / 1e9
-            self.received.append((stamp, data))
-
-    def take(self) -> list[bytes]:
-        got = [d for _, d in self.received]
-        self.received.clear()
-        return got
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def run_call(pairs: list[tuple[Phone, tuple[str, int]]], count: int) -> None:
@@ -434,17 +382,8 @@ def test_port_range_exhaustion_says_what_to_do() -> None:
 # -- tshark -------------------------------------------------------------------------------------
 
 
-def _tshark() -> str:
-    path = shutil.which("tshark")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("tshark is required in CI (apt-get install -y tshark)")
-        pytest.skip("tshark not installed")
-    return path
-
-
 def test_tshark_dissects_relayed_rtp_without_loss_or_malformed(tmp_path: Path) -> None:
-    tshark = _tshark()
+    tshark = require_tshark()
     lo, hi = 42000, 42099
     cap = tmp_path / "rtp.pcapng"
     proc = subprocess.Popen(
@@ -500,25 +439,9 @@ def test_tshark_dissects_relayed_rtp_without_loss_or_malformed(tmp_path: Path) -
         timeout=60,
         check=True,
     ).stdout
-    rows = _rtp_stream_rows(streams)
+    rows = parse_rtp_streams(streams)
     # A->relay, relay->B, B->relay, relay->A: 100 each; then the music stream to B
     assert sorted(r["packets"] for r in rows)[-4:] == [100] * 4, streams
     assert len(rows) == 5 and min(r["packets"] for r in rows) >= 20, streams
     for row in rows:
         assert row["lost"] == 0, streams
-
-
-def _rtp_stream_rows(text: str) -> list[dict[str, int]]:
-    """Parse `-z rtp,streams`: rows of addresses, SSRC, payload, packets, lost (n (x%)), ..."""
-    rows = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) < 9 or "0x" not in line:
-            continue
-        ssrc_i = next(i for i, p in enumerate(parts) if p.startswith("0x"))
-        # after the SSRC: payload name (may be 2 words, e.g. "g711U"), packets, lost, (pct) ...
-        rest = parts[ssrc_i + 1 :]
-        nums = [i for i, p in enumerate(rest) if p.lstrip("-").isdigit()]
-        packets, lost = int(rest[nums[0]]), int(rest[nums[1]])
-        rows.append({"packets": packets, "lost": lost})
-    return rows

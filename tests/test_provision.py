@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import subprocess
@@ -355,7 +356,12 @@ def test_user_template_replaces_the_builtin(tmp_path: Path) -> None:
 
 
 def test_missing_templates_dir_and_undefined_variable_are_user_errors(tmp_path: Path) -> None:
-    site = make_site(tmp_path, BASE.replace("[server]", '[server]\ntemplates_dir = "nope"'))
+    with pytest.raises(SiteError, match="templates export"):  # check says so (issue 21.10)
+        make_site(tmp_path, BASE.replace("[server]", '[server]\ntemplates_dir = "nope"'))
+    site = make_site(tmp_path, BASE)  # ... and a directory removed after check, at render time:
+    site = dataclasses.replace(
+        site, server=dataclasses.replace(site.server, templates_dir=Path("nope"))
+    )
     with pytest.raises(UserError, match="templates export"):
         render_all(site)
     (tmp_path / "tpl").mkdir()

@@ -123,7 +123,7 @@ def test_samples_roundtrip(version: int) -> None:
 
 
 def test_unknown_message_roundtrip_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="skinnyctl.sccp"):
+    with caplog.at_level(logging.DEBUG, logger="skinnyctl.sccp"):
         frame = struct.pack("<III", 4 + 8, 0, 0x7777) + b"abcdefgh"
         (msg,) = FrameDecoder().feed(frame)
     assert msg == UnknownMessage(0x7777, b"abcdefgh")

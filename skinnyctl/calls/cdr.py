@@ -9,23 +9,33 @@ queued in one transaction (same durability, on disk a few ms later), because an 
 call-control thread stalled every call being set up meanwhile (1-2 ms per record, more on a
 slow disk). ``query``, ``flush`` and ``close`` first wait for what was submitted.
 
+A full disk (or any storage error) does not stop calls and loses no record while the process
+runs: the transaction is rolled back (SQLite keeps the file consistent), the records wait in
+memory (at most MAX_WAITING, the oldest dropped beyond that) and are written again every RETRY
+seconds or with the next record. The store says so once when writing starts failing and once
+when it works again (``on_state``, one log line each), not once per call; ``failing`` and
+``waiting`` show the condition meanwhile.
+
 A record (dict) holds: call_id, caller, caller_name, caller_device, called, called_name,
-callee_device, start, answer, end (Unix time; answer None when never answered), reason,
-direction ("internal", "inbound" or "outbound": through a trunk), trunk, did (ours on the
-trunk: the number called for inbound, the caller ID presented for outbound), external_number
-(the outside party), duration (end - start) and talk (end - answer, 0 when unanswered).
-A database written before a column existed gets it on open (ALTER TABLE ADD COLUMN; old
-records read as internal calls with empty trunk fields). ``query`` returns them in
+callee_device, start, answer, end (Unix time; answer None when never answered), reason (what
+ended it, in words: "onhook", "transferred", "device gone: ..."), cause (the Q.850 name of
+what decided the call, ``calls.causes``), direction ("internal", "inbound" or "outbound":
+through a trunk), trunk, did (ours on the trunk: the number called for inbound, the caller ID
+presented for outbound), external_number (the outside party), duration (end - start) and talk
+(end - answer, 0 when unanswered). ``query`` returns them in
 start order, times as Unix floats plus ``*_iso`` UTC strings.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import logging
+import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,29 +55,20 @@ FIELDS = (
     "answer",
     "end",
     "reason",
+    "cause",
     "direction",
     "trunk",
     "did",
     "external_number",
 )
-# Columns added after the first schema: (name, type and default). Added to old databases on open.
-_ADDED = (
+# Columns added after the first schema: (name, declaration). A database written by an older
+# version gets them (ALTER TABLE) when it is opened; its old rows read as the default.
+_ADDED_COLUMNS = (
+    ("cause", "TEXT NOT NULL DEFAULT ''"),
     ("direction", "TEXT NOT NULL DEFAULT 'internal'"),
     ("trunk", "TEXT NOT NULL DEFAULT ''"),
     ("did", "TEXT NOT NULL DEFAULT ''"),
     ("external_number", "TEXT NOT NULL DEFAULT ''"),
-)
-_TEXT = (
-    "caller",
-    "caller_name",
-    "caller_device",
-    "called",
-    "called_name",
-    "callee_device",
-    "reason",
-    "trunk",
-    "did",
-    "external_number",
 )
 
 _SCHEMA = """
@@ -91,6 +92,10 @@ CREATE INDEX IF NOT EXISTS cdr_called ON cdr(called);
 """
 
 
+RETRY = 5.0  # seconds between attempts while writing fails
+MAX_WAITING = 10_000  # records kept in memory while writing fails (a day of a busy office)
+
+
 def cdr_path(site: Site) -> Path:
     """Where ``serve`` writes the records of ``site`` (and ``calls --history`` reads them)."""
     return site.base_dir / "state" / "cdr.sqlite"
@@ -106,15 +111,17 @@ def _ts(value: dt.datetime | float | None) -> float | None:
     return float(value)
 
 
-_COLUMNS = ", ".join('"' + f + '"' for f in FIELDS)  # "end" is an SQL keyword
-_INSERT = f"INSERT INTO cdr ({_COLUMNS}) VALUES ({', '.join(':' + f for f in FIELDS)})"
+_COLUMNS = ", ".join(f'"{f}"' for f in FIELDS)  # "end" is an SQL keyword
+_INSERT = f"INSERT INTO cdr ({_COLUMNS}) VALUES ({', '.join(f':{f}' for f in FIELDS)})"
+_NOT_TEXT = ("call_id", "start", "answer", "end")
 
 
 def _row(record: dict[str, Any]) -> dict[str, Any]:
     row = {k: record.get(k) for k in FIELDS}
-    for k in _TEXT:
-        row[k] = str(row[k] or "")
-    row["direction"] = str(row["direction"] or "internal")
+    for k in FIELDS:
+        if k not in _NOT_TEXT:
+            row[k] = str(row[k] or "")
+    row["direction"] = row["direction"] or "internal"
     row["call_id"] = int(row["call_id"] or 0)
     row["start"] = _ts(row["start"]) or 0.0
     row["answer"] = _ts(row["answer"])
@@ -131,9 +138,20 @@ def _iso(ts: float | None) -> str | None:
 class CdrStore:
     """Thread-safe; one connection per store, serialised by a lock."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, on_state: Callable[[str, dict[str, Any]], None] | None = None
+    ) -> None:
+        """``on_state(kind, fields)``: "storage_full" when writing starts failing (fields:
+        ``reason``, ``waiting``), "storage_ok" when records are written again (``written``,
+        ``dropped``); called on the writer thread."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.on_state = on_state
+        self.failing = ""  # why writing fails, while it does
+        self.dropped = 0  # records given up while failing (beyond MAX_WAITING)
+        # Call records are nobody else's business: the state directory 0700, the database
+        # 0600 (SQLite gives its -wal and -shm files the database's mode), whatever the umask.
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600))
         self._lock = threading.Lock()
         self._cond = threading.Condition()  # the submit queue and the writer thread
         self._queue: collections.deque[dict[str, Any]] = collections.deque()
@@ -144,16 +162,11 @@ class CdrStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
-        self._migrate()
-        self._db.commit()
-
-    def _migrate(self) -> None:
-        """Columns of later versions, added to a database an older version created."""
-        have = {row[1] for row in self._db.execute("PRAGMA table_info(cdr)")}
-        for name, decl in _ADDED:
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(cdr)")}
+        for name, declaration in _ADDED_COLUMNS:
             if name not in have:
-                self._db.execute(f'ALTER TABLE cdr ADD COLUMN "{name}" {decl}')
-                log.info("call records %s: column %s added", self.path, name)
+                self._db.execute(f'ALTER TABLE cdr ADD COLUMN "{name}" {declaration}')
+        self._db.commit()
 
     def append(self, record: dict[str, Any]) -> None:
         """Write one record; on disk when this returns."""
@@ -172,31 +185,98 @@ class CdrStore:
                 self._writer.start()
             self._cond.notify_all()
 
+    @property
+    def waiting(self) -> int:
+        """Records submitted and not written yet."""
+        return len(self._queue)
+
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every submitted record is written (or failed, logged); False on timeout."""
+        """Wait until every submitted record is written, or writing fails (they wait then);
+        False on timeout."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
+            return self._cond.wait_for(
+                lambda: not self._busy and (not self._queue or bool(self.failing)), timeout
+            )
 
     def _write_loop(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._queue or self._closing)
+                if self.failing and not self._closing:
+                    self._cond.wait(RETRY)  # a new record, or the time to try again
+                else:
+                    self._cond.wait_for(lambda: self._queue or self._closing)
                 if not self._queue:
-                    return
+                    if self._closing:
+                        return
+                    continue
                 batch = list(self._queue)
-                self._queue.clear()
                 self._busy = True
+            problem = self._write(batch)
+            with self._cond:
+                self._busy = False
+                if not problem:
+                    for _ in batch:
+                        self._queue.popleft()
+                self._cond.notify_all()
+            self._state(problem, len(batch))
+            if problem and self._closing:
+                log.error(
+                    "%d call record(s) could not be written to %s (%s) and are lost",
+                    self.waiting,
+                    self.path,
+                    problem,
+                )
+                return
+
+    def _write(self, batch: list[dict[str, Any]]) -> str:
+        """Write ``batch`` in one transaction; why it failed, or ""."""
+        rows = []
+        for record in batch:
             try:
-                rows = [_row(r) for r in batch]
-                with self._lock:
+                rows.append(_row(record))
+            except Exception:  # a bug in the record, not the disk: skip it, say so
+                log.exception("call record not written: %r", record)
+        try:
+            with self._lock:
+                try:
                     self._db.executemany(_INSERT, rows)
                     self._db.commit()  # one fsync for the whole batch
-            except Exception:
-                log.exception("cannot write %d call record(s): %r", len(batch), batch)
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.rollback()  # the file stays as it was: SQLite is atomic
+                    raise
+        except (sqlite3.Error, OSError) as e:
+            return str(e) or type(e).__name__
+        return ""
+
+    def _state(self, problem: str, count: int) -> None:
+        """One line and one state change per episode, not one per record."""
+        if problem:
+            with self._cond:
+                while len(self._queue) > MAX_WAITING:
+                    self._queue.popleft()
+                    self.dropped += 1
+            if not self.failing:
+                self.failing = problem
+                log.error(
+                    "cannot write call records to %s: %s; calls go on, their records wait in "
+                    "memory (tried again every %.0f s)",
+                    self.path,
+                    problem,
+                    RETRY,
+                )
+                if self.on_state is not None:
+                    self.on_state("storage_full", {"reason": problem, "waiting": self.waiting})
+        elif self.failing:
+            self.failing = ""
+            log.info(
+                "call records written to %s again (%d waited%s)",
+                self.path,
+                count,
+                f", {self.dropped} dropped" if self.dropped else "",
+            )
+            if self.on_state is not None:
+                self.on_state("storage_ok", {"written": count, "dropped": self.dropped})
 
     def query(
         self,

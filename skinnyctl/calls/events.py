@@ -34,6 +34,7 @@ class Connected:
 class Received:
     conn: Conn
     message: Message
+    at: float | None = None  # clock.now() when the edge received it (None: when handled)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,14 @@ class SetVersion:
 
 
 @dataclass(frozen=True)
+class MarkRegistered:
+    """``conn`` registered a device: serve it before unregistered connections, and lift the
+    byte budget of a connection that has not registered (core.py rule 12)."""
+
+    conn: Conn
+
+
+@dataclass(frozen=True)
 class Close:
     """Write what is already queued for ``conn``, then close it. A Disconnected follows."""
 
@@ -86,7 +95,16 @@ class RecordDiscovered:
     device_name: str
 
 
-Action = Send | SetVersion | Close | Publish | RecordDiscovered | EdgeAction | SipCommand
+Action = (
+    Send
+    | SetVersion
+    | MarkRegistered
+    | Close
+    | Publish
+    | RecordDiscovered
+    | EdgeAction
+    | SipCommand
+)
 
 # --- published events ---------------------------------------------------------------------------
 
@@ -100,6 +118,8 @@ EVENT_KINDS = (
     "user_to_device",
     "call_state",
     "dtmf",
+    "storage_full",  # call records cannot be written (disk full...): they wait in memory
+    "storage_ok",  # written again
     "trunk_registered",
     "trunk_failed",
 )

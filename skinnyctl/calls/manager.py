@@ -18,6 +18,8 @@ thread or the system clock.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from skinnyctl.apps import KINDS, Apps
@@ -29,18 +31,22 @@ from skinnyctl.sccp import Message
 from skinnyctl.site.model import Site
 
 from .clock import Clock
-from .events import Action, Connected, Disconnected, Input, Received
+from .events import Action, Conn, Connected, Disconnected, Input, Received
 from .media import MediaDigit, MediaFailed
 from .switch import Refs, Switch
 
 
 class CallManager:
-    def __init__(self, site: Site, clock: Clock) -> None:
+    def __init__(
+        self, site: Site, clock: Clock, heard: Callable[[Conn], float | None] | None = None
+    ) -> None:
+        """``heard``: when the edge last received input on an SCCP connection (the
+        registration's rule 4); the SCCP server sets it when it runs this core."""
         self.site = site
         self.clock = clock
         self.refs = Refs(clock)
         self.switch = Switch(site, clock, self.refs)
-        self.sccp = Registrar(site, clock)
+        self.sccp = Registrar(site, clock, heard=heard)
         self.phones = Phones(site, clock, self.switch, self.sccp.stations)
         self.sccp.calls = self.phones
         self.apps = Apps(site, self.switch, {kind: cls() for kind, cls in KINDS.items()})
@@ -76,6 +82,11 @@ class CallManager:
     @property
     def mwi(self) -> dict[str, bool]:
         return self.sccp.mwi
+
+    @property
+    def counters(self) -> Counter[str]:
+        """Connections registration refused, by reason (``status``)."""
+        return self.sccp.counters
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Registered devices as plain data."""

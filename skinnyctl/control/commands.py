@@ -7,8 +7,11 @@ plain JSON-able data; formatting for people is ``format.py``'s job, on the clien
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -46,7 +49,32 @@ class Commands:
         handler = getattr(self, "cmd_" + command.replace("-", "_"), None)
         if handler is None:
             raise ControlError(f"unknown command {command!r}", valid=self.names())
+        problem = self.check(command, args)
+        if problem is not None:
+            raise ControlError(problem, valid=[_usage(command, handler)])
         return handler(**args)
+
+    def check(self, command: str, args: dict[str, Any]) -> str | None:
+        """What is wrong with ``args`` for ``command`` (against the signature of its
+        ``cmd_`` method), or None. A request's values come from any JSON a client sends."""
+        handler = getattr(self, "cmd_" + command.replace("-", "_"), None)
+        if handler is None:
+            return f"unknown command {command!r}"
+        params = inspect.signature(handler).parameters
+        hints = typing.get_type_hints(handler)
+        for name in args:
+            if name not in params:
+                return f"{command} takes no argument {name!r}"
+        for name, param in params.items():
+            if name not in args:
+                if param.default is inspect.Parameter.empty:
+                    return f"{command} needs {name} ({_describe(hints[name])})"
+            elif not _matches(args[name], hints[name]):
+                value = args[name]
+                return (
+                    f"{command}: {name} must be {_describe(hints[name])}, not {_json_type(value)}"
+                )
+        return None
 
     @classmethod
     def names(cls) -> list[str]:
@@ -70,6 +98,7 @@ class Commands:
                 "registered": len(core.stations.registered()),
                 "connections": len(core.stations),
                 "calls": len(self._calls(core)),
+                "refused": dict(core.counters),
             }
 
         counts = self._core(q)
@@ -85,10 +114,16 @@ class Commands:
                 "configured": len(site.devices),
                 "discovered": len(svc.discovered),
             },
+            "discovered_dropped": svc.discovered.dropped,
             "connections": counts["connections"],
+            "max_connections": svc.sccp.max_connections,
+            "max_connections_reached": svc.sccp.stats.get("at_max_connections", 0),
+            # connections closed by the rules (core.py 2, 3; runtime/server.py), by reason
+            "refused": {**counts["refused"], **svc.sccp.refusals()},
             "lines": len(site.lines),
             "calls": counts["calls"],
             "relay_legs": len(svc.relay.stats()) if svc.relay is not None else None,
+            "call_records": _store_state(svc.cdr),
         }
 
     def cmd_devices(self) -> dict[str, Any]:
@@ -118,7 +153,12 @@ class Commands:
             }
             for d in svc.discovered.list()
         ]
-        return {"registered": registered, "configured": configured, "discovered": discovered}
+        return {
+            "registered": registered,
+            "configured": configured,
+            "discovered": discovered,
+            "discovered_dropped": svc.discovered.dropped,
+        }
 
     def cmd_device(self, name: str) -> dict[str, Any]:
         site = self.service.site
@@ -257,15 +297,17 @@ class Commands:
         log.info("setting %s = %s", key, value)
         return self.cmd_settings()
 
-    def cmd_reload(self) -> dict[str, Any]:
-        return self.service.reload()
+    def cmd_reload(self, force: bool = False) -> dict[str, Any]:
+        return self.service.reload(force=bool(force))
 
     # --- events and completion ----------------------------------------------------------------
 
-    def cmd_events(self, follow: bool = False, kinds: list[str] | None = None) -> Any:
+    def cmd_events(
+        self, follow: bool = False, kinds: list[str] | None = None, recent: bool = False
+    ) -> Any:
         # the server answers this one itself (it streams); here only the recent history
-        recent = list(self.service.bus.recent)
-        return [e.to_dict() for e in recent if not kinds or e.kind in kinds]
+        history = list(self.service.bus.recent)
+        return [e.to_dict() for e in history if not kinds or e.kind in kinds]
 
     def cmd_names(self) -> dict[str, list[str]]:
         registered = self._core(lambda core: [st.name for st in core.stations.registered()])
@@ -275,6 +317,96 @@ class Commands:
             "lines": [ln.number for ln in self.service.site.lines],
             "messages": list(sendable()),
         }
+
+
+def _store_state(store: CdrStore | None) -> dict[str, Any] | None:
+    """Whether call records are being written (a full disk: they wait in memory)."""
+    if store is None:
+        return None
+    return {
+        "path": str(store.path),
+        "ok": not store.failing,
+        "problem": store.failing,
+        "waiting": store.waiting if store.failing else 0,
+        "dropped": store.dropped,
+    }
+
+
+# --- checking arguments -----------------------------------------------------------------------
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a parameter annotation (str, bool, int, float, None, unions,
+    list[...] and dict[str, ...])."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return isinstance(value, list) and all(_matches(v, item) for v in value)
+    if origin is dict:
+        _, item = typing.get_args(hint)
+        return isinstance(value, dict) and all(
+            isinstance(k, str) and _matches(v, item) for k, v in value.items()
+        )
+    return False
+
+
+def _describe(hint: Any, plural: bool = False) -> str:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(h, plural) for h in typing.get_args(hint))
+    if origin is list:
+        return f"{'lists' if plural else 'a list'} of {_describe(typing.get_args(hint)[0], True)}"
+    if origin is dict:
+        item = _describe(typing.get_args(hint)[1], True)
+        return f"{'objects' if plural else 'an object'} of {item}"
+    names = {str: "string", bool: "boolean", int: "whole number", float: "number"}
+    if hint is type(None):
+        return "null"
+    if hint in names:
+        return (
+            names[hint] + "s"
+            if plural
+            else ("true or false" if hint is bool else "a " + names[hint])
+        )
+    return str(hint)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "null"
+
+
+def _usage(command: str, handler: Callable[..., Any]) -> str:
+    hints = typing.get_type_hints(handler)
+    params = inspect.signature(handler).parameters
+    parts = [
+        f"{n}: {_describe(hints[n])}" + ("" if p.default is inspect.Parameter.empty else "?")
+        for n, p in params.items()
+    ]
+    return f"{command} {{{', '.join(parts)}}}" if parts else f"{command} (no arguments)"
 
 
 # --- shaping data ---------------------------------------------------------------------------

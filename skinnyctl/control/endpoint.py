@@ -9,6 +9,7 @@ import os
 import tomllib
 from pathlib import Path
 
+from skinnyctl.site.files import FileRefused, site_text
 from skinnyctl.site.loader import normalize_mac
 
 from .build import fields_of, find_message, sendable
@@ -31,8 +32,8 @@ def client_for(
 
 def site_device_names(site: Path) -> list[str]:
     try:
-        data = tomllib.loads(site.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        data = tomllib.loads(site_text(site))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, FileRefused):
         return []
     names = []
     for d in data.get("devices", []) if isinstance(data.get("devices"), list) else []:

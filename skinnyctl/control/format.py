@@ -49,10 +49,55 @@ def status(s: dict[str, Any]) -> str:
             f"skinnyctl {s['version']} serving {s['site']}",
             f"up {_duration(s['uptime'])} (since {_time(s['started_at'])}), SCCP on {s['sccp']}",
             f"devices: {d['registered']} registered, {d['configured']} configured, "
-            f"{d['discovered']} discovered",
+            f"{d['discovered']} discovered"
+            + (
+                f" ({s['discovered_dropped']} more left out: too many)"
+                if s.get("discovered_dropped")
+                else ""
+            ),
             f"lines: {s['lines']}   active calls: {s['calls']}",
+            *_connections(s),
+            *_storage(s),
         ]
     )
+
+
+def _storage(s: dict[str, Any]) -> list[str]:
+    records = s.get("call_records")
+    if not records or records["ok"]:
+        return []
+    return [
+        f"call records NOT WRITTEN to {records['path']}: {records['problem']}; "
+        f"{records['waiting']} waiting in memory, retried every few seconds"
+        + (f", {records['dropped']} dropped" if records["dropped"] else "")
+    ]
+
+
+_REFUSED = {
+    "refused_before_register": "sent something else before Register",
+    "register_deadline": "did not register in time",
+    "register_rejected": "Register rejected",
+    "over_budget": "sent too much before Register",
+    "protocol_errors": "broke framing",
+    "overflows": "did not read",
+}
+
+
+def _connections(s: dict[str, Any]) -> list[str]:
+    if "max_connections" not in s:
+        return []  # an older server
+    reached = s.get("max_connections_reached") or 0
+    out = [
+        f"SCCP connections: {s['connections']} (max {s['max_connections']}"
+        + (f", reached {reached} times)" if reached else ")")
+    ]
+    refused = s.get("refused") or {}
+    if refused:
+        out.append(
+            "  refused: "
+            + ", ".join(f"{n} {_REFUSED.get(k, k)}" for k, n in sorted(refused.items()))
+        )
+    return out
 
 
 def devices(data: dict[str, Any]) -> str:
@@ -87,7 +132,9 @@ def devices(data: dict[str, Any]) -> str:
             )
         )
     disc = data["discovered"]
-    out.append(f"\nDiscovered, not in the site ({len(disc)}):")
+    dropped = data.get("discovered_dropped") or 0
+    more = f"; {dropped} more left out: the most recent {len(disc)} are kept" if dropped else ""
+    out.append(f"\nDiscovered, not in the site ({len(disc)}{more}):")
     if disc:
         out.append(
             table(
@@ -245,7 +292,23 @@ def trunks(data: list[dict[str, Any]]) -> str:
     )
 
 
-_EVENT_MAIN = ("device_name", "trunk", "ip", "status", "reason", "severity", "text", "message")
+# What a plain-text event line shows, when present (call_state: the state, which line, which
+# call; dtmf: the digit).
+_EVENT_MAIN = (
+    "device_name",
+    "trunk",
+    "ip",
+    "state",
+    "line",
+    "number",
+    "call_id",
+    "digit",
+    "status",
+    "reason",
+    "severity",
+    "text",
+    "message",
+)
 
 
 def event(e: dict[str, Any]) -> str:
@@ -276,6 +339,7 @@ def history(rows: list[dict[str, Any]]) -> str:
         "duration",
         "talk",
         "reason",
+        "cause",
     )
     keys = [k for k in wanted if any(k in r for r in rows)]
     if not keys:

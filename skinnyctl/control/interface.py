@@ -7,6 +7,7 @@ creates its ControlServer). So ``control`` does not import the service that impo
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -28,6 +29,16 @@ class Listening(Protocol):
 
     @property
     def port(self) -> int: ...
+
+    @property
+    def max_connections(self) -> int: ...
+
+    @property
+    def stats(self) -> Counter[str]: ...
+
+    def refusals(self) -> dict[str, int]:
+        """Connections the edge closed by its rules, by reason."""
+        ...
 
 
 class RelayStats(Protocol):
@@ -81,6 +92,6 @@ class Served(Protocol):
         """Switch to a validated site; the registered devices whose description changed."""
         ...
 
-    def reload(self) -> dict[str, Any]:
+    def reload(self, force: bool = False) -> dict[str, Any]:
         """Re-read site.toml (ControlError when it is invalid; the running site stays)."""
         ...

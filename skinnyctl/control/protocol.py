@@ -48,11 +48,13 @@ def endpoint_from_site_file(site_path: Path) -> tuple[Path, int, str]:
     """(socket path, TCP port or 0, token) read from site.toml without validating it: the CLI
     must reach a running server even while the file is broken (that is what reload refuses)."""
     server: dict[str, Any] = {}
+    from skinnyctl.site.files import FileRefused, site_text
+
     try:
-        data = tomllib.loads(site_path.read_text(encoding="utf-8"))
+        data = tomllib.loads(site_text(site_path))
         raw = data.get("server", {})
         server = raw if isinstance(raw, dict) else {}
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, FileRefused):
         pass
     sock = server.get("control_socket")
     port = server.get("control_tcp_port", 0)

@@ -3,7 +3,14 @@ optionally TCP on 127.0.0.1 with a token from site.toml.
 
 One accept thread per listener, one thread per client (clients are few: the administrator's
 CLI, a script following events). A bad request gets an error answer, never a crash; a client
-that sends garbage or too much is dropped. Requests run via :class:`Commands`.
+that sends garbage or too much is dropped. Requests run via :class:`Commands`, which checks
+every argument against the command's signature.
+
+Any local user can connect to the TCP port, token or not: each listener has its own client
+limit (so TCP connections can never lock the owner out of the Unix socket), a TCP client must
+send a request carrying the token within TOKEN_WAIT seconds of connecting or it is closed, and
+a client that sends no request for CLIENT_IDLE seconds is closed (``events --follow`` only
+listens, and stays).
 """
 
 from __future__ import annotations
@@ -28,7 +35,10 @@ from .protocol import MAX_REQUEST, ControlError, encode
 
 log = logging.getLogger("skinnyctl.control")
 
-MAX_CLIENTS = 32
+MAX_CLIENTS = 32  # per Unix listener: the owner's CLI and scripts
+MAX_TCP_CLIENTS = 8  # per TCP listener
+TOKEN_WAIT = 1.0  # seconds a TCP client has to send its first (token-carrying) request
+CLIENT_IDLE = 60.0  # seconds without a request before a client is closed
 
 
 class ControlServer:
@@ -51,7 +61,7 @@ class ControlServer:
         self._listeners: list[tuple[socket.socket, bool]] = []  # (socket, needs token)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._clients: set[socket.socket] = set()
+        self._clients: dict[bool, set[socket.socket]] = {False: set(), True: set()}  # by TCP
         self._lock = threading.Lock()
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -80,7 +90,7 @@ class ControlServer:
             with contextlib.suppress(OSError):
                 sock.close()
         with self._lock:
-            for c in list(self._clients):
+            for c in [c for clients in self._clients.values() for c in clients]:
                 with contextlib.suppress(OSError):
                     c.shutdown(socket.SHUT_RDWR)
         for t in self._threads:
@@ -113,7 +123,7 @@ class ControlServer:
             sock.bind(str(path))
         except OSError as e:
             sock.close()
-            raise UserError(f"cannot create the control socket {path}: {e.strerror}") from None
+            raise UserError(f"cannot create the control socket {path}: {e.strerror or e}") from None
         finally:
             os.umask(old)
         os.chmod(path, 0o600)
@@ -146,14 +156,19 @@ class ControlServer:
                 if self._stopping.is_set():
                     return
                 continue
+            limit = MAX_TCP_CLIENTS if needs_token else MAX_CLIENTS
             with self._lock:
-                if len(self._clients) >= MAX_CLIENTS:
-                    log.warning("control: too many clients, refusing one")
+                clients = self._clients[needs_token]
+                if len(clients) >= limit:
+                    log.warning(
+                        "control: too many %s clients, refusing one", "TCP" if needs_token else ""
+                    )
                     with contextlib.suppress(OSError):
+                        client.settimeout(0.1)
                         client.sendall(encode({"ok": False, "error": "too many clients"}))
-                        client.close()
+                    client.close()
                     continue
-                self._clients.add(client)
+                clients.add(client)
             threading.Thread(
                 target=self._serve_client,
                 args=(client, needs_token),
@@ -164,46 +179,52 @@ class ControlServer:
     def _serve_client(self, client: socket.socket, needs_token: bool) -> None:
         try:
             with client, client.makefile("rb") as reader:
+                # The token first, and soon: an idle TCP connection must not hold a slot.
+                client.settimeout(TOKEN_WAIT if needs_token else CLIENT_IDLE)
+                first = True
                 while not self._stopping.is_set():
-                    line = reader.readline(MAX_REQUEST + 1)
-                    if not line:
+                    line = _read_request(reader, client, first and needs_token)
+                    if line is None:
                         return
-                    if len(line) > MAX_REQUEST:
-                        client.sendall(encode({"ok": False, "error": "request too large"}))
-                        return
+                    client.settimeout(CLIENT_IDLE)
                     request = _parse(line)
                     if isinstance(request, str):
+                        if first and needs_token:
+                            return  # no token in it: not one of ours
                         client.sendall(encode({"ok": False, "error": request}))
                         continue
                     if needs_token and not self._token_ok(request.get("token")):
                         log.warning("control: TCP request with a wrong token refused")
                         client.sendall(encode({"ok": False, "error": "wrong or missing token"}))
                         return
-                    if request.get("command") == "events" and request.get("args", {}).get("follow"):
-                        self._follow(client, request.get("args", {}))
-                        return
+                    first = False
+                    args = request.get("args")
+                    if request.get("command") == "events" and isinstance(args, dict):
+                        problem = self.commands.check("events", args)
+                        if problem is None and args.get("follow"):
+                            self._follow(client, args)
+                            return
                     client.sendall(encode(self._answer(request)))
         except OSError:
-            pass  # the client went away
+            pass  # the client went away, or was idle too long
         finally:
             with self._lock:
-                self._clients.discard(client)
+                self._clients[needs_token].discard(client)
 
     def _token_ok(self, given: Any) -> bool:
         return isinstance(given, str) and hmac.compare_digest(given.encode(), self.token.encode())
 
     def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
         command = request.get("command")
-        args = request.get("args") or {}
+        args = request.get("args")
+        if args is None:
+            args = {}
         if not isinstance(command, str) or not isinstance(args, dict):
             return {"ok": False, "error": 'a request is {"command": NAME, "args": {...}}'}
         try:
             return {"ok": True, "result": self.commands.run(command, args)}
         except ControlError as e:
             return {"ok": False, "error": str(e), "valid": e.valid, "problems": e.problems}
-        except TypeError as e:  # wrong or missing arguments for the command
-            log.info("control: bad arguments for %s: %s", command, e)
-            return {"ok": False, "error": f"bad arguments for {command}: {e}"}
         except TimeoutError:
             return {"ok": False, "error": "the call manager did not answer in time"}
         except Exception as e:
@@ -233,11 +254,30 @@ class ControlServer:
             sub.close()
 
 
+def _read_request(reader: Any, client: socket.socket, first_tcp: bool) -> bytes | None:
+    """The next request line; None when the client is gone, sent too much, or (on TCP, the
+    first line) did not send it within TOKEN_WAIT."""
+    try:
+        line: bytes = reader.readline(MAX_REQUEST + 1)
+    except TimeoutError:
+        if first_tcp:
+            log.warning("control: TCP client sent no request within %.0f s; closed", TOKEN_WAIT)
+        return None
+    if not line:
+        return None
+    if len(line) > MAX_REQUEST:
+        client.sendall(encode({"ok": False, "error": "request too large"}))
+        return None
+    return line
+
+
 def _parse(line: bytes) -> dict[str, Any] | str:
     try:
         request = json.loads(line)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         return f"not JSON: {e}"
+    except RecursionError:
+        return "not JSON this program reads: nested too deeply"
     if not isinstance(request, dict):
         return "a request is a JSON object"
     return request

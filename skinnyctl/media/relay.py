@@ -1,12 +1,20 @@
-"""UDP/RTP relay: port pairs per call leg, forwarding between the two legs of a call.
+"""The media engine: UDP/RTP port pairs per leg, forwarding, playing, recording, mixing.
 
 See the package docstring (`skinnyctl.media`) for the API and the address-learning rule.
 
-Threads: one forwarding thread (epoll over every leg socket) and one music-on-hold pacing thread.
-Public methods may be called from any thread; they take `Relay._lock`. The forwarding thread
-never takes that lock: it reads per-port attributes that public methods replace atomically
-(single attribute stores under the GIL), and a socket closed under its feet only raises OSError,
-which it ignores.
+Threads: the forwarding thread (epoll over every leg socket), the media clock (`clock`: every
+packet the engine generates, conference mixing), the disk thread (`record`) and the notifier
+(callbacks). Public methods may be called from any thread; they take `Relay._lock`. The
+forwarding thread never takes that lock: it reads per-port attributes that public methods
+replace atomically (single attribute stores under the GIL), takes only a conference's short
+lock to hand a packet to the mixer, and a socket closed under its feet only raises OSError,
+which it ignores. Lock order: `Relay._lock`, then the clock's condition, then a conference's
+lock; callbacks run on the notifier with none of them held.
+
+Hot path: a packet on a port with nothing special (a bridge between legs of the same or an
+undeclared codec; no recording, echo, mixing, telephone-event payload type or partner playing)
+is forwarded by exactly the code of old. A port with more to do has `out` None and `special`
+set, so it leaves through the idle branch into `_special`: the plain path pays nothing for it.
 """
 
 from __future__ import annotations
@@ -14,16 +22,23 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import random
 import select
 import socket
-import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+from .clock import MediaClock, Notifier, OutStream, Play, PlayDone
+from .g711 import ALAW_TO_ULAW, LAW_INDEX, ULAW_TO_ALAW
+from .mixer import Conference, Party
 from .moh import CODECS, SAMPLE_RATE, MusicOnHold
+from .record import DiskWriter, RecordDone, Recording
+from .rtp import DtmfDetector, event_code, payload_bounds
+from .sources import Music, Renderer, Source, describe
+from .wav import WavError
 
 __all__ = ["Leg", "Relay", "RelayError"]
 
@@ -32,6 +47,14 @@ log = logging.getLogger("skinnyctl.media.relay")
 _MAX_DROPOUT = 3000  # RFC 3550 A.1: forward jumps up to this are loss, beyond it a restart
 _MAX_MISORDER = 100
 _UNITS_PER_NS_DIV = 125_000  # ns per 8 kHz RTP clock tick; G.711/G.729/G.722 all use 8 kHz
+_DTMF_MIN_GAP = 0.05  # s between reported digits; DTMF needs >= 40 ms tone + 40 ms pause
+# bridge of different G.711 laws: what to do with a packet of each static payload type
+_CONVERSIONS: dict[str, dict[int, tuple[bytes, int]]] = {
+    "alaw": {0: (ULAW_TO_ALAW, 8)},
+    "ulaw": {8: (ALAW_TO_ULAW, 0)},
+}
+
+DtmfHandler = Callable[["Leg", str], Any]
 
 
 class RelayError(RuntimeError):
@@ -46,6 +69,7 @@ class _Port:
 
     __slots__ = (
         "bytes_in",
+        "conv",
         "cycles",
         "dropped_idle",
         "dropped_malformed",
@@ -67,7 +91,9 @@ class _Port:
         "send_errors",
         "seq_base",
         "sock",
+        "special",
         "started",
+        "target",
         "transit",
         "tx_bytes",
         "tx_packets",
@@ -84,7 +110,10 @@ class _Port:
         self.nat = False  # the call manager saw the phone behind NAT: latch the port too
         self.latched = False
         self.packets_at_learn = 0
-        self.out: _Port | None = None  # where packets arriving here are forwarded
+        self.out: _Port | None = None  # the plain path: forward packets arriving here there
+        self.target: _Port | None = None  # the bridge partner's port, also when `special`
+        self.special = False  # more than a plain forward: the forwarding thread's `_special`
+        self.conv: dict[int, tuple[bytes, int]] | None = None  # PT -> (G.711 table, new PT)
         self.packets_in = 0
         self.bytes_in = 0
         self.tx_packets = 0
@@ -152,27 +181,63 @@ class _Port:
 
 
 class Leg:
-    """One phone's side of a call: an even RTP port and the RTCP port above it.
+    """One end of a call's media: an even RTP port and the RTCP port above it.
 
     Read-only for callers; pass it back to the `Relay` methods.
     """
 
-    __slots__ = ("_closed", "_rtcp", "_rtp", "call_key", "codec", "echo", "held", "id", "partner")
+    __slots__ = (
+        "_closed",
+        "_rtcp",
+        "_rtp",
+        "call_key",
+        "codec",
+        "dtmf_digits",
+        "dtmf_flood",
+        "dtmf_last",
+        "dtmf_pt",
+        "dtmf_rx",
+        "echo",
+        "forward_dtmf",
+        "gen_busy",
+        "held",
+        "id",
+        "on_dtmf",
+        "out",
+        "partner",
+        "party",
+        "ptime_ms",
+        "rec",
+        "transcoded",
+    )
 
     def __init__(self, leg_id: int, call_key: object) -> None:
         self.id = leg_id
         self.call_key = call_key
         self.partner: Leg | None = None
         self.held = False
-        self.echo = False  # packets go back to where they came from (the echo test)
-        self.codec: str | None = None
+        self.codec: str | None = None  # None: undeclared (forwarded as is; plays use µ-law)
+        self.ptime_ms = 20
+        self.dtmf_pt: int | None = None  # RFC 4733 telephone-event payload type
+        self.dtmf_rx = DtmfDetector()
+        self.dtmf_digits = 0
+        self.dtmf_flood = 0  # events ignored: too close to the previous digit
+        self.dtmf_last = 0.0
+        self.on_dtmf: DtmfHandler | None = None
+        self.forward_dtmf = False
+        self.echo = False
+        self.party: Party | None = None  # conference membership
+        self.rec: Recording | None = None
+        self.out: OutStream | None = None  # what the engine itself sends to this leg
+        self.gen_busy = False  # playing or sending DTMF: the partner's media is not forwarded
+        self.transcoded = 0
         self._closed = False
         self._rtp: _Port
         self._rtcp: _Port
 
     @property
     def local_port(self) -> int:
-        """The RTP port to name in StartMediaTransmission for this leg's phone."""
+        """The RTP port to name in StartMediaTransmission (or SDP) for this leg's remote."""
         return self._rtp.local_port
 
     @property
@@ -181,123 +246,20 @@ class Leg:
 
     @property
     def remote(self) -> tuple[str, int] | None:
-        """The phone's RTP address the relay sends to (learned, possibly NAT-latched)."""
+        """The remote's RTP address the relay sends to (learned, possibly NAT-latched)."""
         return self._rtp.remote
+
+    @property
+    def conference(self) -> object | None:
+        """The conference key the leg is mixed in, or None."""
+        return self.party.conf.key if self.party is not None else None
 
     def __repr__(self) -> str:
         return f"Leg(id={self.id}, call={self.call_key!r}, port={self._rtp.local_port})"
 
 
-class _MohStream:
-    __slots__ = (
-        "due",
-        "frames",
-        "index",
-        "leg",
-        "marker",
-        "packet",
-        "port",
-        "pt",
-        "ptime_s",
-        "sent",
-        "seq",
-        "ssrc",
-        "ts",
-        "ts_step",
-    )
-
-    def __init__(self, leg: Leg, frames: tuple[bytes, ...], pt: int, ptime_ms: int) -> None:
-        rnd = random.SystemRandom()
-        self.leg = leg
-        self.port = leg._rtp
-        self.frames = frames
-        self.index = 0
-        self.pt = pt
-        self.ssrc = rnd.getrandbits(32)
-        self.seq = rnd.getrandbits(16)
-        self.ts = rnd.getrandbits(32)
-        self.ts_step = SAMPLE_RATE * ptime_ms // 1000
-        self.ptime_s = ptime_ms / 1000
-        self.marker = True  # first packet of a talk spurt (RFC 3551 §4.1)
-        self.packet = bytearray(12 + max(len(f) for f in frames))
-        self.due = time.monotonic()
-        self.sent = 0
-
-    def send_one(self) -> None:
-        frame = self.frames[self.index]
-        self.index = (self.index + 1) % len(self.frames)
-        pkt = self.packet
-        struct.pack_into(
-            "!BBHII",
-            pkt,
-            0,
-            0x80,
-            self.pt | (0x80 if self.marker else 0),
-            self.seq,
-            self.ts,
-            self.ssrc,
-        )
-        n = 12 + len(frame)
-        pkt[12:n] = frame
-        dest = self.port.remote
-        if dest is not None:
-            try:
-                self.port.sock.sendto(memoryview(pkt)[:n], dest)
-                self.port.tx_packets += 1
-                self.port.tx_bytes += n
-                self.sent += 1
-            except OSError:
-                self.port.send_errors += 1
-        self.marker = False
-        self.seq = (self.seq + 1) & 0xFFFF
-        self.ts = (self.ts + self.ts_step) & 0xFFFFFFFF
-
-
-class _MohSender(threading.Thread):
-    """Paces every held leg's stream on an absolute 20 ms (ptime) schedule."""
-
-    def __init__(self) -> None:
-        super().__init__(name="skinnyctl-moh", daemon=True)
-        self.cond = threading.Condition()
-        self.streams: dict[int, _MohStream] = {}
-        self.stopping = False
-
-    def add(self, s: _MohStream) -> None:
-        with self.cond:
-            self.streams[s.leg.id] = s
-            self.cond.notify()
-
-    def remove(self, leg: Leg) -> _MohStream | None:
-        with self.cond:
-            return self.streams.pop(leg.id, None)
-
-    def stop(self) -> None:
-        with self.cond:
-            self.stopping = True
-            self.cond.notify()
-
-    def run(self) -> None:
-        with self.cond:
-            while not self.stopping:
-                if not self.streams:
-                    self.cond.wait(1.0)
-                    continue
-                now = time.monotonic()
-                nxt = now + 1.0
-                for s in self.streams.values():
-                    if s.due <= now:
-                        if now - s.due > 0.2:
-                            s.due = now  # stalled (suspend, overload): restart the schedule
-                        s.send_one()
-                        s.due += s.ptime_s
-                    nxt = min(nxt, s.due)
-                delay = nxt - time.monotonic()
-                if delay > 0:
-                    self.cond.wait(delay)
-
-
 class Relay:
-    """The RTP relay. See `skinnyctl.media` for the API summary."""
+    """The media engine. See `skinnyctl.media` for the API summary."""
 
     def __init__(
         self,
@@ -320,6 +282,8 @@ class Relay:
         self._moh = moh
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
+        self._play_ids = itertools.count(1)
+        self._record_ids = itertools.count(1)
         self._legs: dict[int, Leg] = {}
         self._ports: dict[int, _Port] = {}  # fd -> port; read lock-free by the forwarder
         self._epoll = select.epoll()
@@ -327,7 +291,10 @@ class Relay:
         os.set_blocking(self._wake_r, False)
         self._epoll.register(self._wake_r, select.EPOLLIN)
         self._thread: threading.Thread | None = None
-        self._moh_thread = _MohSender()
+        self._notifier = Notifier()
+        self._clock = MediaClock(self._notifier.post, self._idle)
+        self._disk = DiskWriter(self._notifier.post, self._idle)
+        self._renderer = Renderer(lambda: self.music)
         self._stopping = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -338,10 +305,13 @@ class Relay:
                 return
             self._thread = threading.Thread(target=self._run, name="skinnyctl-relay", daemon=True)
             self._thread.start()
-            self._moh_thread.start()
+            self._notifier.start()
+            self._clock.start()
+            self._disk.start()
 
     def stop(self) -> None:
-        """Stop the threads and close every leg. Idempotent."""
+        """Stop the threads and close every leg (recordings end "closed" and are kept, their
+        on_done and those of stopped plays still run). Idempotent."""
         with self._lock:
             if self._wake_r < 0:
                 return
@@ -352,8 +322,12 @@ class Relay:
         if thread is not None:
             os.write(self._wake_w, b"x")  # wakes epoll at once instead of its 1 s timeout
             thread.join(5.0)
-            self._moh_thread.stop()
-            self._moh_thread.join(5.0)
+            self._clock.stop()
+            self._clock.join(5.0)
+            self._disk.stop()
+            self._disk.join(10.0)  # finishes the recordings still open
+            self._notifier.stop()
+            self._notifier.join(5.0)
         with self._lock:
             if self._wake_r >= 0:
                 self._epoll.close()
@@ -465,19 +439,47 @@ class Relay:
                 p.packets_at_learn = p.packets_in
                 p.remote = (ip, pn)
 
+    def set_codec(
+        self, leg: Leg, codec: str, *, dtmf_pt: int | None = None, ptime_ms: int = 20
+    ) -> None:
+        """Declare what the leg's remote sends and expects: G.711 law, RFC 4733 payload type
+        (None: no telephone-events on this leg) and packet time. A bridge between legs of
+        different laws then converts every packet; plays are encoded in this law."""
+        if dtmf_pt is not None and not 96 <= dtmf_pt <= 127:
+            raise RelayError(f"telephone-event payload type {dtmf_pt} is not dynamic (96-127)")
+        with self._lock:
+            self._check(leg)
+            self._declare(leg, codec, ptime_ms)
+            if leg.dtmf_pt != dtmf_pt:
+                leg.dtmf_pt = dtmf_pt
+                leg.dtmf_rx = DtmfDetector()
+            self._plan_both(leg)
+
+    def set_dtmf(self, leg: Leg, on_dtmf: DtmfHandler | None, *, forward: bool = False) -> None:
+        """Report each RFC 4733 digit received on `leg` as ``on_dtmf(leg, digit)`` (from the
+        notifier thread; None: stop reporting). Events are consumed, not forwarded to the
+        bridged partner, unless ``forward`` (then with the partner's payload type if it has
+        one)."""
+        with self._lock:
+            self._check(leg)
+            leg.on_dtmf = on_dtmf
+            leg.forward_dtmf = forward
+
     def bridge(self, a: Leg, b: Leg) -> None:
-        """Forward media between two legs of the same call (both directions)."""
+        """Forward media between two legs of the same call (both directions); legs in a
+        conference leave it."""
         with self._lock:
             self._check(a)
             self._check(b)
             if a is b or a.call_key != b.call_key:
                 raise RelayError("bridge needs two different legs of the same call")
             for leg in (a, b):
+                self._mix_remove(leg)
                 if leg.partner is not None and leg.partner not in (a, b):
                     self._unbridge(leg)
             a.partner, b.partner = b, a
-            self._route(a)
-            self._route(b)
+            self._plan(a)
+            self._plan(b)
 
     def unbridge(self, leg: Leg) -> None:
         """Stop forwarding between `leg` and its partner (packets then count as idle drops)."""
@@ -485,47 +487,202 @@ class Relay:
             self._check(leg)
             self._unbridge(leg)
 
-    def hold(self, leg: Leg, codec: str = "ulaw", ptime_ms: int = 20) -> None:
-        """Play music on hold to `leg`'s phone; media between it and its partner stops."""
-        if codec not in CODECS:
-            raise RelayError(f"music on hold supports {sorted(CODECS)}, not {codec!r}")
-        frames = self.music.frames(codec, ptime_ms)
+    def hold(self, leg: Leg, codec: str | None = None, ptime_ms: int | None = None) -> None:
+        """Play music on hold to `leg` (looping); media between it and its partner stops, a
+        conference stops mixing it. ``codec``/``ptime_ms`` re-declare the leg (see
+        `set_codec`); by default the leg's own."""
         with self._lock:
             self._check(leg)
-            self._moh_thread.remove(leg)
+            self._declare(leg, codec or leg.codec or "ulaw", ptime_ms or leg.ptime_ms)
+            frames = self._frames(leg, [Music()])
             leg.held = True
-            leg.codec = codec
-            self._route(leg)
-            if leg.partner is not None:
-                self._route(leg.partner)
-            self._moh_thread.add(_MohStream(leg, frames, CODECS[codec], ptime_ms))
+            play = Play(
+                next(self._play_ids),
+                frames,
+                CODECS[self._codec(leg)],
+                "music",
+                True,
+                None,
+                hold=True,
+            )
+            self._start_play(leg, play)
+            self._plan_both(leg)
 
     def resume(self, leg: Leg) -> None:
-        """Stop music on hold to `leg` and restore forwarding with its partner."""
+        """End music on hold to `leg` and restore forwarding with its partner (or mixing)."""
         with self._lock:
             self._check(leg)
-            self._moh_thread.remove(leg)
             leg.held = False
-            self._route(leg)
-            if leg.partner is not None:
-                self._route(leg.partner)
+            self._end_play(leg, hold_only=True)
+            self._plan_both(leg)
+
+    def play(
+        self,
+        leg: Leg,
+        source: Source | Sequence[Source],
+        *,
+        loop: bool = False,
+        on_done: PlayDone | None = None,
+    ) -> int:
+        """Play `source` (or several, back to back) to `leg`, replacing what was playing; while
+        it plays the leg hears it instead of its partner or conference. Returns the play id;
+        ``on_done(leg, play_id, completed)`` runs when it ends (completed False: stopped,
+        replaced or the leg closed). A WAV that cannot be used raises `RelayError`."""
+        sources = [source] if isinstance(source, Source) else list(source)
+        if not sources or not all(isinstance(s, Source) for s in sources):
+            raise RelayError(f"play needs Music, Prompt, Tone or Silence sources, not {source!r}")
+        with self._lock:
+            self._check(leg)
+            codec, ptime = self._codec(leg), self._ptime(leg)
+        try:
+            frames = self._renderer.frames(sources, codec, ptime)  # file I/O: outside the lock
+        except WavError as e:
+            raise RelayError(str(e)) from e
+        with self._lock:
+            self._check(leg)
+            if (codec, ptime) != (self._codec(leg), self._ptime(leg)):  # changed meanwhile
+                codec = self._codec(leg)
+                frames = self._frames(leg, sources)  # cached by now: cheap under the lock
+            play = Play(
+                next(self._play_ids), frames, CODECS[codec], describe(sources), loop, on_done
+            )
+            self._start_play(leg, play)
+            return play.id
+
+    def stop_play(self, leg: Leg) -> None:
+        """Stop what plays to `leg` (its on_done gets completed=False). No play: nothing."""
+        with self._lock:
+            self._check(leg)
+            self._end_play(leg)
+
+    def record(
+        self,
+        leg: Leg,
+        path: str | Path,
+        *,
+        max_seconds: float,
+        silence_seconds: float | None = None,
+        silence_dbfs: float = -40.0,
+        on_done: RecordDone | None = None,
+    ) -> int:
+        """Record what `leg`'s remote sends to `path` (8 kHz 16-bit mono WAV, written
+        atomically). Ends by `stop_record`, `max_seconds`, or `silence_seconds` below
+        `silence_dbfs` after the first speech; then ``on_done(leg, record_id, path, seconds,
+        why)`` with why "stopped", "limit", "silence", "closed" or "error". Returns the id.
+        A directory that cannot be written raises `RelayError`."""
+        if not 0 < max_seconds <= 24 * 3600:
+            raise RelayError(f"max_seconds {max_seconds} is not between 0 and 86400")
+        if silence_seconds is not None and not 0 < silence_seconds <= max_seconds:
+            raise RelayError(f"silence_seconds {silence_seconds} is not within 0..max_seconds")
+        path = Path(path)
+        with self._lock:
+            self._check(leg)
+            try:
+                rec = Recording(
+                    next(self._record_ids),
+                    leg,
+                    path,
+                    max_seconds,
+                    silence_seconds,
+                    silence_dbfs,
+                    on_done,
+                )
+            except OSError as e:
+                raise RelayError(
+                    f"cannot record to {path}: {e.strerror or e}; check that its directory "
+                    "exists and is writable"
+                ) from e
+            if leg.rec is not None:
+                self._disk.end(leg.rec, "stopped")
+            leg.rec = rec
+            self._disk.add(rec)
+            self._plan(leg)
+            return rec.id
+
+    def stop_record(self, leg: Leg) -> None:
+        """End the recording of `leg` ("stopped"; the file is completed). None: nothing."""
+        with self._lock:
+            self._check(leg)
+            rec = leg.rec
+            if rec is not None:
+                leg.rec = None
+                self._disk.end(rec, "stopped")
+                self._plan(leg)
 
     def echo(self, leg: Leg, on: bool = True) -> None:
-        """Send what arrives on `leg` straight back to its phone (the echo-test number);
-        forwarding with its partner stops meanwhile."""
+        """Send what arrives on `leg` straight back to its remote, unchanged and in order
+        (the echo test), not to its partner or conference; its partner's media is not forwarded
+        to it meanwhile."""
         with self._lock:
             self._check(leg)
             leg.echo = on
-            self._route(leg)
-            if leg.partner is not None:
-                self._route(leg.partner)
+            self._plan_both(leg)
+
+    def send_dtmf(self, leg: Leg, digit: str, duration_ms: int = 100) -> None:
+        """Send one RFC 4733 event to `leg`'s remote (queued after digits still being sent),
+        with the leg's telephone-event payload type (`set_codec(..., dtmf_pt=...)`)."""
+        try:
+            code = event_code(digit)
+        except ValueError as e:
+            raise RelayError(str(e)) from e
+        if not 40 <= duration_ms <= 8000:
+            raise RelayError(f"DTMF duration {duration_ms} ms is not between 40 and 8000")
+        with self._lock:
+            self._check(leg)
+            if leg.dtmf_pt is None:
+                raise RelayError(
+                    f"{leg!r} has no telephone-event payload type; set_codec(..., dtmf_pt=101)"
+                )
+            with self._clock.cond:
+                s = self._clock.activate(leg)
+                s.dtmf.queue.append((code, duration_ms * SAMPLE_RATE // 1000))
+                leg.gen_busy = True
+            self._plan_partner(leg)
+
+    def mix_add(self, conf_key: object, leg: Leg) -> None:
+        """Mix `leg` into conference `conf_key` (created on first use): it hears everyone
+        else's sum, in 20 ms frames of its own law. Unbridges it; moves it from another
+        conference. A held leg joins but is mixed from its `resume` on."""
+        with self._lock:
+            self._check(leg)
+            if leg.party is not None:
+                if leg.party.conf.key == conf_key:
+                    return
+                self._mix_remove(leg)
+            self._unbridge(leg)
+            with self._clock.cond:
+                conf = self._clock.confs.get(conf_key)
+                if conf is None:
+                    conf = self._clock.confs[conf_key] = Conference(conf_key)
+                party = Party(leg, LAW_INDEX[self._codec(leg)], conf)
+                leg.party = party
+                conf.add(leg.id, party)
+                self._clock.activate(leg)
+            self._plan(leg)
+
+    def mix_remove(self, leg: Leg) -> None:
+        """Take `leg` out of its conference (the conference ends with its last party)."""
+        with self._lock:
+            self._check(leg)
+            self._mix_remove(leg)
 
     def close_leg(self, leg: Leg) -> None:
-        """Free the leg's ports (hang-up). Idempotent."""
+        """Free the leg's ports (hang-up): plays end (completed False), a recording ends
+        "closed" and is kept. Idempotent."""
         with self._lock:
             if leg._closed:
                 return
-            self._moh_thread.remove(leg)
+            self._end_play(leg)
+            self._mix_remove(leg)
+            with self._clock.cond:
+                if leg.out is not None:
+                    leg.out.dtmf.queue.clear()
+                    leg.out.dtmf.code = -1
+                    leg.out.dtmf.pause = 0
+                self._clock.settle(leg)
+            if leg.rec is not None:
+                self._disk.end(leg.rec, "closed")
+                leg.rec = None
             self._unbridge(leg)
             leg._closed = True
             del self._legs[leg.id]
@@ -535,7 +692,7 @@ class Relay:
                     self._epoll.unregister(p.fd)
                 except (OSError, ValueError):
                     pass
-                p.out = None
+                p.out = p.target = None
                 p.remote = None
                 p.sock.close()
             self._free.append(leg._rtp.local_port)
@@ -549,25 +706,25 @@ class Relay:
     # -- status -------------------------------------------------------------------------------
 
     def stats(self) -> list[dict[str, Any]]:
-        """One dict per leg: the stream received from its phone and what was sent to it."""
+        """One dict per leg: the stream received from its remote, what was sent to it, and
+        what the engine does with it (play, record, conference, echo, DTMF)."""
         with self._lock:
             legs = list(self._legs.values())
+            with self._clock.cond:
+                gen = {leg.id: _gen_stats(leg) for leg in legs}
         out = []
         for leg in legs:
             p, c = leg._rtp, leg._rtcp
             expected = p.expected()
             received = p.packets_in
+            rec = leg.rec
             out.append(
                 {
                     "leg": leg.id,
                     "call": leg.call_key,
                     "local_port": p.local_port,
                     "remote": f"{p.remote[0]}:{p.remote[1]}" if p.remote else None,
-                    "state": "held"
-                    if leg.held
-                    else "echo"
-                    if leg.echo
-                    else ("bridged" if leg.partner else "idle"),
+                    "state": _state(leg),
                     "partner": leg.partner.id if leg.partner else None,
                     "rx_packets": received,
                     "rx_bytes": p.bytes_in,
@@ -582,6 +739,19 @@ class Relay:
                     "dropped_malformed": p.dropped_malformed,
                     "dropped_idle": p.dropped_idle + c.dropped_idle,
                     "send_errors": p.send_errors + c.send_errors,
+                    "codec": leg.codec,
+                    "ptime_ms": leg.ptime_ms,
+                    "dtmf_pt": leg.dtmf_pt,
+                    "transcoded": leg.transcoded,
+                    "echo": leg.echo,
+                    "dtmf_rx_digits": leg.dtmf_digits,
+                    "dtmf_rx_ignored": leg.dtmf_flood,
+                    "record": (
+                        {"id": rec.id, "path": str(rec.path), "seconds": round(rec.seconds, 2)}
+                        if rec is not None
+                        else None
+                    ),
+                    **gen[leg.id],
                 }
             )
         return out
@@ -592,25 +762,196 @@ class Relay:
         if leg._closed or self._legs.get(leg.id) is not leg:
             raise RelayError(f"{leg!r} is closed or belongs to another relay")
 
-    def _route(self, leg: Leg) -> None:
-        """Set where packets arriving on `leg` go: its partner's ports, or nowhere."""
-        if leg.echo and not leg.held:
-            leg._rtp.out, leg._rtcp.out = leg._rtp, leg._rtcp
+    def _declare(self, leg: Leg, codec: str, ptime_ms: int) -> None:
+        if codec not in CODECS:
+            raise RelayError(f"codec {codec!r} unsupported; use one of {sorted(CODECS)}")
+        if not 10 <= ptime_ms <= 120 or ptime_ms % 10:
+            raise RelayError(f"ptime {ptime_ms} ms unsupported; use 10..120 in steps of 10")
+        leg.codec = codec
+        leg.ptime_ms = ptime_ms
+        party = leg.party
+        if party is not None:
+            with party.conf.lock:
+                party.law = LAW_INDEX[codec]
+
+    @staticmethod
+    def _codec(leg: Leg) -> str:
+        return leg.codec or "ulaw"
+
+    @staticmethod
+    def _ptime(leg: Leg) -> int:
+        return 20 if leg.party is not None else leg.ptime_ms  # a conference speaks in 20 ms
+
+    def _frames(self, leg: Leg, sources: list[Source]) -> tuple[bytes, ...]:
+        try:
+            return self._renderer.frames(sources, self._codec(leg), self._ptime(leg))
+        except WavError as e:
+            raise RelayError(str(e)) from e
+
+    def _start_play(self, leg: Leg, play: Play) -> None:
+        with self._clock.cond:
+            s = self._clock.activate(leg)
+            old, s.play = s.play, play
+            leg.gen_busy = True
+        if old is not None and old.on_done is not None:
+            self._notifier.post(old.on_done, leg, old.id, False)
+        self._plan_partner(leg)
+
+    def _end_play(self, leg: Leg, hold_only: bool = False) -> None:
+        with self._clock.cond:
+            s = leg.out
+            old = s.play if s is not None else None
+            if s is None or old is None or (hold_only and not old.hold):
+                return
+            s.play = None
+            self._clock.settle(leg)
+        if old.on_done is not None:
+            self._notifier.post(old.on_done, leg, old.id, False)
+        self._plan_partner(leg)
+
+    def _mix_remove(self, leg: Leg) -> None:
+        party = leg.party
+        if party is None:
+            return
+        with self._clock.cond:
+            conf = party.conf
+            conf.remove(leg.id)
+            if not conf.parties and self._clock.confs.get(conf.key) is conf:
+                del self._clock.confs[conf.key]
+            leg.party = None
+            self._clock.settle(leg)
+        self._plan(leg)
+
+    def _idle(self, leg: Leg) -> None:
+        """Notifier: the clock finished what it generated for `leg` (a play, DTMF)."""
+        with self._lock:
+            if not leg._closed:
+                self._plan_both(leg)
+
+    def _plan_partner(self, leg: Leg) -> None:
+        if leg.partner is not None:
+            self._plan(leg.partner)
+
+    def _plan_both(self, leg: Leg) -> None:
+        self._plan(leg)
+        self._plan_partner(leg)
+
+    def _plan(self, leg: Leg) -> None:
+        """Set where packets arriving on `leg` go, and whether the plain path may carry them."""
+        if leg._closed:
             return
         peer = leg.partner
-        ok = peer is not None and not leg.held and not peer.held and not peer.echo
-        leg._rtp.out = peer._rtp if ok and peer is not None else None
-        leg._rtcp.out = peer._rtcp if ok and peer is not None else None
+        fwd = (
+            peer
+            if peer is not None
+            and not leg.held
+            and not peer.held
+            and leg.party is None
+            and not leg.echo
+            and not peer.echo
+            else None
+        )
+        conv = None
+        if fwd is not None and leg.codec and fwd.codec and leg.codec != fwd.codec:
+            conv = _CONVERSIONS[fwd.codec]
+        special = (
+            conv is not None
+            or leg.echo
+            or leg.party is not None
+            or leg.rec is not None
+            or leg.dtmf_pt is not None
+            or (fwd is not None and fwd.gen_busy)
+        )
+        rtp, rtcp = leg._rtp, leg._rtcp
+        rtcp.out = fwd._rtcp if fwd is not None else None  # RTCP: forwarded as is, or dropped
+        rtp.conv = conv
+        rtp.target = fwd._rtp if fwd is not None else None
+        # `out` (the plain path's target) is None for a special port; the order of the stores
+        # keeps the forwarding thread from acting on half a plan
+        if special:
+            rtp.special = True
+            rtp.out = None
+        else:
+            rtp.out = rtp.target
+            rtp.special = False
 
     def _unbridge(self, leg: Leg) -> None:
         peer = leg.partner
         leg.partner = None
-        self._route(leg)
+        self._plan(leg)
         if peer is not None and peer.partner is leg:
             peer.partner = None
-            self._route(peer)
+            self._plan(peer)
 
     # -- forwarding thread --------------------------------------------------------------------
+
+    def _special(self, port: _Port, buf: bytearray, n: int) -> None:
+        """An RTP packet off the plain path: telephone-events, recording, echo, mixing, G.711
+        conversion, a partner playing something."""
+        leg = port.leg
+        target: _Port | None
+        bounds = payload_bounds(buf, n)
+        if bounds is None:
+            port.dropped_malformed += 1
+            return
+        start, end = bounds
+        pt = buf[1] & 0x7F
+        if pt == leg.dtmf_pt:
+            digit = leg.dtmf_rx.feed(buf, start, end)
+            if digit is not None:
+                now = time.monotonic()
+                if now - leg.dtmf_last < _DTMF_MIN_GAP:
+                    leg.dtmf_flood += 1  # faster than anyone dials: a flood, not digits
+                else:
+                    leg.dtmf_last = now
+                    leg.dtmf_digits += 1
+                    if leg.on_dtmf is not None:
+                        self._notifier.post(leg.on_dtmf, leg, digit)
+            if leg.echo:
+                target = port
+            elif leg.forward_dtmf and port.target is not None:
+                target = port.target
+                if target.leg.dtmf_pt is not None:
+                    buf[1] = (buf[1] & 0x80) | target.leg.dtmf_pt
+            else:
+                return  # consumed
+        else:
+            rec = leg.rec
+            if rec is not None:
+                ssrc = buf[8] << 24 | buf[9] << 16 | buf[10] << 8 | buf[11]
+                ts = buf[4] << 24 | buf[5] << 16 | buf[6] << 8 | buf[7]
+                rec.pending.append((ssrc, ts, pt, bytes(buf[start:end])))
+            party = leg.party
+            if leg.echo:
+                target = port
+            elif party is not None:
+                if leg.held:
+                    port.dropped_idle += 1
+                else:
+                    with party.conf.lock:
+                        party.push(buf, start, end, time.monotonic_ns())
+                return
+            else:
+                target = port.target
+                if target is None and rec is not None:
+                    return  # recorded, nothing else to do
+                conv = port.conv
+                if conv is not None and target is not None:
+                    c = conv.get(pt)
+                    if c is not None:
+                        buf[start:end] = buf[start:end].translate(c[0])
+                        buf[1] = (buf[1] & 0x80) | c[1]
+                        leg.transcoded += 1
+        if target is None or target.remote is None or target.leg.gen_busy:
+            port.dropped_idle += 1
+            return
+        try:
+            target.sock.sendto(memoryview(buf)[:n], target.remote)
+        except OSError:
+            target.send_errors += 1
+            return
+        target.tx_packets += 1
+        target.tx_bytes += n
 
     def _run(self) -> None:
         buf = bytearray(2048)
@@ -619,6 +960,7 @@ class Relay:
         ports = self._ports
         wake = self._wake_r
         now_ns = time.monotonic_ns
+        special = self._special
         while True:
             try:
                 events = poll(1.0)
@@ -672,7 +1014,14 @@ class Relay:
                 port.bytes_in += n
                 out = port.out
                 if out is None:
-                    port.dropped_idle += 1
+                    if port.special:  # off the plain path: `out` is None for such ports
+                        try:
+                            special(port, buf, n)
+                        except Exception:  # a bug must not end forwarding for every call
+                            port.dropped_malformed += 1
+                            log.exception("media: packet on port %d not handled", port.local_port)
+                    else:
+                        port.dropped_idle += 1
                     continue
                 dest = out.remote
                 if dest is None:
@@ -685,3 +1034,49 @@ class Relay:
                     continue
                 out.tx_packets += 1
                 out.tx_bytes += n
+
+
+def _state(leg: Leg) -> str:
+    if leg.held:
+        return "held"
+    if leg.party is not None:
+        return "conference"
+    if leg.echo:
+        return "echo"
+    return "bridged" if leg.partner else "idle"
+
+
+def _gen_stats(leg: Leg) -> dict[str, Any]:
+    """What the engine generates for `leg` (clock lock held): play, mixing, DTMF sent."""
+    s = leg.out
+    play = s.play if s is not None else None
+    party = leg.party
+    mix: dict[str, Any] | None = None
+    if party is not None:
+        with party.conf.lock:
+            lat = sorted(party.latency_us)
+            mix = {
+                "conference": party.conf.key,
+                "parties": len(party.conf.parties),
+                "frames_mixed": party.frames_mixed,
+                "frames_sent": s.mix_frames if s is not None else 0,
+                "late": party.late,
+                "reordered": party.reordered,
+                "underruns": party.underruns,
+                "skipped": party.skipped,
+                "shrunk": party.shrunk,
+                "restarts": party.restarts,
+                "latency_p50_ms": round(lat[len(lat) // 2] / 1000, 1) if lat else None,
+                "latency_p99_ms": round(lat[len(lat) * 99 // 100] / 1000, 1) if lat else None,
+            }
+    return {
+        "play": (
+            {"id": play.id, "source": play.name, "loop": play.loop, "frames_sent": play.sent}
+            if play is not None
+            else None
+        ),
+        "mix": mix,
+        "generated_packets": s.packets if s is not None else 0,
+        "dtmf_tx_digits": s.dtmf.events if s is not None else 0,
+        "dtmf_tx_packets": s.dtmf.sent if s is not None else 0,
+    }

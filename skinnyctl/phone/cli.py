@@ -3,6 +3,9 @@
 One phone (:func:`run_phone`) registers as a given MAC and model, prints what the server sent
 (protocol, keepalive, lines, speed dials, softkeys, date), then optionally calls a number or
 waits to answer, reporting ring / answer / media (RTP both ways through the server's relay).
+Like a real phone it survives a server restart: when the connection is lost it connects
+again with back-off (1, 2, 4 ... 30 s) and registers again, then goes on waiting for a call; a
+call the loss cut off is reported as dropped (exit 1). ``reconnect=False`` stops at the loss.
 Many phones (:func:`run_many`) register at once from one selectors loop and report how many
 made it and how long it took. Output goes through ``echo``; failures raise :class:`UserError`.
 """
@@ -33,6 +36,11 @@ from .swarm import Swarm
 
 Echo = Callable[[str], None]
 S = CallStateValue
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0  # seconds between attempts to reach the server again
+
+
+class Lost(Exception):
+    """The connection to the server went away."""
 
 
 def parse_server(text: str, default_port: int = 2000) -> tuple[str, int]:
@@ -116,40 +124,108 @@ def run_phone(
     answer: bool = False,
     wait: float = 30.0,
     hold: float = 2.0,
+    reconnect: bool = True,
     echo: Echo = print,
 ) -> None:
     """Register one phone, show what the server sent, then call or answer if asked."""
     mac, model = _mac(mac), _model(model)
-    phone = SimPhone(host, port, mac, model=model)
     try:
-        phone.connect()
+        phone = SimPhone(host, port, mac, model=model).connect()
     except OSError as e:
         raise UserError(
             f"cannot connect to {host}:{port}: {e.strerror or e}; is skinnyctl serve running "
             "there (see [server] listen and sccp_port)?"
         ) from None
-    with phone:
-        t0 = time.perf_counter()
+    t0 = time.perf_counter()
+    try:
+        reg = _register(phone)
+    except Lost as e:
+        phone.close()
+        raise UserError(f"{phone.name}: registration did not complete: {e}") from None
+    ms = 1000 * (time.perf_counter() - t0)
+    echo(f"{phone.name} ({model}) registered with {host}:{port} in {ms:.0f} ms")
+    describe(reg, echo)
+    until = time.monotonic() + wait  # how long --answer waits, reconnections included
+    while True:
         try:
-            reg = phone.register(timeout=10)
-        except Rejected as e:
+            if call:
+                _call(phone, call, wait, hold, echo)
+            elif answer:
+                _answer(phone, max(0.0, until - time.monotonic()), hold, echo)
+            break
+        except TimeoutError as e:  # an OSError too, but not a lost connection
+            phone.close()
+            raise UserError(f"{phone.name}: {e}") from None
+        except (Lost, ConnectionError, OSError) as e:
+            phone.close()
+            why = phone.close_reason or str(e) or type(e).__name__
+            echo(f"connection to {host}:{port} lost ({why})")
+            if not reconnect:
+                raise UserError(
+                    f"{phone.name}: the connection to {host}:{port} was lost ({why}); "
+                    "not reconnecting (--no-reconnect)"
+                ) from None
+            dropped = _in_call(phone)
+            patience = max(until - time.monotonic(), wait if dropped or call else 0.0)
+            phone = _reconnect(host, port, mac, model, patience, echo)
+            if dropped or call:
+                _leave(phone)
+                raise UserError(
+                    f"{phone.name}: the call was dropped when the connection was lost; "
+                    "registered again"
+                ) from None
+    _leave(phone)
+
+
+def _register(phone: SimPhone) -> Registration:
+    try:
+        return phone.register(timeout=10)
+    except Rejected as e:
+        phone.close()
+        raise UserError(
+            f"{phone.name} rejected by the server: {e.text} "
+            "(is this MAC in site.toml, with this model?)"
+        ) from None
+    except (TimeoutError, ConnectionError, OSError) as e:
+        raise Lost(str(e)) from None
+
+
+def _reconnect(host: str, port: int, mac: str, model: str, patience: float, echo: Echo) -> SimPhone:
+    """Connect and register again, backing off between attempts, for up to ``patience`` s."""
+    give_up = time.monotonic() + patience
+    delay = BACKOFF_FIRST
+    while True:
+        if time.monotonic() + delay > give_up:
             raise UserError(
-                f"{phone.name} rejected by the server: {e.text} "
-                "(is this MAC in site.toml, with this model?)"
-            ) from None
-        except (TimeoutError, ConnectionError) as e:
-            raise UserError(f"{phone.name}: registration did not complete: {e}") from None
-        ms = 1000 * (time.perf_counter() - t0)
-        echo(f"{phone.name} ({model}) registered with {host}:{port} in {ms:.0f} ms")
-        describe(reg, echo)
-        if call:
-            _call(phone, call, wait, hold, echo)
-        elif answer:
-            _answer(phone, wait, hold, echo)
-        # Leave like a phone being unplugged politely, so the server logs an unregister
-        # rather than a lost connection.
-        with contextlib.suppress(TimeoutError, OSError):
-            phone.unregister(timeout=2)
+                f"SEP{mac}: could not register again with {host}:{port} within {patience:g} s"
+            )
+        echo(f"reconnecting in {delay:g} s")
+        time.sleep(delay)
+        delay = min(2 * delay, BACKOFF_MAX)
+        phone = SimPhone(host, port, mac, model=model)
+        try:
+            phone.connect()
+            _register(phone)
+        except (OSError, Lost) as e:
+            phone.close()
+            echo(f"  not yet: {getattr(e, 'strerror', None) or e}")
+            continue
+        echo(f"{phone.name} registered again with {host}:{port}")
+        return phone
+
+
+def _in_call(phone: SimPhone) -> bool:
+    """Whether the phone was past ringing (answering or in a call) when it lost the server."""
+    with phone._cond:
+        states = [m.call_state for m in phone.received if isinstance(m, CallState)]
+    return bool(states) and states[-1] not in (S.ON_HOOK,)
+
+
+def _leave(phone: SimPhone) -> None:
+    # Leave like a phone being unplugged politely, so the server logs an unregister rather
+    # than a lost connection.
+    with phone, contextlib.suppress(TimeoutError, OSError, ConnectionError):
+        phone.unregister(timeout=2)
 
 
 def _state(phone: SimPhone, states: set[int], timeout: float) -> CallState:
@@ -198,7 +274,8 @@ def _call(phone: SimPhone, number: str, wait: float, hold: float, echo: Echo) ->
         raise UserError(f"call to {number} ended: {S(st.call_state).name.lower()}")
     echo(f"answered after {1000 * (time.perf_counter() - t0):.0f} ms")
     _media(phone, echo)
-    time.sleep(hold)
+    if phone.closed.wait(hold):  # a phone notices at once when its call manager goes away
+        raise Lost(phone.close_reason)
     _hang_up(phone, ref)
     echo("hung up")
 

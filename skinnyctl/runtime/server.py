@@ -2,10 +2,10 @@
 
     I/O thread: accept, read, frame + decode (FrameDecoder per connection), encode + write
                 (bounded output buffer per connection), close.
-          --Connected/Received/Disconnected--> queue --> core thread
+          --Connected/Received/Disconnected--> inbox (round robin) --> core thread
     core thread: CallManager.handle / on_timer (the only owner of call-control state),
-                 waits on the queue with a timeout = the core's next deadline.
-          --Send/SetVersion/Close--> outbox + wake-up byte --> I/O thread
+                 waits on the inbox with a timeout = the core's next deadline.
+          --Send/SetVersion/MarkRegistered/Close--> outbox + wake-up byte --> I/O thread
           --Publish--> EventBus; --RecordDiscovered--> DiscoveredDevices
           --media, call records, SIP commands--> CallEdge (engine, CdrStore, SIP edge queue)
     other edges (the SIP edge's thread, the media engine's notifier) --submit()--> queue
@@ -14,6 +14,18 @@ Rules: a connection that breaks framing (garbage, oversized frame) is closed at 
 peer does not read is closed when its output buffer passes ``out_limit``; a Close waits at most
 ``close_linger`` seconds for queued output. None of this blocks the other connections: no
 socket call here ever blocks. Every connection gets exactly one Disconnected.
+
+Hostile neighbours (issue 21): the core takes control requests first, then one input per
+connection in turn, registered connections before unregistered ones, so neither unregistered
+traffic nor a busy phone delays another phone's KeepAliveAck. Memory is bounded: a connection
+whose inputs wait for the core beyond ``PENDING_REGISTERED`` / ``PENDING_UNREGISTERED`` is not
+read until the core catches up (and a read never takes more bytes than could decode to that
+many frames); unregistered connections are not read at all while ``UNREGISTERED_WAITING`` of
+them wait, and one that sends more than ``PRE_REGISTER_BYTES`` before registering is closed.
+Arrival times are stamped here, so the core never expires a phone whose keepalive waits its
+turn. At ``max_connections`` the listener leaves the selector until a connection closes (no
+busy loop); an accept failing for lack of descriptors pauses accepting for
+``ACCEPT_BACKOFF``. Lines a peer can repeat are rate-limited (``RateLimitedLog``).
 """
 
 from __future__ import annotations
@@ -22,10 +34,10 @@ import collections
 import contextlib
 import errno
 import logging
-import queue
 import selectors
 import socket
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -37,6 +49,8 @@ from skinnyctl.calls import (
     Close,
     Connected,
     Disconnected,
+    Input,
+    MarkRegistered,
     Publish,
     Received,
     RecordDiscovered,
@@ -44,10 +58,10 @@ from skinnyctl.calls import (
     SetVersion,
     SystemClock,
 )
-from skinnyctl.calls.events import Input
 from skinnyctl.calls.manager import CallManager
 from skinnyctl.calls.media import EdgeAction
 from skinnyctl.errors import UserError
+from skinnyctl.ratelog import RateLimitedLog
 from skinnyctl.sccp import (
     FrameDecoder,
     Message,
@@ -60,12 +74,13 @@ from skinnyctl.sip.events import SipCommand
 from skinnyctl.site.discovered import DiscoveredDevices
 from skinnyctl.site.model import Site
 
+from . import limits
 from .bus import EventBus
 from .calledge import CallEdge
 
 # a tuple: isinstance's fast path on the core thread
 _EDGE_ACTIONS = get_args(EdgeAction) + get_args(SipCommand)
-_TO_IO = (Send, SetVersion, Close)
+_TO_IO = (Send, SetVersion, MarkRegistered, Close)
 
 log = logging.getLogger("skinnyctl.runtime")
 
@@ -77,6 +92,24 @@ READ_SIZE = 65536
 MAX_CORE_WAIT = 1.0  # the core thread re-checks its deadlines at least this often
 SEND_GROUP = 1200  # bytes of whole frames written with one send (below a segment's payload)
 CORE_BATCH = 512  # inputs handled before the core dispatches (and checks its timers)
+# Inputs of one connection that may wait for the core before it is no longer read. A phone
+# registering pipelines a few dozen requests at most; before Register a phone sends a handful.
+PENDING_REGISTERED = 64
+PENDING_UNREGISTERED = 4
+# Unregistered connections with inputs waiting for the core (each has a few at most): beyond
+# this, unregistered connections are not read until the core catches up.
+UNREGISTERED_WAITING = 1024
+MIN_FRAME = 12  # header + message id: a read of N * MIN_FRAME bytes completes <= N + 1 frames
+# Bytes a connection may send before it registers: Register (~200 bytes), an XMLAlarm (up to
+# 4 KiB), a few keepalives and alarms (core.py rule 2); more is not a phone.
+PRE_REGISTER_BYTES = 16 * 1024
+# Bytes a connection we are closing may still send (messages in flight) before it is dropped
+# without waiting for its end: a flooder does not stop because we said goodbye.
+CLOSING_BYTES = 4096
+ACCEPT_BATCH = 64  # accepts per loop turn: a connection storm does not starve reads
+UNREGISTERED_PER_TURN = 256  # unregistered connections served per loop turn
+ACCEPT_BACKOFF = 0.5  # seconds without accepting after EMFILE/ENFILE/ENOBUFS/ENOMEM
+_NO_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 # Message types the core sends as one shared object to many phones (their bytes are cached).
 _SHARED = (SoftKeyTemplateRes, SoftKeySetRes)
 
@@ -92,8 +125,79 @@ class _Conn:
     out: bytearray = field(default_factory=bytearray)
     closing: str = ""  # reason, once the core asked to close
     close_by: float = 0.0
-    writing: bool = False  # registered for EVENT_WRITE
+    writing: bool = False  # wants EVENT_WRITE (output queued)
     shut: bool = False  # our side is shut down; waiting for the peer's EOF
+    events: int = selectors.EVENT_READ  # what the selector watches now (0: not registered)
+    paused: bool = False  # not read until the core catches up (backpressure)
+    registered: bool = False  # the core said MarkRegistered
+    bytes_in: int = 0  # received before it registered
+    discarded: int = 0  # received after we began to close it
+    queued: int = 0  # inputs put in the inbox (I/O thread only)
+    handled: int = 0  # of those, handled by the core (core thread only)
+    last_in: float | None = None  # clock.now() of the last bytes received (I/O thread only)
+    inbox: collections.deque[Input] = field(default_factory=collections.deque)  # for the core
+    listed: bool = False  # in the inbox's round robin (under the inbox's lock)
+
+    @property
+    def pending(self) -> int:
+        return self.queued - self.handled
+
+    @property
+    def pending_limit(self) -> int:
+        return PENDING_REGISTERED if self.registered else PENDING_UNREGISTERED
+
+
+_EMPTY = object()
+
+
+class _Inbox:
+    """What the core thread handles next: control requests first (``put``), then connections'
+    inputs, one input per connection in turn (round robin), registered connections before
+    unregistered ones. A phone's KeepAlive waits behind one input of each busy connection, not
+    behind everything they queued; a connection's inputs keep their order. One consumer."""
+
+    def __init__(self) -> None:
+        self.high: collections.deque[Any] = collections.deque()
+        self.registered: collections.deque[_Conn] = collections.deque()  # with inputs waiting
+        self.unregistered: collections.deque[_Conn] = collections.deque()
+        self._cond = threading.Condition(threading.Lock())
+
+    def put(self, item: Any) -> None:
+        """A control request, a poke or the stop marker."""
+        with self._cond:
+            self.high.append(item)
+            self._cond.notify()
+
+    def put_inputs(self, conn: _Conn, inputs: list[Input]) -> None:
+        with self._cond:
+            conn.inbox.extend(inputs)
+            if not conn.listed:
+                conn.listed = True
+                (self.registered if conn.registered else self.unregistered).append(conn)
+            self._cond.notify()
+
+    def get(self, timeout: float) -> Any:
+        """The next item, waiting up to ``timeout``; ``_EMPTY`` if none came."""
+        with self._cond:
+            if not (self.high or self.registered or self.unregistered):
+                self._cond.wait(timeout)
+        return self.get_nowait()
+
+    def get_nowait(self) -> Any:
+        """A control item, or (connection, input); ``_EMPTY`` when there is nothing."""
+        if self.high:  # one consumer: it stays non-empty until we pop it
+            return self.high.popleft()
+        with self._cond:
+            for ready in (self.registered, self.unregistered):
+                if ready:
+                    conn = ready.popleft()
+                    item = conn.inbox.popleft()
+                    if conn.inbox:
+                        ready.append(conn)
+                    else:
+                        conn.listed = False
+                    return conn, item
+        return _EMPTY
 
 
 class SccpServer:
@@ -111,6 +215,7 @@ class SccpServer:
         core: CallManager | None = None,
         out_limit: int = OUT_LIMIT,
         close_linger: float = CLOSE_LINGER,
+        max_connections: int | None = None,
     ) -> None:
         self.site = site
         self.host = site.server.listen if host is None else host
@@ -119,15 +224,25 @@ class SccpServer:
         self.bus = bus or EventBus()
         self.discovered = discovered if discovered is not None else DiscoveredDevices()
         self.core = core if core is not None else CallManager(site, self.clock)
+        self.core.sccp.heard = self._heard  # keepalives still queued here count (its rule 4)
         self.call_edge = CallEdge(submit=self.submit)  # Service sets .relay, .cdr and .sip
         self.out_limit = out_limit
         self.close_linger = close_linger
-        self._inbox: queue.Queue[Any] = queue.Queue()
-        self._outbox: collections.deque[Send | SetVersion | Close] = collections.deque()
+        self.max_connections = (
+            limits.connection_cap(site) if max_connections is None else max_connections
+        )
+        self._inbox = _Inbox()
+        self._outbox: collections.deque[Send | SetVersion | MarkRegistered | Close] = (
+            collections.deque()
+        )
         self._conns: dict[int, _Conn] = {}
         self._closing: set[_Conn] = set()  # asked to close, output draining (linger timer)
+        self._paused: set[_Conn] = set()  # not read until the core catches up
         self._next_id = 1
         self._listener: socket.socket | None = None
+        self._accepting = False  # the listener is in the selector
+        self._accept_again = 0.0  # after a descriptor shortage: when to try again
+        self.quiet = RateLimitedLog(log, time.monotonic)
         self._sel: selectors.BaseSelector | None = None
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -158,15 +273,20 @@ class SccpServer:
         sock.setblocking(False)
         self._listener = sock
         self._sel = selectors.DefaultSelector()
-        self._sel.register(sock, selectors.EVENT_READ, None)
         self._sel.register(self._wake_r, selectors.EVENT_READ, None)
+        self._listen(True)
         self._threads = [
             threading.Thread(target=self._io_loop, name="sccp-io", daemon=True),
             threading.Thread(target=self._core_loop, name="sccp-core", daemon=True),
         ]
         for t in self._threads:
             t.start()
-        log.info("SCCP call manager listening on %s:%d", self.host, self.port)
+        log.info(
+            "SCCP call manager listening on %s:%d (at most %d connections)",
+            self.host,
+            self.port,
+            self.max_connections,
+        )
 
     def stop(self, wait: float = 5.0) -> None:
         if self._stopping.is_set():
@@ -186,6 +306,12 @@ class SccpServer:
             self._sel.close()
         self._wake_r.close()
         self._wake_w.close()
+        self.quiet.flush(force=True)
+        log.info(
+            "SCCP: %d connections accepted, %d messages received",
+            self.stats["accepted"],
+            self.stats["messages"],
+        )
 
     def __enter__(self) -> SccpServer:
         self.start()
@@ -210,9 +336,19 @@ class SccpServer:
         handles it in turn, like a phone's message."""
         self._inbox.put(item)
 
+    def refusals(self) -> dict[str, int]:
+        """Connections this edge closed, by reason (any thread)."""
+        keys = ("protocol_errors", "overflows", "over_budget")
+        return {k: n for k in keys if (n := self.stats.get(k, 0))}
+
     def poke(self) -> None:
         """Make the core re-check its deadlines now (after moving a fake clock)."""
         self._inbox.put(())
+
+    def _heard(self, conn_id: int) -> float | None:
+        """For the core (its thread): when the I/O thread last received bytes on ``conn_id``."""
+        conn = self._conns.get(conn_id)
+        return conn.last_in if conn is not None else None
 
     # --- core thread --------------------------------------------------------------------------
 
@@ -223,10 +359,7 @@ class SccpServer:
             timeout = MAX_CORE_WAIT
             if deadline is not None:
                 timeout = min(timeout, max(0.0, deadline - self.clock.now()))
-            try:
-                item = self._inbox.get(timeout=timeout)
-            except queue.Empty:
-                item = ()
+            item = self._inbox.get(timeout)
             actions: list[Action] = []
             # Batch what is already queued: one wake-up of the I/O thread per batch. Every item
             # taken from the queue is handled (a full batch used to drop the one fetched last:
@@ -239,26 +372,33 @@ class SccpServer:
                 handled += 1
                 if handled >= CORE_BATCH:
                     break
-                try:
-                    item = self._inbox.get_nowait()
-                except queue.Empty:
+                item = self._inbox.get_nowait()
+                if item is _EMPTY:
                     break
             deadline = core.next_deadline()
             if deadline is not None and deadline <= self.clock.now():
                 actions += core.on_timer()
             self._dispatch(actions)
+            if self._paused:
+                self._wake()  # the I/O thread resumes the connections that caught up
 
     def _core_item(self, item: Any) -> list[Action]:
-        if item == ():
+        if item == () or item is _EMPTY:
             return []
-        if isinstance(item, tuple):
-            fn, fut = item
+        if not isinstance(item, tuple):  # an input from another edge (``submit``)
+            return self.core.handle(item)
+        if isinstance(item[0], _Conn):
+            conn, event = item
             try:
-                fut.set_result(fn(self.core))
-            except Exception as e:  # handed to the caller
-                fut.set_exception(e)
-            return []
-        return self.core.handle(item)
+                return self.core.handle(event)
+            finally:
+                conn.handled += 1
+        fn, fut = item
+        try:
+            fut.set_result(fn(self.core))
+        except Exception as e:  # handed to the caller
+            fut.set_exception(e)
+        return []
 
     def _dispatch(self, actions: list[Action]) -> None:
         # Phones first: their messages go to the I/O thread before the slower edge work of the
@@ -310,38 +450,91 @@ class SccpServer:
         assert sel is not None
         while not self._stopping.is_set():
             timeout = 1.0 if self._closing else None
+            if self._accept_again:
+                wait = max(0.0, self._accept_again - time.monotonic())
+                timeout = wait if timeout is None else min(timeout, wait)
             try:
                 ready = sel.select(timeout)
             except OSError:
                 if self._stopping.is_set():
                     return
                 raise
+            # Registered phones first, and their answers out, before the others; at most
+            # UNREGISTERED_PER_TURN others per turn (the selector reports the rest again), so
+            # a turn stays short however many strangers are knocking.
+            later: list[tuple[_Conn, int]] = []
+            accept = False
             for key, mask in ready:
                 if key.fileobj is self._listener:
-                    self._accept()
+                    accept = True
                 elif key.fileobj is self._wake_r:
                     with contextlib.suppress(BlockingIOError):
                         self._wake_r.recv(4096)
+                elif key.data.registered:
+                    self._serve(key.data, mask)
                 else:
-                    conn: _Conn = key.data
-                    if conn.id not in self._conns:
-                        continue
-                    if mask & selectors.EVENT_WRITE:
-                        self._flush(conn)
-                    if mask & selectors.EVENT_READ and conn.id in self._conns:
-                        self._read(conn)
+                    later.append((key.data, mask))
+            self._apply_outbox()
+            for conn, mask in later[:UNREGISTERED_PER_TURN]:
+                self._serve(conn, mask)
+            if accept:
+                self._accept()
             self._apply_outbox()
             self._expire_lingering()
+            if self._paused:
+                self._resume_caught_up()
+            if self._accept_again and time.monotonic() >= self._accept_again:
+                self._accept_again = 0.0
+                self._listen(len(self._conns) < self.max_connections)
+            self.quiet.flush()
+
+    def _serve(self, conn: _Conn, mask: int) -> None:
+        if conn.id not in self._conns:
+            return
+        if mask & selectors.EVENT_WRITE:
+            self._flush(conn)
+        if mask & selectors.EVENT_READ and conn.id in self._conns:
+            self._read(conn)
+
+    # --- accepting, within max_connections ------------------------------------------------------
+
+    def _listen(self, on: bool) -> None:
+        """Put the listener in the selector or take it out (at the cap: no busy loop)."""
+        assert self._sel is not None and self._listener is not None
+        if on and not self._accepting:
+            self._sel.register(self._listener, selectors.EVENT_READ, None)
+        elif not on and self._accepting:
+            self._sel.unregister(self._listener)
+        self._accepting = on
 
     def _accept(self) -> None:
         assert self._listener is not None and self._sel is not None
-        for _ in range(256):
+        for _ in range(ACCEPT_BATCH):
+            if len(self._conns) >= self.max_connections:
+                self.stats["at_max_connections"] += 1
+                self.quiet.warning(
+                    "max_connections",
+                    "%d connections (max_connections): not accepting more until one closes",
+                    len(self._conns),
+                )
+                self._listen(False)  # _drop puts it back
+                return
             try:
                 sock, addr = self._listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as e:  # EMFILE and friends: log, keep serving the others
-                log.error("accept failed: %s", e)
+            except OSError as e:
+                self.stats["accept_errors"] += 1
+                if e.errno in _NO_DESCRIPTORS:
+                    # Retrying at once spun this thread at 100 % (issue 21.1): wait a little
+                    # (or for a connection to close) and serve the connections we have.
+                    self.quiet.error(
+                        "accept", "accept failed: %s; not accepting for %.1f s", e, ACCEPT_BACKOFF
+                    )
+                    self._listen(False)
+                    self._accept_again = time.monotonic() + ACCEPT_BACKOFF
+                else:  # ECONNABORTED and the like: that connection only
+                    self.quiet.warning("accept", "accept failed: %s", e)
                 return
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -351,11 +544,25 @@ class SccpServer:
             self._sel.register(sock, selectors.EVENT_READ, conn)
             self.stats["accepted"] += 1
             log.debug("connection %d from %s:%d", conn.id, conn.ip, conn.port)
-            self._inbox.put(Connected(conn.id, conn.ip, conn.port))
+            conn.queued += 1
+            self._inbox.put_inputs(conn, [Connected(conn.id, conn.ip, conn.port)])
+
+    # --- reading, with backpressure -------------------------------------------------------------
 
     def _read(self, conn: _Conn) -> None:
+        if conn.closing:
+            size = READ_SIZE  # read only to see its end (or that it will not stop)
+        else:
+            allowance = conn.pending_limit - conn.pending
+            crowded = len(self._inbox.unregistered) >= UNREGISTERED_WAITING
+            if allowance <= 0 or (crowded and not conn.registered):
+                self._pause(conn)
+                return
+            # Never more bytes than can complete `allowance` frames (+1, a partial one
+            # buffered): one 64 KiB read of 12-byte KeepAlives used to queue 5,000 messages.
+            size = min(READ_SIZE, allowance * MIN_FRAME)
         try:
-            data = conn.sock.recv(READ_SIZE)
+            data = conn.sock.recv(size)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as e:
@@ -364,17 +571,74 @@ class SccpServer:
         if not data:
             self._drop(conn, conn.closing or "closed by peer")
             return
-        if conn.closing:
-            return  # we are closing it: whatever it says no longer matters
+        if conn.closing:  # whatever it says no longer matters; a phone stops talking, though
+            conn.discarded += len(data)
+            if conn.discarded > CLOSING_BYTES:
+                self._drop(conn, f"{conn.closing} (it kept sending)")
+            return
+        now = self.clock.now()
+        conn.last_in = now
+        if not conn.registered:
+            conn.bytes_in += len(data)
+            if conn.bytes_in > PRE_REGISTER_BYTES:
+                self.stats["over_budget"] += 1
+                self.quiet.warning(
+                    f"budget {conn.ip}",
+                    "closing %s:%d: more than %d bytes before Register",
+                    conn.ip,
+                    conn.port,
+                    PRE_REGISTER_BYTES,
+                )
+                self._drop(conn, "too much before Register")
+                return
         try:
             messages = conn.decoder.feed(data)
         except ProtocolError as e:
             self.stats["protocol_errors"] += 1
-            log.warning("closing %s:%d: %s", conn.ip, conn.port, e)
+            self.quiet.warning(f"protocol {conn.ip}", "closing %s:%d: %s", conn.ip, conn.port, e)
             self._drop(conn, f"protocol error: {e}")
             return
-        for m in messages:
-            self._inbox.put(Received(conn.id, m))
+        if messages:
+            self.stats["messages"] += len(messages)
+            conn.queued += len(messages)
+            self._inbox.put_inputs(conn, [Received(conn.id, m, now) for m in messages])
+            if conn.pending >= conn.pending_limit:
+                self._pause(conn)
+
+    def _pause(self, conn: _Conn) -> None:
+        if not conn.paused:
+            conn.paused = True
+            self._paused.add(conn)
+            self.stats["paused"] += 1
+            self._watch(conn)
+
+    def _resume_caught_up(self) -> None:
+        """Read again the paused connections whose inputs the core has (mostly) handled."""
+        low_ok = len(self._inbox.unregistered) < UNREGISTERED_WAITING // 2
+        for conn in list(self._paused):
+            if conn.id not in self._conns:
+                self._paused.discard(conn)
+            elif conn.pending <= conn.pending_limit // 2 and (conn.registered or low_ok):
+                conn.paused = False
+                self._paused.discard(conn)
+                self._watch(conn)
+
+    def _watch(self, conn: _Conn) -> None:
+        """Make the selector watch what ``conn`` needs: reading unless paused, writing while
+        output is queued."""
+        events = (0 if conn.paused else selectors.EVENT_READ) | (
+            selectors.EVENT_WRITE if conn.writing else 0
+        )
+        if events == conn.events:
+            return
+        assert self._sel is not None
+        if not events:
+            self._sel.unregister(conn.sock)
+        elif not conn.events:
+            self._sel.register(conn.sock, events, conn)
+        else:
+            self._sel.modify(conn.sock, events, conn)
+        conn.events = events
 
     def _apply_outbox(self) -> None:
         # Frames are gathered per connection and written together at the end of the drain:
@@ -402,12 +666,18 @@ class SccpServer:
             elif isinstance(a, SetVersion):
                 conn.version = a.version
                 conn.decoder.version = a.version
+            elif isinstance(a, MarkRegistered):
+                conn.registered = True
             elif isinstance(a, Close):
                 self._write_frames(conn, frames.pop(conn, None))  # what it said before Close
                 if conn.id not in self._conns:
                     continue
                 conn.closing = a.reason or "closed"
                 self._closing.add(conn)
+                if conn.paused:  # read again: to see its end (or drop it if it goes on)
+                    conn.paused = False
+                    self._paused.discard(conn)
+                    self._watch(conn)
                 conn.close_by = self.clock.now() + self.close_linger
                 if not conn.out:
                     self._shutdown(conn)
@@ -463,7 +733,8 @@ class SccpServer:
         conn.out += frame
         if len(conn.out) > self.out_limit:
             self.stats["overflows"] += 1
-            log.warning(
+            self.quiet.warning(
+                f"unread {conn.ip}",
                 "closing %s:%d: %d bytes unread (peer not reading)",
                 conn.ip,
                 conn.port,
@@ -472,9 +743,8 @@ class SccpServer:
             self._drop(conn, "output buffer full: peer not reading")
             return
         if not conn.writing:
-            assert self._sel is not None
-            self._sel.modify(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
             conn.writing = True
+            self._watch(conn)
 
     def _flush(self, conn: _Conn) -> None:
         if conn.out:
@@ -491,9 +761,8 @@ class SccpServer:
                 self._shutdown(conn)
                 return
             if conn.writing:
-                assert self._sel is not None
-                self._sel.modify(conn.sock, selectors.EVENT_READ, conn)
                 conn.writing = False
+                self._watch(conn)
 
     def _shutdown(self, conn: _Conn) -> None:
         """Graceful close: FIN after the queued output, then wait for the peer's EOF. Closing
@@ -507,9 +776,8 @@ class SccpServer:
             self._drop(conn, conn.closing)
             return
         if conn.writing:
-            assert self._sel is not None
-            self._sel.modify(conn.sock, selectors.EVENT_READ, conn)
             conn.writing = False
+            self._watch(conn)
 
     def _expire_lingering(self) -> None:
         if not self._closing:
@@ -522,14 +790,19 @@ class SccpServer:
         if self._conns.pop(conn.id, None) is None:
             return
         self._closing.discard(conn)
+        self._paused.discard(conn)
         assert self._sel is not None
-        with contextlib.suppress(KeyError, ValueError, OSError):
-            self._sel.unregister(conn.sock)
+        if conn.events:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self._sel.unregister(conn.sock)
+            conn.events = 0
         with contextlib.suppress(OSError):
             conn.sock.close()
         self.stats["closed"] += 1
         log.debug("connection %d (%s:%d) closed: %s", conn.id, conn.ip, conn.port, reason)
-        self._inbox.put(Disconnected(conn.id, reason))
+        self._inbox.put_inputs(conn, [Disconnected(conn.id, reason)])
+        if not self._accepting and not self._accept_again and not self._stopping.is_set():
+            self._listen(True)  # below the cap again
 
 
 def _bind_error(e: OSError, host: str, port: int) -> UserError:

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol, TypeVar
 
-from skinnyctl.calls import Action, Clock, SystemClock
+from skinnyctl.calls import Action, Clock, Event, SystemClock
 from skinnyctl.calls.cdr import CdrStore, cdr_path
 from skinnyctl.calls.manager import CallManager
 from skinnyctl.control.protocol import ControlError, default_socket
@@ -32,6 +32,7 @@ from skinnyctl.site.model import Site, Trunk
 from skinnyctl.tftp.server import TftpService
 
 from .bus import EventBus
+from .limits import raise_nofile
 from .server import SccpServer
 
 log = logging.getLogger("skinnyctl.serve")
@@ -50,6 +51,7 @@ RESTART_KEYS = (
     "control_socket",
     "control_tcp_port",
     "control_token",
+    "max_connections",
 )
 # [[trunks]] keys the SIP edge holds (registration, sockets, accepted addresses): any change to
 # them, or a trunk added or removed, keeps the running trunks until a restart. The others
@@ -137,9 +139,11 @@ class Service:
         changed: list[str] = self.on_core(lambda core: core.changed_devices())
         return changed
 
-    def reload(self) -> dict[str, Any]:
+    def reload(self, force: bool = False) -> dict[str, Any]:
         """Re-read site.toml. An invalid file is refused (ControlError listing its problems)
-        and the running configuration stays; calls and registrations are kept either way."""
+        and the running configuration stays; calls and registrations are kept either way. So
+        is a file that describes no device (empty, truncated, the wrong file?), unless
+        ``force``: it would make every phone that registers next be refused."""
         path = self.site.path
         if path is None:
             raise ControlError("this server was not started from a file: nothing to reload")
@@ -160,6 +164,18 @@ class Service:
                 ) from None
             except UserError as e:
                 raise ControlError(f"cannot reload {path}: {e}") from None
+            if not new.devices and not force:
+                log.error(
+                    "reload of %s refused: it describes no devices; keeping the running "
+                    "configuration",
+                    path,
+                )
+                raise ControlError(
+                    f"{path} describes no devices (an empty or truncated file?): every phone "
+                    "registering from now on would be refused, so "
+                    f"the running configuration ({len(self.site.devices)} devices) is kept; "
+                    "reload with --force to apply it anyway"
+                )
             old = self.site.server
             kept = [k for k in RESTART_KEYS if getattr(old, k) != getattr(new.server, k)]
             if kept:
@@ -231,8 +247,12 @@ class Service:
 
     def _open_cdr(self) -> None:
         path = cdr_path(self.site)
+
+        def on_state(kind: str, fields: dict[str, Any]) -> None:  # storage_full / storage_ok
+            self.bus.publish(Event(kind, time.time(), {"store": str(path), **fields}))
+
         try:
-            self.cdr = CdrStore(path)
+            self.cdr = CdrStore(path, on_state=on_state)
         except (OSError, sqlite3.Error) as e:
             raise UserError(
                 f"cannot open the call records {path}: {e}; make its directory writable"
@@ -256,6 +276,8 @@ def run(path: Path, verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     site = load_site(path)
+    nofile = raise_nofile()  # before any socket: the connection cap is sized from it
+    log.info("open-file limit %d", nofile)
     if not site.devices:
         log.warning("%s describes no devices: every phone will be rejected", path)
     service = Service(site)

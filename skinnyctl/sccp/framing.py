@@ -79,7 +79,8 @@ def decode(message_id: int, body: bytes, version: int = DEFAULT_VERSION) -> Mess
     """
     cls = MESSAGES.get(message_id)
     if cls is None:
-        log.info("unknown SCCP message id %#06x (%d body bytes)", message_id, len(body))
+        # debug: a peer can send these at will; the core logs what it receives (rate-limited)
+        log.debug("unknown SCCP message id %#06x (%d body bytes)", message_id, len(body))
         return UnknownMessage(message_id, body)
     try:
         decoded: Message = cls.decode_from(Reader(bytes(body)), version)

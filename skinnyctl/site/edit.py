@@ -23,6 +23,7 @@ from tomlkit.items import AoT
 from skinnyctl.errors import UserError
 from skinnyctl.site import catalog
 from skinnyctl.site.atomic import write_text_atomic
+from skinnyctl.site.files import FileRefused, site_text
 from skinnyctl.site.loader import Problem, SiteError, normalize_mac, parse_site
 from skinnyctl.site.locate import Locations
 from skinnyctl.site.model import Site
@@ -34,9 +35,11 @@ _HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([^\[\]#]+?)\s*\]\]?\s*(#.*)?$")
 def _read(path: Path) -> tuple[str, Site]:
     """The file's text and the valid site it describes (SiteError when it is not valid)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = site_text(path)
     except FileNotFoundError:
         raise UserError(f"{path} does not exist; create it with: skinnyctl init") from None
+    except FileRefused as e:
+        raise UserError(f"cannot read {path}: it {e}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
     return text, parse_site(text, path)

@@ -79,7 +79,8 @@ def write_initial_site(directory: Path, force: bool = False, address: str | None
         raise UserError(f"{target} is a directory; remove it or give another directory")
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(target, initial_site_text(address))
+        # 0600: it may hold control_token and trunk passwords
+        write_text_atomic(target, initial_site_text(address), mode=0o600)
     except OSError as e:
         raise UserError(f"cannot write {target}: {e.strerror or e}") from None
     return target

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -23,6 +25,13 @@ import tomlkit
 import tomlkit.exceptions
 
 from skinnyctl.site import catalog, timezones, vendorconfig
+from skinnyctl.site.files import (
+    MOH_LIMIT,
+    UNIX_PATH_MAX,
+    FileRefused,
+    kind,
+    site_text,
+)
 from skinnyctl.site.locate import Locations
 from skinnyctl.site.locate import Path as KeyPath
 from skinnyctl.site.model import (
@@ -338,6 +347,9 @@ def _server(r: _Reader, raw: Any) -> Server:
             "write a number of seconds from 0.5 to 60 (10 is usual)",
         )
         digit_timeout = d.digit_timeout
+    off_hook_timeout = _seconds_or_off(r, t, path, "off_hook_timeout", d.off_hook_timeout, 5, 300)
+    hold_reversion = _seconds_or_off(r, t, path, "hold_reversion", d.hold_reversion, 5, 3600)
+    transfer_on_hook = r.get(t, path, "transfer_on_hook", bool, d.transfer_on_hook, "true or false")
     media = r.get(t, path, "media", str, d.media, '"relay" or "direct"')
     if media not in ("relay", "direct"):
         r.problem(
@@ -346,9 +358,18 @@ def _server(r: _Reader, raw: Any) -> Server:
             'write "relay" (audio through this box) or "direct" (phone to phone)',
         )
         media = d.media
-    moh = r.get(t, path, "music_on_hold", str, "", "a path to a WAV file")
-    templates = r.get(t, path, "templates_dir", str, "", "a directory path")
-    control = r.get(t, path, "control_socket", str, "", "a path")
+
+    def path_value(key: str, default: str, what: str) -> str:
+        value: str = r.get(t, path, key, str, default, what)
+        if "\x00" in value:  # the system refuses such a path, too late and unreadably
+            r.problem((*path, key), f"'{key}' contains a NUL character", "remove it")
+            return default
+        return value
+
+    moh = path_value("music_on_hold", "", "a path to a WAV file")
+    templates = path_value("templates_dir", "", "a directory path")
+    control = path_value("control_socket", "", "a path")
+    tftp_root = path_value("tftp_root", str(d.tftp_root), "a directory path")
     control_tcp = r.get(t, path, "control_tcp_port", int, 0, "a port number (0 = off)")
     if not 0 <= control_tcp <= 65535:
         r.problem(
@@ -358,6 +379,16 @@ def _server(r: _Reader, raw: Any) -> Server:
         )
         control_tcp = 0
     control_token = r.get(t, path, "control_token", str, "", "a string")
+    max_connections = r.get(
+        t, path, "max_connections", int, d.max_connections, "a number of connections"
+    )
+    if not (max_connections == 0 or 16 <= max_connections <= 1_000_000):
+        r.problem(
+            (*path, "max_connections"),
+            f"max_connections = {max_connections} is out of range",
+            "write 0 (sized from the open-file limit) or a number from 16 to 1000000",
+        )
+        max_connections = d.max_connections
     if control_tcp and len(control_token) < 16:
         r.problem(
             (*path, "control_token" if "control_token" in t else "control_tcp_port"),
@@ -383,13 +414,16 @@ def _server(r: _Reader, raw: Any) -> Server:
         addresses=tuple(addresses) if addresses else d.addresses,
         listen=listen,
         sccp_port=sccp_port,
-        tftp_root=Path(r.get(t, path, "tftp_root", str, str(d.tftp_root), "a directory path")),
+        tftp_root=Path(tftp_root),
         tftp_port=tftp_port,
         keepalive=keepalive,
         date_format=date_format,
         time_zone=tz,
         cisco_time_zone=cisco_tz,
         digit_timeout=float(digit_timeout),
+        off_hook_timeout=off_hook_timeout,
+        hold_reversion=hold_reversion,
+        transfer_on_hook=transfer_on_hook,
         music_on_hold=Path(moh) if moh else None,
         media=media,
         rtp_port_min=rtp_min,
@@ -398,6 +432,7 @@ def _server(r: _Reader, raw: Any) -> Server:
         control_socket=Path(control) if control else None,
         control_tcp_port=control_tcp,
         control_token=control_token,
+        max_connections=max_connections,
         **strings,
     )
 
@@ -418,6 +453,21 @@ def _host_ok(text: str) -> bool:
             text,
         )
     )
+
+
+def _seconds_or_off(
+    r: _Reader, t: dict[str, Any], path: KeyPath, key: str, default: float, low: int, high: int
+) -> float:
+    """A number of seconds from ``low`` to ``high``, or 0 to turn the timer off."""
+    value = r.get(t, path, key, (int, float), default, "a number of seconds")
+    if value != 0 and not low <= value <= high:
+        r.problem(
+            (*path, key),
+            f"{key} = {value} is out of range",
+            f"write 0 (off) or a number of seconds from {low} to {high}",
+        )
+        return default
+    return float(value)
 
 
 def _aot(r: _Reader, raw: Any, name: str) -> list[tuple[KeyPath, dict[str, Any]]]:
@@ -588,7 +638,8 @@ def _buttons(
                     "feature is one of: " + ", ".join(FEATURES),
                 )
                 continue
-            out.append((i, Button("feature", label=label or feature, feature=feature)))
+            # no label: the phone shows the feature's own title ("Do Not Disturb")
+            out.append((i, Button("feature", label=label, feature=feature)))
     return out
 
 
@@ -1799,6 +1850,84 @@ TOP_LEVEL = (
 )
 
 
+def _files(r: _Reader, server: Server, base: Path) -> None:
+    """The files and directories [server] names, as serve will meet them: what exists but is
+    the wrong kind, what is missing but must exist, what cannot be used at all."""
+    key: KeyPath = ("server",)
+
+    def at(*names: str) -> KeyPath:
+        return (*key, *names)
+
+    def resolve(p: Path) -> Path:
+        return p if p.is_absolute() else base / p
+
+    root = resolve(server.tftp_root)
+    if root.exists() and not root.is_dir():
+        r.problem(
+            at("tftp_root"),
+            f"tftp_root {root} is {_kind(root)}, not a directory",
+            "point tftp_root at a directory (serve and provision create it when missing)",
+        )
+    if server.templates_dir is not None:
+        templates = resolve(server.templates_dir)
+        if not templates.is_dir():
+            r.problem(
+                at("templates_dir"),
+                f"templates_dir {templates} "
+                + (f"is {_kind(templates)}" if templates.exists() else "does not exist"),
+                f"create it with: skinnyctl templates export {templates}, or remove the key",
+            )
+    if server.music_on_hold is not None:
+        moh = resolve(server.music_on_hold)
+        why = _unusable_wav(moh)
+        if why:
+            r.problem(
+                at("music_on_hold"),
+                f"music_on_hold {moh} {why}",
+                "name a WAV file (convert with: sox IN -r 8000 -c 1 moh.wav), or remove the key",
+            )
+    sock = resolve(server.control_socket or Path("skinnyctl.sock"))
+    if len(os.fsencode(str(sock))) > UNIX_PATH_MAX:
+        r.problem(
+            at("control_socket"),
+            f"the control socket path {sock} is {len(os.fsencode(str(sock)))} bytes; a Unix "
+            f"socket path holds at most {UNIX_PATH_MAX}",
+            'set a shorter control_socket, e.g. "/run/skinnyctl/control.sock"',
+        )
+
+
+def _kind(p: Path) -> str:
+    try:
+        return kind(p.stat().st_mode) if not p.is_file() else "a file"
+    except OSError:
+        return "unreadable"
+
+
+def _unusable_wav(p: Path) -> str:
+    """Why ``p`` cannot be music on hold ("" when it looks like a WAV file)."""
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as e:
+        return f"cannot be read: {e.strerror}"
+    if not stat.S_ISREG(st.st_mode):
+        return f"is {kind(st.st_mode)}, not a file"
+    if st.st_size > MOH_LIMIT:
+        return f"is {st.st_size:,} bytes; at most {MOH_LIMIT:,} are read"
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            head = os.read(fd, 12)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        return f"cannot be read: {e.strerror}"
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return "is not a WAV file (no RIFF/WAVE header)"
+    return ""
+
+
 def parse_site(text: str, path: Path | None = None) -> Site:
     """Parse and validate site.toml text. Raises :class:`SiteError` listing every problem."""
     filename = str(path) if path else "site.toml"
@@ -1829,6 +1958,8 @@ def parse_site(text: str, path: Path | None = None) -> Site:
     )
     _cross_checks(r, doc, server, dhcp)
     _trunk_port_checks(r, server, doc.get("trunks"))
+    if path is not None:
+        _files(r, server, path.parent)
     if r.problems:
         r.problems.sort(key=lambda p: (p.line, p.column))
         raise SiteError(r.problems)
@@ -1852,7 +1983,11 @@ def load_site(path: str | Path) -> Site:
     """Read and validate a site file. Raises :class:`SiteError` (with positions) on problems."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = site_text(p)
+    except FileRefused as e:
+        raise SiteError(
+            [Problem(str(p), 0, 0, f"cannot read: it {e}", "name the site.toml file itself")]
+        ) from None
     except FileNotFoundError:
         raise SiteError(
             [Problem(str(p), 0, 0, "no such file", "create one with: skinnyctl init")]

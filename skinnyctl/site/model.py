@@ -79,6 +79,9 @@ class Server:
     redial: str = "redial"
     autodial: str = ""  # ringdown number dialled on off-hook; "" = none
     digit_timeout: float = 10.0  # seconds
+    off_hook_timeout: float = 15.0  # seconds of dial tone with nothing dialled before reorder
+    hold_reversion: float = 30.0  # a held call reminds its holder every so often; 0 = never
+    transfer_on_hook: bool = True  # hanging up a connected consultation completes the transfer
     music_on_hold: Path | None = None  # WAV file; None = built-in tone
     media: MediaMode = "relay"
     rtp_port_min: int = 16384
@@ -87,6 +90,7 @@ class Server:
     control_socket: Path | None = None  # None = default under the site directory
     control_tcp_port: int = 0  # control API on 127.0.0.1 too (0 = Unix socket only)
     control_token: str = ""  # required with control_tcp_port: each request must carry it
+    max_connections: int = 0  # SCCP connections at once; 0 = sized from the open-file limit
     services_url: str = ""
     directory_url: str = ""
     idle_url: str = ""

@@ -607,7 +607,7 @@ class TftpService:
         known = site is not None and site.device(mac) is not None
         if not known and self.discovered is not None:
             dev = self.discovered.record(mac, "tftp", ip)
-            if dev.count == 1:  # say it once, not on every file of every boot
+            if dev is not None and dev.count == 1:  # once, not on every file of every boot
                 self.log.info(
                     "TFTP: phone SEP%s (%s) is not in the site; add it with: "
                     "skinnyctl adopt %s --model MODEL",

@@ -52,19 +52,28 @@ Plane state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
    second round trip. The ring-back itself stays the phone's local alerting tone (§7.4 step 1
    "generated locally"). A failed call closes that early media before its tone (the 7910
    plays no tone with a stream open, §8.1).
-9. Early media from the far end (PROGRESS: a trunk's 183 with SDP; the switch's rule 9): the
-   local alerting tone stops, the plane shows ring-out, and its receive channel opens on a
-   media leg whatever the media mode (the far end is not a phone: the engine bridges it), so
-   the far end's ring-back or announcement is what the caller hears until the answer.
-10. What a failure sounds like follows its cause: USER_BUSY and CALL_REJECTED give busy tone
+9. What a failure sounds like follows its cause: USER_BUSY and CALL_REJECTED give busy tone
    and "Busy"; UNALLOCATED_NUMBER and INVALID_NUMBER_FORMAT reorder and "Unknown Number";
    anything else reorder and "Temp Fail". Left off-hook that long, a failed plane is cleared
    after FAIL_HANGUP_S.
-11. Who a call is with (CallInfo): a number of the site (line, application) is shown with the
+10. Timers (one deadline per plane): a DIALING plane with nothing dialled for
+   ``off_hook_timeout`` hears reorder (FAILED, then cleared after FAIL_HANGUP_S, as CUCM
+   does); a digit starts the dial plan's timer instead. A HOLD plane reminds its holder every
+   ``hold_reversion`` seconds (a ring burst, or a tone on the call the device is busy with, and
+   who is waiting), so no call stays held with nobody thinking of it.
+11. Digits pressed during a connected call go to the far end (``Switch.dtmf``).
+12. Every key a phone can press gets a visible answer. Softkeys, fixed feature keys (Stimulus
+   with their own type) and feature buttons (Stimulus FEATURE with the button's instance, as
+   declared in the ButtonTemplate, §6.2) all come to ``_feature`` by name; a feature that is
+   not built yet answers DisplayNotify "Key is not active".
+13. Transfer on hook (``transfer_on_hook``): hanging up a consultation completes the transfer
+   while it rings (blind) and, by default, once it is answered too; EndCall only ends it.
+14. Early media from the far end (PROGRESS: a trunk's 183 with SDP; the switch's rule 9): the
+   local alerting tone stops, the plane shows ring-out, and its receive channel opens on a
+   media leg whatever the media mode (the far end is not a phone: the engine bridges it), so
+   the far end's ring-back or announcement is what the caller hears until the answer.
+15. Who a call is with (CallInfo): a number of the site (line, application) is shown with the
    site's name for it; any other far end (a trunk's caller) with the name its channel carries.
-
-Not implemented (logged and ignored): conference, park, pickup, call forward, DND, iDivert,
-barge.
 """
 
 from __future__ import annotations
@@ -105,6 +114,7 @@ from skinnyctl.sccp import (
     CloseReceiveChannel,
     Codec,
     DialedNumber,
+    DisplayNotify,
     DisplayPromptStatus,
     EnblocCall,
     HookFlash,
@@ -180,10 +190,10 @@ class Ev(Enum):
     TRANSFER = "transfer"
     COMPLETE = "complete"
     HANGUP = "hangup"
-    TIMEOUT = "timeout"  # busy/reorder heard for FAIL_HANGUP_S
+    TIMEOUT = "timeout"  # the plane's timer: off-hook, failed-call hang-up, hold reversion
     ELSEWHERE = "elsewhere"  # another device of the line answered / took the call
     FAR_ALERTING = "far_alerting"
-    FAR_PROGRESS = "far_progress"  # the far end sends early media (rule 9)
+    FAR_PROGRESS = "far_progress"  # the far end sends early media (rule 14)
     FAR_ANSWER = "far_answer"
     FAR_UPDATE = "far_update"  # the far party changed (transfer): show it
     FAR_END = "far_end"  # the call is over for this plane
@@ -209,6 +219,7 @@ TABLE: dict[tuple[PS, Ev], tuple[PS, str]] = {
     (D, Ev.BACKSPACE): (D, "backspace"),
     (D, Ev.ROUTE): (RO, "route"),  # the switch's answer may move it on (failed, connected)
     (D, Ev.HANGUP): (G, "hang_up"),
+    (D, Ev.TIMEOUT): (FA, "off_hook_timeout"),  # dial tone left with nothing dialled
     (D, Ev.FAR_END): (G, "gone"),
     (RO, Ev.FAR_ALERTING): (RO, "ringout"),
     (RO, Ev.FAR_PROGRESS): (RO, "progress"),
@@ -231,6 +242,7 @@ TABLE: dict[tuple[PS, Ev], tuple[PS, str]] = {
     (CO, Ev.FAR_ANSWER): (CO, "far_answer"),  # a transferee already talking (blind transfer)
     (CO, Ev.FAR_UPDATE): (CO, "update"),
     (HO, Ev.RESUME): (CO, "resume"),
+    (HO, Ev.TIMEOUT): (HO, "hold_reminder"),
     (HO, Ev.HANGUP): (G, "hang_up"),
     (HO, Ev.FAR_END): (G, "gone"),
     (HO, Ev.FAR_UPDATE): (HO, "update"),
@@ -248,7 +260,7 @@ TABLE: dict[tuple[PS, Ev], tuple[PS, str]] = {
 }
 
 _ACTIVE = (D, RO, CO, FA)  # states in which a plane holds the device's handset/speaker
-_TIMED = (D, FA)  # states whose plane.deadline is armed: digit timer, failed-call hang-up
+_TIMED = (D, FA, HO)  # states whose plane.deadline is armed: digits, off-hook, hang-up, reminder
 
 
 @dataclass(eq=False)
@@ -384,9 +396,11 @@ class Phones:
             if plane.state is FA:
                 log.info("%s: still off-hook after busy/reorder; ending the call", plane.st.label)
                 actions += self._step(plane, Ev.TIMEOUT, "failed call left off-hook")
-            elif plane.digits:
+            elif plane.state is D and plane.digits:
                 log.info("%s: digit timeout, routing %s", plane.st.label, plane.digits)
                 actions += self._step(plane, Ev.ROUTE, plane.digits)
+            else:
+                actions += self._step(plane, Ev.TIMEOUT)
         return actions
 
     def next_deadline(self) -> float | None:
@@ -559,8 +573,10 @@ class Phones:
             plane = self._active(st)
         if plane is None:
             return []  # the call is already gone (far end hung up first, §7.9)
-        if plane.state is RO and plane.ch.transfer_from is not None:
-            return self._step(plane, Ev.COMPLETE, "onhook")  # blind transfer by hanging up
+        if plane.ch.transfer_from is not None and (  # rule 13
+            plane.state is RO or (plane.state is CO and self.site.server.transfer_on_hook)
+        ):
+            return self._step(plane, Ev.COMPLETE, "onhook")
         return self._step(plane, Ev.HANGUP, "onhook")
 
     def _softkey(self, st: Station, msg: SoftKeyEvent) -> list[Action]:
@@ -590,8 +606,7 @@ class Phones:
         if ev == K.BACKSPACE:
             target = plane or self._active(st)
             return self._step(target, Ev.BACKSPACE) if target else []
-        log.info("%s: soft key %s is not implemented", st.label, _enum_name(K, ev))
-        return []
+        return self._feature(st, _SOFTKEY_FEATURES.get(ev, f"softkey {ev}"), line, plane)
 
     def _stimulus(self, st: Station, msg: Stimulus) -> list[Action]:
         s, inst = msg.stimulus, msg.stimulus_instance
@@ -632,8 +647,29 @@ class Phones:
         if s == T.END_CALL:
             active = self._active(st)
             return self._step(active, Ev.HANGUP, "endcall") if active else []
-        log.info("%s: stimulus %s is not implemented", st.label, _enum_name(T, s))
-        return []
+        if s == T.FEATURE:  # a feature button: what it does is the site's (rule 12)
+            slot = st.slot("feature", inst)
+            name = slot.button.feature if slot is not None else f"feature button {inst}"
+            return self._feature(st, name, 0, None)
+        name = _STIMULUS_FEATURES.get(s, f"stimulus {_enum_name(T, s)}")
+        return self._feature(st, name, inst, None)
+
+    def _feature(self, st: Station, name: str, line: int, plane: Plane | None) -> list[Action]:
+        """A feature asked for by name, from a softkey, a fixed key or a feature button."""
+        target = plane or self._active(st)
+        if name == "redial":
+            return self._redial(st, line)
+        if name == "voicemail":
+            return self._new_call(st, 0, dial=self.site.server.voicemail)
+        if name == "hold":
+            if target is not None and target.state is CO:
+                return self._step(target, Ev.HOLD)
+            held = self._first(st, HO, line)
+            return self._step(held, Ev.RESUME) if held and target is None else []
+        if name == "transfer":
+            return self._transfer(target)
+        log.info("%s: %s is not active", st.label, name)
+        return [Send(st.conn, DisplayNotify(timeout=5, text=label(Label.KEY_IS_NOT_ACTIVE)))]
 
     def _keypad(self, st: Station, msg: KeypadButton) -> list[Action]:
         digit = _digit(msg.kp_button)
@@ -648,8 +684,10 @@ class Phones:
             actions = self._new_call(st, msg.line_instance)
             plane = self._active(st)
             return actions + (self._step(plane, Ev.DIGIT, digit) if plane else [])
-        if plane.state is CO:  # a digit during the call: its far end consumes it
-            return self.switch.dtmf(plane.ch, digit)
+        if plane.state is CO:
+            return self.switch.dtmf(plane.ch, digit)  # rule 11
+        if plane.state is not D:
+            return []
         return self._step(plane, Ev.DIGIT, digit)
 
     def _enbloc(self, st: Station, msg: EnblocCall) -> list[Action]:
@@ -681,6 +719,13 @@ class Phones:
         plane.nat = bool(st.station_ip and st.ip != st.station_ip)
         if plane.nat or ip in ("0.0.0.0", ""):
             ip = st.ip  # behind NAT: the phone's private address is useless to us (§7.4)
+        if not 0 < msg.port_number < 65535:  # RTCP goes to port + 1
+            log.warning(
+                "%s: receive channel on unusable port %d; ending the call",
+                st.label,
+                msg.port_number,
+            )
+            return self._step(plane, Ev.HANGUP, "media failure")
         plane.rx = (ip, int(msg.port_number))
         actions: list[Action] = []
         if plane.relay_port is not None and not plane.moh_only:
@@ -741,7 +786,8 @@ class Phones:
         if dial is None and autodial and self.site.server.autodial and not features:
             dial = self.site.server.autodial
         if dial:
-            actions += self._step(plane, Ev.ROUTE, dial)
+            return actions + self._step(plane, Ev.ROUTE, dial)
+        self._arm_off_hook(plane)
         return actions
 
     def _redial(self, st: Station, line: int) -> list[Action]:
@@ -782,7 +828,7 @@ class Phones:
         plane.digits = plane.digits[:-1]
         actions = self._to(plane, BackSpaceReq(line_instance=plane.line, call_reference=plane.ref))
         if not plane.digits:
-            plane.deadline = None
+            self._arm_off_hook(plane)
             keys = (
                 SoftKeySetIndex.OFF_HOOK_WITH_FEATURES
                 if plane.ch.transfer_from
@@ -832,7 +878,7 @@ class Phones:
         return actions + self._observe(plane.ch, exclude=plane.st)
 
     def _on_progress(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
-        """The far end sends early media (rule 9): its audio replaces the local ring-back."""
+        """The far end sends early media (rule 14): its audio replaces the local ring-back."""
         actions = self._to(plane, StopTone(line_instance=plane.line, call_reference=plane.ref))
         actions += self._ringout_block(plane, tone=False)
         actions += self._open_media(plane, relay=True)
@@ -840,6 +886,45 @@ class Phones:
 
     def _on_far_failed(self, plane: Plane, cause: str, old: PS) -> list[Action]:
         return self._fail(plane, cause, cause)
+
+    def _on_off_hook_timeout(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
+        """Dial tone left with nothing dialled (rule 10): reorder, then cleared like a failed
+        call (the switch's call, still DIALING, ends with no record when the plane goes)."""
+        return self._fail(plane, causes.RECOVERY_ON_TIMER_EXPIRE, "off-hook, nothing dialled")
+
+    def _on_hold_reminder(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
+        """Hold reversion (rule 10): the holder is reminded who waits, by a ring burst on an
+        idle phone or a tone on the call it is busy with; again after the same delay."""
+        self._arm(plane, self.clock.now() + self.site.server.hold_reversion)
+        log.info("%s: hold reversion on line %s", plane.st.label, plane.number)
+        L, C = plane.line, plane.ref
+        actions = self._to(
+            plane,
+            self._info_for(plane),
+            DisplayPromptStatus(
+                timeout=10, prompt_status="Hold reversion", line_instance=L, call_reference=C
+            ),
+        )
+        active = self._active(plane.st)
+        if active is not None:
+            return actions + self._to(
+                plane,
+                StartTone(
+                    tone=Tone.CALL_WAITING_TONE,
+                    tone_direction=0,
+                    line_instance=active.line,
+                    call_reference=active.ref,
+                ),
+            )
+        return actions + self._to(
+            plane,
+            SetRinger(
+                ring_mode=RingType.INSIDE,
+                ring_duration=RingMode.SINGLE,
+                line_instance=L,
+                call_reference=C,
+            ),
+        )
 
     def _fail(self, plane: Plane, cause: str, why: str) -> list[Action]:
         """The caller hears busy or reorder until it hangs up (§7.10, rule 9)."""
@@ -908,6 +993,8 @@ class Phones:
             SetSpeakerMode(speaker_mode=SpeakerMode.OFF),
         )
         actions += self.switch.hold(plane.ch)
+        if self.site.server.hold_reversion:
+            self._arm(plane, self.clock.now() + self.site.server.hold_reversion)
         if arg != "transfer":  # [CS] shows no remote hold for a transfer's hold (§7.8)
             actions += self._tell_sharers(plane, Ev.FAR_HOLD)
         return actions
@@ -989,6 +1076,8 @@ class Phones:
         consult = ch.consult.active if ch.consult is not None else None
         if consult is not None and consult.state in (RO, CO):
             return self._step(consult, Ev.COMPLETE)
+        if plane.state is not CO:  # nothing to transfer yet (ringing out, dialling)
+            return self._feature(plane.st, "transfer while " + plane.state.value, 0, plane)
         return self._step(plane, Ev.TRANSFER)
 
     def _on_transfer(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
@@ -1427,6 +1516,12 @@ class Phones:
         plane.deadline = at
         heapq.heappush(self._timers, (at, plane.ref))
 
+    def _arm_off_hook(self, plane: Plane) -> None:
+        timeout = self.site.server.off_hook_timeout
+        plane.deadline = None
+        if timeout:
+            self._arm(plane, self.clock.now() + timeout)
+
     def _on(self, st: Station) -> list[Plane]:
         return list(self._by_station.get(st.conn, ()))
 
@@ -1528,7 +1623,7 @@ class Phones:
         called_name: str = "",
     ) -> CallInfo:
         """``*_name``: what the far channel calls itself, for a number not of the site
-        (rule 11)."""
+        (rule 15)."""
         return CallInfo(
             calling_party_name=self._name(calling, calling_name)[:39],
             calling_party=calling[:23],
@@ -1632,6 +1727,40 @@ def _enum_name(enum: Any, value: int) -> str:
         return str(enum(value).name)
     except ValueError:
         return str(value)
+
+
+# Features a softkey or a fixed feature key asks for (rule 12); feature buttons name theirs.
+_SOFTKEY_FEATURES: dict[int, str] = {
+    SoftKeyEventValue.CFWD_ALL: "forward_all",
+    SoftKeyEventValue.CFWD_BUSY: "forward_busy",
+    SoftKeyEventValue.CFWD_NO_ANSWER: "forward_no_answer",
+    SoftKeyEventValue.INFO: "info",
+    SoftKeyEventValue.CONFERENCE: "conference",
+    SoftKeyEventValue.PARK: "park",
+    SoftKeyEventValue.JOIN: "join",
+    SoftKeyEventValue.MEET_ME: "meetme",
+    SoftKeyEventValue.PICKUP: "pickup",
+    SoftKeyEventValue.GROUP_PICKUP: "group_pickup",
+    SoftKeyEventValue.DND: "dnd",
+    SoftKeyEventValue.IDIVERT: "idivert",
+}
+_STIMULUS_FEATURES: dict[int, str] = {
+    StimulusType.FORWARD_ALL: "forward_all",
+    StimulusType.FORWARD_BUSY: "forward_busy",
+    StimulusType.FORWARD_NO_ANSWER: "forward_no_answer",
+    StimulusType.CONFERENCE: "conference",
+    StimulusType.MEET_ME_CONFERENCE: "meetme",
+    StimulusType.CALL_PARK: "park",
+    StimulusType.CALL_PICKUP: "pickup",
+    StimulusType.GROUP_CALL_PICKUP: "group_pickup",
+    StimulusType.OTHER_PICKUP: "other_pickup",
+    StimulusType.DO_NOT_DISTURB: "dnd",
+    StimulusType.CONF_LIST: "conference_list",
+    StimulusType.REMOVE_LAST_PARTICIPANT: "remove_last_participant",
+    StimulusType.CALLBACK: "callback",
+    StimulusType.HUNT_GROUP: "hunt_group_login",
+    StimulusType.PARKING_LOT: "parking_lot",
+}
 
 
 _HANDLERS: dict[type[Message], Callable[[Phones, Station, Any], list[Action]]] = {

@@ -1,39 +1,52 @@
 """SCCP registration, sans-IO: the devices, their connections, and every request they make.
 
 The front door (``calls.manager.CallManager``) hands it the SCCP inputs (Connected,
-Received, Disconnected); it answers with actions (Send, SetVersion, Close, Publish,
-RecordDiscovered) and passes the call messages of registered devices to the phone endpoint
-(``phone.Phones``). Nothing here touches a socket, a thread or the system clock.
+Received, Disconnected); it answers with actions (Send, SetVersion, MarkRegistered, Close,
+Publish, RecordDiscovered) and passes the call messages of registered devices to the phone
+endpoint (``phone.Phones``). Nothing here touches a socket, a thread or the system clock.
 
 Registration state machine (one per connection). Rules:
 
 1. A connection starts CONNECTED. The only way to REGISTERED is a Register naming a device of
    site.toml; any other Register gets RegisterReject with a readable reason, is recorded as a
    discovered device, and the connection goes CLOSING.
-2. KeepAlive is answered with KeepAliveAck in every state but CLOSING, even before Register
-   (7985, 6911 and token-registering phones send it first, §3.1).
-3. Any message refreshes liveness. A station silent for longer than EXPIRY_FACTOR x keepalive
-   is expired: REGISTERED -> CLOSING with an ``expire`` event; CONNECTED -> CLOSING quietly.
-4. A lost connection (Disconnected) of a REGISTERED station is handled like an expiry (same
+2. Before Register a connection may send only what phones send there (sccp-protocol.md §2.1,
+   §7.1): KeepAlive (answered with KeepAliveAck: 7985, 6911 and token-registering phones send
+   it first, §3.1), Alarm and XMLAlarm (why the phone reconnected: logged and published),
+   RegisterTokenReq (RegisterTokenAck: one CM always allows, §3.2) and Unregister (UnregisterAck,
+   CLOSING); at most PRE_REGISTER_MESSAGES of them. Anything else, or one more, closes the
+   connection (CLOSING, counted as ``refused_before_register``), as mod_skinny does: a phone
+   asks nothing before its RegisterAck.
+3. A connection that is not REGISTERED REGISTER_DEADLINE seconds after it connected is closed,
+   whatever it sent (CONNECTED -> CLOSING quietly, counted as ``register_deadline``).
+4. A REGISTERED station silent for longer than EXPIRY_FACTOR x keepalive is expired (-> CLOSING
+   with an ``expire`` event). Any message refreshes liveness from the time it *arrived*: the
+   edge stamps arrivals (``heard``) before its input waits in a queue, so a phone whose
+   keepalives arrived is never expired because the core was behind.
+5. A lost connection (Disconnected) of a REGISTERED station is handled like an expiry (same
    event, reason = why the edge lost it). Whatever the state, Disconnected ends the station.
-5. Unregister -> UnregisterAck(OK), ``unregister`` event, CLOSING (the edge closes after the ack
+6. Unregister -> UnregisterAck(OK), ``unregister`` event, CLOSING (the edge closes after the ack
    is written, like mod_skinny).
-6. A device registering while it is REGISTERED on another connection replaces it: the old
+7. A device registering while it is REGISTERED on another connection replaces it: the old
    connection is closed (``unregister`` event, reason "replaced"), then the new one is accepted.
    A second Register on the *same* registered connection is refused (RegisterReject) and the
    registration kept, as mod_skinny does.
-7. Leaving REGISTERED for any reason unbinds the device's lines and tells the call layer
+8. Leaving REGISTERED for any reason unbinds the device's lines and tells the call layer
    (``CallLayer.device_gone``: the phone endpoint), which ends its calls for the others.
-8. In CLOSING everything but Disconnected is ignored. CLOSED stations are forgotten.
-9. Every request of a REGISTERED device is answered (§8.4), unknown instances with an empty
-   record; requests of an unregistered connection are logged and ignored. Messages the core
-   does not know go to the call layer (the phone endpoint); if it does not take them they
-   are logged.
-10. A handler that raises closes that connection only; the core keeps serving the others.
+9. In CLOSING everything but Disconnected is ignored. CLOSED stations are forgotten.
+10. Every request of a REGISTERED device is answered (§8.4), unknown instances with an empty
+   record. Messages the core does not know go to the call layer (the phone endpoint); if it does
+   not take them they are logged.
+11. A handler that raises closes that connection only; the core keeps serving the others.
+12. Registering emits MarkRegistered: from then on the edge serves the connection before
+   unregistered ones and lifts its pre-registration byte budget.
+13. Log lines a peer can repeat at will (refusals, rejections, alarms, unhandled messages) are
+   rate-limited per kind and peer: the first, then how many more (``RateLimitedLog``).
 """
 
 from __future__ import annotations
 
+import collections
 import heapq
 import logging
 from collections.abc import Callable
@@ -48,12 +61,14 @@ from skinnyctl.calls.events import (
     Connected,
     Disconnected,
     Event,
+    MarkRegistered,
     Publish,
     Received,
     RecordDiscovered,
     Send,
     SetVersion,
 )
+from skinnyctl.ratelog import RateLimitedLog
 from skinnyctl.sccp import (
     AccessoryStatus,
     Alarm,
@@ -86,6 +101,7 @@ from skinnyctl.sccp import (
     SubscriptionStat,
     SubscriptionStatReq,
     TimeDateReq,
+    UnknownMessage,
     Unregister,
     UnregisterAck,
     UserToDeviceData,
@@ -108,6 +124,14 @@ SccpInput = Connected | Received | Disconnected
 # §7.2 recommends dropping a registration after 2 x interval of silence (wazo's value; [FS]
 # 110 %, [CS] 105-200 %): generous enough for a phone that misses one keepalive.
 EXPIRY_FACTOR = 2.0
+# Rule 2: a phone sends a KeepAlive or two, an Alarm, an XMLAlarm, maybe a RegisterTokenReq
+# before Register; a connection that sends more is not a phone.
+PRE_REGISTER_MESSAGES = 8
+# Rule 3: a phone registers within a second of connecting (token registration adds one round
+# trip); half a minute is generous and frees the connection slot of one that never will.
+REGISTER_DEADLINE = 30.0
+# Messages a connection may send before Register (rule 2), each with its event.
+_BEFORE_REGISTER = (KeepAlive, Alarm, XMLAlarm, RegisterTokenReq, Unregister)
 
 
 class Ev(Enum):
@@ -135,7 +159,7 @@ TRANSITIONS: dict[tuple[State, Ev], tuple[State, str]] = {
     (C, Ev.REGISTER_UNKNOWN): (X, "reject_unknown"),
     (C, Ev.TOKEN): (C, "ack_token"),
     (C, Ev.ALARM): (C, "record_alarm"),
-    (C, Ev.REQUEST): (C, "ignore_unregistered"),
+    (C, Ev.REQUEST): (X, "refuse_unregistered"),
     (C, Ev.UNREGISTER): (X, "ack_unregister"),
     (C, Ev.SILENCE): (X, "close_idle"),
     (C, Ev.LOST): (State.CLOSED, "nothing"),
@@ -199,11 +223,23 @@ def device_name_mac(name: str) -> str | None:
 
 
 class Registrar:
-    def __init__(self, site: Site, clock: Clock, calls: CallLayer | None = None) -> None:
+    def __init__(
+        self,
+        site: Site,
+        clock: Clock,
+        calls: CallLayer | None = None,
+        heard: Callable[[Conn], float | None] | None = None,
+    ) -> None:
+        """``heard(conn)``: when the edge last received input on ``conn`` (clock.now() time),
+        though the core may not have it yet (rule 4); None: only what the core handled counts."""
         self.site = site
         self.clock = clock
         self.calls: CallLayer = calls or NoCalls()
+        self.heard = heard
         self.stations = Stations()
+        # Connections refused by the rules, by reason (status shows them).
+        self.counters: collections.Counter[str] = collections.Counter()
+        self.quiet = RateLimitedLog(log, clock.now)
         self.zone = answers.site_zone(site.server.time_zone)
         self._by_mac = {d.mac: d for d in site.devices}  # Site.device() scans a list
         # Message waiting per directory number: site.toml's start value, then the control API.
@@ -264,7 +300,9 @@ class Registrar:
         try:
             if isinstance(event, Disconnected):
                 return self._step(st, Ev.LOST, event.reason)
-            st.last_seen = now
+            st.last_seen = max(st.last_seen, now if event.at is None else event.at)
+            if st.state is State.CONNECTED:
+                st.before_register += 1
             return self._step(st, self._classify(st, event.message), event.message)
         except Exception:
             log.exception("error handling %r from %s; closing that connection", event, st.label)
@@ -279,6 +317,10 @@ class Registrar:
             if st is None:
                 continue
             st.timer_at = None
+            if self.heard is not None and st.state is State.REGISTERED:
+                arrived = self.heard(conn)  # input still queued at the edge counts (rule 4)
+                if arrived is not None and arrived > st.last_seen:
+                    st.last_seen = arrived
             due = self._deadline(st)
             if due > now:  # it spoke since: re-arm for the real deadline
                 self._arm(st)
@@ -288,6 +330,7 @@ class Registrar:
             except Exception:
                 log.exception("error expiring %s", st.label)
                 actions += self._fail(st)
+        self.quiet.flush()
         return actions
 
     def next_deadline(self) -> float | None:
@@ -355,6 +398,14 @@ class Registrar:
     # --- machinery ----------------------------------------------------------------------------
 
     def _classify(self, st: Station, msg: Message) -> Ev:
+        if (
+            st.state is State.CONNECTED
+            and not isinstance(msg, Register)
+            and (
+                not isinstance(msg, _BEFORE_REGISTER) or st.before_register > PRE_REGISTER_MESSAGES
+            )
+        ):
+            return Ev.REQUEST  # not what a phone sends before Register (rule 2)
         if isinstance(msg, KeepAlive):
             return Ev.KEEPALIVE
         if isinstance(msg, Register):
@@ -389,6 +440,8 @@ class Registrar:
         return actions
 
     def _deadline(self, st: Station) -> float:
+        if st.state is State.CONNECTED:
+            return st.connected_at + REGISTER_DEADLINE  # whatever it sent (rule 3)
         return st.last_seen + EXPIRY_FACTOR * st.keepalive
 
     def _arm(self, st: Station) -> None:
@@ -421,18 +474,24 @@ class Registrar:
         # One CM: always allow (§3.2).
         return [Send(st.conn, RegisterTokenAck())]
 
-    def _on_ignore_unregistered(self, st: Station, msg: Message) -> list[Action]:
-        log.info("%s sent %s before registering; ignored", st.label, type(msg).__name__)
-        return []
+    def _on_refuse_unregistered(self, st: Station, msg: Message) -> list[Action]:
+        self.counters["refused_before_register"] += 1
+        what = type(msg).__name__
+        if isinstance(msg, _BEFORE_REGISTER):
+            what = f"{st.before_register} messages"
+        self.quiet.warning(f"refuse {st.ip}", "closing %s: sent %s before Register", st.label, what)
+        return [Close(st.conn, f"sent {what} before Register")]
 
     def _on_reject_unknown(self, st: Station, msg: Register) -> list[Action]:
         name = msg.device_name.strip() or "(no name)"
         mac = device_name_mac(name)
         model = MODELS_BY_DEVICE_TYPE.get(int(msg.device_type))
         model_text = model.name if model else model_name(int(msg.device_type))
+        self.counters["register_rejected"] += 1
         if mac:
             reason = f"Unknown device {name}"
-            log.warning(
+            self.quiet.warning(
+                f"reject {st.ip}",
                 "rejected %s (%s, %s:%d): not in site.toml; add a [[devices]] entry with "
                 'mac = "%s" to accept it',
                 name,
@@ -443,7 +502,13 @@ class Registrar:
             )
         else:
             reason = "Bad device name"
-            log.warning("rejected %r from %s:%d: not a SEP/ATA device name", name, st.ip, st.port)
+            self.quiet.warning(
+                f"reject {st.ip}",
+                "rejected %r from %s:%d: not a SEP/ATA device name",
+                name,
+                st.ip,
+                st.port,
+            )
         actions: list[Action] = [
             Send(st.conn, RegisterReject(text=reason[:31])),
             Close(st.conn, f"register rejected: {reason}"),
@@ -453,7 +518,9 @@ class Registrar:
         return actions
 
     def _on_reject_duplicate(self, st: Station, msg: Register) -> list[Action]:
-        log.warning("%s sent a second Register on its connection; refused", st.label)
+        self.quiet.warning(
+            f"duplicate {st.name}", "%s sent a second Register on its connection; refused", st.label
+        )
         return [Send(st.conn, RegisterReject(text="Already registered"))]
 
     def _on_accept(self, st: Station, msg: Register) -> list[Action]:
@@ -506,6 +573,7 @@ class Registrar:
             msg.protocol_version,
         )
         actions += [
+            MarkRegistered(st.conn),
             Send(st.conn, answers.register_ack(self.site, version, features)),
             SetVersion(st.conn, version),
             Send(st.conn, CapabilitiesReq()),
@@ -516,10 +584,18 @@ class Registrar:
     def _on_record_alarm(self, st: Station, msg: Alarm | XMLAlarm) -> list[Action]:
         base = st.event_fields() if st.name else {"ip": st.ip}
         if isinstance(msg, XMLAlarm):
-            log.info("XML alarm from %s: %s", st.label, msg.xml_data[:200])
+            self.quiet.info(
+                f"alarm {st.label}", "XML alarm from %s: %s", st.label, msg.xml_data[:200]
+            )
             st.alarms.append({"xml": msg.xml_data})
             return [self._publish("xml_alarm", **base, xml=msg.xml_data)]
-        log.info("alarm from %s (severity %d): %s", st.label, msg.alarm_severity, msg.text)
+        self.quiet.info(
+            f"alarm {st.label}",
+            "alarm from %s (severity %d): %s",
+            st.label,
+            msg.alarm_severity,
+            msg.text,
+        )
         fields = {
             "severity": int(msg.alarm_severity),
             "text": msg.text,
@@ -538,7 +614,10 @@ class Registrar:
         taken = self.calls.message(st, msg)
         if taken is not None:
             return taken
-        log.info("%s sent %s; not handled yet", st.label, type(msg).__name__)
+        what = type(msg).__name__
+        if isinstance(msg, UnknownMessage):
+            what = f"message {msg.message_id:#06x}"
+        self.quiet.info(f"unhandled {st.label}", "%s sent %s; not handled yet", st.label, what)
         return []
 
     def _on_unregister(self, st: Station, msg: Unregister) -> list[Action]:
@@ -567,7 +646,14 @@ class Registrar:
         return [*self._gone(st, "unregister", reason), Close(st.conn, reason)]
 
     def _on_close_idle(self, st: Station, arg: None) -> list[Action]:
-        log.info("closing %s:%d: connected but never registered", st.ip, st.port)
+        self.counters["register_deadline"] += 1
+        self.quiet.info(
+            f"idle {st.ip}",
+            "closing %s:%d: not registered %.0f s after connecting",
+            st.ip,
+            st.port,
+            REGISTER_DEADLINE,
+        )
         return [Close(st.conn, "never registered")]
 
     # --- request handlers (REGISTERED) --------------------------------------------------------

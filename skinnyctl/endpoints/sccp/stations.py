@@ -84,6 +84,7 @@ class Station:
     last_seen: float  # monotonic: last message received
     state: State = State.CONNECTED
     timer_at: float | None = None  # deadline the timer heap holds for this station
+    before_register: int = 0  # messages received while CONNECTED (core.py rule 2)
     # --- set at registration ---
     device: Device | None = None
     layout: ButtonLayout | None = None
