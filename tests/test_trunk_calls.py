@@ -177,16 +177,34 @@ def test_outbound_call_challenge_early_media_echo_and_records(
 
 
 @pytest.mark.parametrize(
-    ("status", "reason", "tone", "prompt"),
+    ("status", "reason", "tone", "prompt", "cause"),
     [
-        (486, "Busy Here", Tone.LINE_BUSY_TONE, Label.BUSY),
-        (404, "Not Found", Tone.REORDER_TONE, Label.UNKNOWN_NUMBER),
-        (484, "Address Incomplete", Tone.REORDER_TONE, Label.UNKNOWN_NUMBER),
-        (503, "Service Unavailable", Tone.REORDER_TONE, Label.TEMP_FAIL),
+        (486, "Busy Here", Tone.LINE_BUSY_TONE, Label.BUSY, "USER_BUSY"),
+        (404, "Not Found", Tone.REORDER_TONE, Label.UNKNOWN_NUMBER, "UNALLOCATED_NUMBER"),
+        (
+            484,
+            "Address Incomplete",
+            Tone.REORDER_TONE,
+            Label.UNKNOWN_NUMBER,
+            "INVALID_NUMBER_FORMAT",
+        ),
+        (
+            503,
+            "Service Unavailable",
+            Tone.REORDER_TONE,
+            Label.TEMP_FAIL,
+            "NORMAL_TEMPORARY_FAILURE",
+        ),
     ],
 )
 def test_provider_refusals_sound_as_their_cause(
-    office_factory: Any, sipp: Any, status: int, reason: str, tone: int, prompt: Label
+    office_factory: Any,
+    sipp: Any,
+    status: int,
+    reason: str,
+    tone: int,
+    prompt: Label,
+    cause: str,
 ) -> None:
     sp = free_udp_port()
     run = sipp("provider_reject.xml", sp, subst={"STATUS": str(status), "REASON": reason})
@@ -203,6 +221,7 @@ def test_provider_refusals_sound_as_their_cause(
     office.service.cdr.flush()
     (r,) = office.records()
     assert (r["direction"], r["external_number"], r["answer"]) == ("outbound", "+33123456789", None)
+    assert r["cause"] == cause
     office.clean()
 
 
@@ -292,6 +311,13 @@ def test_inbound_call_rings_with_the_callers_name_and_the_phone_receives_its_rtp
         "1001",
         a.name,
     )
+    history = run_cli("calls", "--history", "--site", office.path)
+    assert history.returncode == 0, history.stderr
+    header, row = history.stdout.splitlines()[:2]
+    for column in ("DIRECTION", "TRUNK", "DID", "EXTERNAL_NUMBER", "CAUSE"):
+        assert column in header, header
+    for value in ("inbound", "+33611223344", "provider", DID_A, "NORMAL_CLEARING"):
+        assert value in row, row
     capture.stop()
     lines = capture.sip_sent(office.local_port)
     assert [ln.split(" ", 2)[1] for ln in lines] == ["100", "180", "200", "200"], lines

@@ -342,6 +342,8 @@ def history(rows: list[dict[str, Any]]) -> str:
         "cause",
     )
     keys = [k for k in wanted if any(k in r for r in rows)]
+    if not any(r.get("trunk") for r in rows):  # no trunk call: no trunk columns
+        keys = [k for k in keys if k not in ("direction", "trunk", "did", "external_number")]
     if not keys:
         keys = list(rows[0])
     return table(keys, [[r.get(k) for k in keys] for r in rows])
