@@ -19,6 +19,7 @@ import ipaddress
 import itertools
 import logging
 import random
+import signal
 import socket
 import threading
 import time
@@ -120,6 +121,15 @@ def _reactor() -> Any:
                 # ED2 was created by whichever thread imported sippy; timers must be armed
                 # from the thread that loops (it warns otherwise).
                 ed.my_ident = threading.get_ident()
+                # Work handed over from other threads (callFromThread: every datagram from the
+                # socket threads, every command of the core) wakes the loop with a signal sent
+                # to the thread that enabled it: the importing one. Enabled again from here,
+                # the loop wakes at once instead of at its next 10 ms tick (measured: 10 ms ->
+                # 0.5 ms from SipAnswer to the 200 OK on the wire, each way of a call's setup).
+                try:
+                    ed.elp.CFT_enable(signal.SIGURG)
+                except Exception:
+                    log.warning("SIP: the event loop keeps waking every 10 ms", exc_info=True)
                 ready.set()
                 while True:
                     try:
