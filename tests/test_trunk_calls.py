@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from skinnyctl.errors import UserError
 from skinnyctl.sccp import (
     CallInfo,
     CallState,
@@ -645,3 +646,15 @@ def test_reload_applies_the_cores_trunk_keys_and_keeps_the_edges_until_a_restart
     assert office.service.site.trunk("provider").host == "127.0.0.1"
     out = run_cli("reload", "--site", office.path)
     assert "need a restart of serve to change: trunks" in out.stdout, out.stdout + out.stderr
+
+
+def test_a_sip_port_in_use_is_a_clear_error_before_anything_serves(tmp_path: Path) -> None:
+    office = Office(tmp_path, free_udp_port())
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind(("127.0.0.1", office.local_port))
+    try:
+        with pytest.raises(UserError, match=f"cannot open the SIP port.*{office.local_port}"):
+            office.start()
+    finally:
+        taken.close()
+        office.stop()

@@ -6,6 +6,7 @@ Errors a user can fix (port taken, no TFTP root) surface as UserError before any
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import signal
@@ -225,6 +226,8 @@ class Service:
         try:
             self.sip.start()
         except OSError as e:
+            if e.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+                raise UserError(f"cannot start the SIP trunks: {e}") from e  # a broken install
             ports = sorted({t.local_port for t in self.site.trunks})
             raise UserError(
                 f"cannot open the SIP port(s) {', '.join(map(str, ports))} on {s.listen}: "
