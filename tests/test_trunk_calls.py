@@ -432,13 +432,15 @@ def test_hold_from_the_phone_gives_the_far_end_music(
     office.clean()
 
 
-def test_the_far_ends_hold_plays_music_to_the_phone(
+def test_the_far_ends_hold_plays_music_to_the_phone_and_its_new_address_is_followed(
     office_factory: Any, sipp: Any, peer: MediaPeer
 ) -> None:
     sp = free_udp_port()
+    moved = MediaPeer()  # where the far end's media is after it takes the call back
     run = sipp(
         "provider_holds_us.xml", sp,
-        subst={"MEDIA_PORT": str(peer.port), "HOLD_MS": "1500", "RESUME_MS": "2500"},
+        subst={"MEDIA_PORT": str(peer.port), "RESUME_PORT": str(moved.port),
+               "HOLD_MS": "1500", "RESUME_MS": "2500"},
     )  # fmt: skip
     office = office_factory(sp)
     a, ref = connected_out(office)
@@ -447,7 +449,10 @@ def test_the_far_ends_hold_plays_music_to_the_phone(
     a.rtp_in.clear()
     office.wait(lambda: len(engine_stream(a.rtp_in, {peer.ssrc, a.rtp_ssrc})) >= 25, 5, "music")
     office.wait(lambda: office.calls()[0]["state"] == "connected", 5, "taken back")
-    talking(office, peer, a)
+    try:
+        talking(office, moved, a)  # both ways with the new address
+    finally:
+        moved.close()
     a.send(OnHook(line_instance=1, call_reference=ref))
     assert run.finish() == 0, run.errors()  # our answers were a=recvonly, then a=sendrecv
     office.clean()

@@ -9,6 +9,7 @@ Run inside a network namespace (HELPERS.md): the capture sees only this test's p
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import struct
@@ -238,7 +239,7 @@ class MediaPeer:
         self.sock.settimeout(0.2)
         self.port = int(self.sock.getsockname()[1])
         self.received: list[Packet] = []
-        self.ssrc = 0x7E1E7E1E
+        self.ssrc = random.getrandbits(32)  # each far end its own stream
         self._seq = 1000
         self._ts = 160000
         self._stop = threading.Event()
