@@ -177,6 +177,29 @@ def test_outbound_call_challenge_early_media_echo_and_records(
     office.clean()
 
 
+def test_with_direct_media_a_trunk_call_still_goes_through_the_engine(
+    office_factory: Any, sipp: Any
+) -> None:
+    sp, media = free_udp_port(), free_udp_port()
+    run = sipp(
+        "provider_answer.xml", sp, "-key", "user", "alice", "-key", "pass", "s3cret",
+        "-rtp_echo", "-mp", str(media),
+        subst={'<pause milliseconds="200" />': '<pause milliseconds="1500" />'},
+    )  # fmt: skip
+    office = office_factory(sp, server='media = "direct"')
+    a, ref = call_out(office)
+    state(a, S.RING_OUT)
+    assert hears_itself(a), "no early media"  # a leg of the engine, though phones talk direct
+    assert not any(isinstance(m, CallState) and m.call_state == S.CONNECTED for m in a.received)
+    state(a, S.CONNECTED)
+    a.rtp_in.clear()
+    assert hears_itself(a), "no audio after the answer"
+    assert a.media_to is not None and a.media_to[1] != media  # the engine's port, not SIPp's
+    a.send(OnHook(line_instance=1, call_reference=ref))
+    assert run.finish() == 0, run.errors()
+    office.clean()
+
+
 @pytest.mark.parametrize(
     ("status", "reason", "tone", "prompt", "cause"),
     [

@@ -47,6 +47,7 @@ rtp_port_min = {rtp_min}
 rtp_port_max = {rtp_max}
 control_socket = "control.sock"
 emergency = ["112"]
+{server}
 
 [[lines]]
 number = "1001"
@@ -109,9 +110,11 @@ target = "1002"
 class Office:
     """The Service of ``serve`` on loopback: phones A (1001) and B (1002), trunk "provider"
     to ``sip_port`` (our SIP socket on ``local_port``). ``trunk``: more [[trunks]] keys;
-    ``extra``: more sections."""
+    ``server``: more [server] keys; ``extra``: more sections."""
 
-    def __init__(self, tmp: Path, sip_port: int, trunk: str = "", extra: str = "") -> None:
+    def __init__(
+        self, tmp: Path, sip_port: int, trunk: str = "", extra: str = "", server: str = ""
+    ) -> None:
         (tmp / "tftp").mkdir(exist_ok=True)
         self.dir = tmp
         self.local_port = free_udp_port()
@@ -129,6 +132,7 @@ class Office:
             local_port=self.local_port,
             trunk=trunk,
             extra=extra,
+            server=server,
         )
         self.path = tmp / "site.toml"
         self.path.write_text(text)
