@@ -13,7 +13,14 @@ from skinnyctl.calls import FakeClock, causes
 from skinnyctl.calls.cdr import CdrStore
 from skinnyctl.calls.channel import Kind
 from skinnyctl.calls.manager import CallManager
-from skinnyctl.calls.media import MediaClose, MediaCodec, MediaLearn, MediaOpen, WriteCdr
+from skinnyctl.calls.media import (
+    MediaClose,
+    MediaCodec,
+    MediaLearn,
+    MediaListenDtmf,
+    MediaOpen,
+    WriteCdr,
+)
 from skinnyctl.calls.routing import Router
 from skinnyctl.endpoints.sip.trunk import cause_of, status_of
 from skinnyctl.sip.events import MediaDesc, SipIncoming, SipReject, TrunkState
@@ -147,7 +154,8 @@ def test_a_did_whose_line_has_no_phone_is_480_and_one_record() -> None:
     actions = cm.handle(incoming("+33123456701"))
     opened = [a for a in actions if isinstance(a, MediaOpen)]
     assert len(opened) == 1 and 20000 <= opened[0].port <= 20008
-    assert MediaCodec(opened[0].key, "alaw", 101, 20) in actions  # the offer's first codec
+    assert MediaCodec(opened[0].key, "alaw", 101) in actions  # the offer's first codec
+    assert MediaListenDtmf(opened[0].key, True) in actions  # its digits reported to us
     assert MediaLearn(opened[0].key, "192.0.2.1", 30000) in actions
     assert SipReject("sip-in-1", 480) in actions  # USER_NOT_REGISTERED
     assert MediaClose(opened[0].key) in actions

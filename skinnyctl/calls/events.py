@@ -5,7 +5,8 @@ socket: it answers every input with a list of actions the edge carries out in or
 connections (Send, SetVersion, Close), to the event bus (Publish), to the media engine and the
 call records (``calls.media``), to the SIP trunks (``sip.events``: SipCall, SipAnswer...), to
 the discovered-devices registry (RecordDiscovered). Inputs come from the phones' connections,
-the media engine (MediaFailed, MediaDigit) and the SIP trunks (``sip.events``: SipIncoming...).
+the media engine (MediaFailed, MediaPlayDone, MediaDtmf...) and the SIP trunks
+(``sip.events``: SipIncoming...).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from skinnyctl.sccp import Message
 from skinnyctl.sip.events import SipCommand, SipInput
 
-from .media import EdgeAction, MediaDigit, MediaFailed
+from .media import EdgeAction, MediaEvent, MediaFailed
 
 Conn = int
 
@@ -43,7 +44,7 @@ class Disconnected:
     reason: str
 
 
-Input = Connected | Received | Disconnected | MediaFailed | MediaDigit | SipInput
+Input = Connected | Received | Disconnected | MediaFailed | MediaEvent | SipInput
 
 # --- actions ----------------------------------------------------------------------------------
 

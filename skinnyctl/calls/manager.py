@@ -3,8 +3,8 @@
 Driving it::
 
     cm = CallManager(site, clock)
-    actions = cm.handle(Received(conn, message))   # also Connected, Disconnected, MediaFailed,
-                                                    # MediaDigit, the SIP edge's inputs
+    actions = cm.handle(Received(conn, message))   # also Connected, Disconnected, the engine's
+                                                    # reports, the SIP edge's inputs
     actions = cm.on_timer()                         # when cm.next_deadline() has passed
 
 It owns the switch (``calls.switch``) and the endpoints whose channels the switch joins: the
@@ -32,7 +32,7 @@ from skinnyctl.site.model import Site
 
 from .clock import Clock
 from .events import Action, Conn, Connected, Disconnected, Input, Received
-from .media import MediaDigit, MediaFailed
+from .media import MediaDtmf, MediaFailed, MediaPlayDone, MediaRecordDone
 from .switch import Refs, Switch
 
 
@@ -61,8 +61,8 @@ class CallManager:
             if self.trunks.owns(event.key):
                 return self.trunks.media_failed(event.key, event.port, event.reason)
             return self.phones.media_failed(event.key, event.port, event.reason)
-        if isinstance(event, MediaDigit):
-            return self.trunks.media_digit(event.key, event.digit)
+        if isinstance(event, MediaPlayDone | MediaRecordDone | MediaDtmf):
+            return self.switch.media_event(event)
         return self.trunks.handle(event)  # the SIP edge's
 
     def on_timer(self, now: float | None = None) -> list[Action]:

@@ -13,6 +13,7 @@ comes back as :class:`MediaFailed` and the core takes another.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from skinnyctl.site.model import Server
@@ -43,26 +44,6 @@ class MediaLearn:
     ip: str
     port: int
     nat: bool = False
-
-
-@dataclass(frozen=True)
-class MediaCodec:
-    """What leg ``key``'s far side speaks, learned after it was opened (an SDP answer): its
-    G.711 law, its RFC 4733 telephone-event payload type (None: none; with one, digits it
-    receives come back as :class:`MediaDigit`) and packet time."""
-
-    key: int
-    codec: Codec
-    dtmf_pt: int | None = None
-    ptime_ms: int = PTIME_MS
-
-
-@dataclass(frozen=True)
-class MediaDtmf:
-    """Send ``digit`` to leg ``key``'s far side as an RFC 4733 telephone-event."""
-
-    key: int
-    digit: str
 
 
 @dataclass(frozen=True)
@@ -109,6 +90,106 @@ class MediaClose:
 
 
 @dataclass(frozen=True)
+class Sound:
+    """One item of what :class:`MediaPrompt` plays: ``prompt`` (WAV files, in order), ``tone``
+    (frequencies in Hz for ``seconds``), ``silence`` (``seconds``) or ``music`` (the
+    music-on-hold source, ``seconds`` of it or, 0, until stopped)."""
+
+    kind: Literal["prompt", "tone", "silence", "music"]
+    files: tuple[Path, ...] = ()
+    freqs: tuple[float, ...] = ()
+    seconds: float = 0.0
+
+
+def prompt(*files: Path | str) -> Sound:
+    return Sound("prompt", files=tuple(Path(f) for f in files))
+
+
+def tone(freqs: float | tuple[float, ...], seconds: float) -> Sound:
+    return Sound(
+        "tone", freqs=freqs if isinstance(freqs, tuple) else (float(freqs),), seconds=seconds
+    )
+
+
+def silence(seconds: float) -> Sound:
+    return Sound("silence", seconds=seconds)
+
+
+@dataclass(frozen=True)
+class MediaPrompt:
+    """Play ``sounds`` to leg ``key`` back to back (replacing what plays), then report
+    :class:`MediaPlayDone` with ``play_id``; ``loop`` repeats until stopped. The leg does not
+    hear its partner or conference meanwhile."""
+
+    key: int
+    sounds: tuple[Sound, ...]
+    play_id: int
+    loop: bool = False
+
+
+@dataclass(frozen=True)
+class MediaStopPlay:
+    key: int
+
+
+@dataclass(frozen=True)
+class MediaRecord:
+    """Record what leg ``key``'s far side sends to ``path`` (8 kHz WAV, written atomically)
+    until :class:`MediaStopRecord`, ``max_seconds`` or ``silence_seconds`` of silence; then
+    :class:`MediaRecordDone`."""
+
+    key: int
+    path: Path
+    record_id: int
+    max_seconds: float
+    silence_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class MediaStopRecord:
+    key: int
+
+
+@dataclass(frozen=True)
+class MediaMix:
+    """Put leg ``key`` into conference ``conf_key`` (each party hears the others)."""
+
+    key: int
+    conf_key: int
+
+
+@dataclass(frozen=True)
+class MediaUnmix:
+    key: int
+
+
+@dataclass(frozen=True)
+class MediaCodec:
+    """What leg ``key``'s far side speaks: its G.711 law and RFC 4733 payload type (None: no
+    telephone-events)."""
+
+    key: int
+    codec: Codec
+    dtmf_pt: int | None = None
+
+
+@dataclass(frozen=True)
+class MediaListenDtmf:
+    """Report RFC 4733 digits arriving on leg ``key`` as :class:`MediaDtmf` (or stop)."""
+
+    key: int
+    on: bool = True
+
+
+@dataclass(frozen=True)
+class MediaSendDtmf:
+    """Send one digit to leg ``key``'s far side as RFC 4733 telephone-events."""
+
+    key: int
+    digit: str
+
+
+@dataclass(frozen=True)
 class WriteCdr:
     """Store one call detail record (``calls.cdr``)."""
 
@@ -118,15 +199,25 @@ class WriteCdr:
 MediaAction = (
     MediaOpen
     | MediaLearn
-    | MediaCodec
     | MediaBridge
     | MediaPlay
     | MediaStop
     | MediaEcho
-    | MediaDtmf
     | MediaClose
+    | MediaPrompt
+    | MediaStopPlay
+    | MediaRecord
+    | MediaStopRecord
+    | MediaMix
+    | MediaUnmix
+    | MediaCodec
+    | MediaListenDtmf
+    | MediaSendDtmf
 )
 EdgeAction = MediaAction | WriteCdr
+
+
+# --- inputs: what the engine reports back ------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -140,11 +231,36 @@ class MediaFailed:
 
 
 @dataclass(frozen=True)
-class MediaDigit:
-    """Input: the engine decoded an RFC 4733 ``digit`` arriving on leg ``key``."""
+class MediaPlayDone:
+    """Input: what :class:`MediaPrompt` ``play_id`` played on leg ``key`` ended (``completed``
+    False: stopped, replaced, or the leg closed)."""
+
+    key: int
+    play_id: int
+    completed: bool
+
+
+@dataclass(frozen=True)
+class MediaRecordDone:
+    """Input: recording ``record_id`` of leg ``key`` ended: ``why`` is "stopped", "limit",
+    "silence", "closed" or "error" (no file)."""
+
+    key: int
+    record_id: int
+    path: Path
+    seconds: float
+    why: str
+
+
+@dataclass(frozen=True)
+class MediaDtmf:
+    """Input: a digit arrived on leg ``key`` as RFC 4733 telephone-events."""
 
     key: int
     digit: str
+
+
+MediaEvent = MediaPlayDone | MediaRecordDone | MediaDtmf
 
 
 def media_address(server: Server) -> str:

@@ -55,7 +55,7 @@ from . import causes
 from .channel import Channel, ChState, Endpoint, Ind, Kind, Refused
 from .clock import Clock
 from .events import Action, Event, Publish
-from .media import MediaBridge, Ports, WriteCdr
+from .media import MediaBridge, MediaEvent, Ports, WriteCdr
 from .routing import Route, Router
 
 log = logging.getLogger("skinnyctl.calls")
@@ -166,6 +166,8 @@ class Switch:
         self.calls: dict[int, Call] = {}
         # a native bridge between two ends of one endpoint (direct phone-to-phone media)
         self.native: dict[Kind, Callable[[Channel, Channel], list[Action] | None]] = {}
+        # who hears what the media engine reports about a leg (a play ended, a digit came)
+        self._listeners: dict[int, Callable[[MediaEvent], list[Action]]] = {}
 
     def reload(self, site: Site) -> None:
         self.site = site
@@ -323,6 +325,24 @@ class Switch:
         actions += self._end(c2, cause, "transferred", by=None)
         actions += self._end(c1, cause, "transferred", by=None)
         return Transferred(True, actions)
+
+    # --- media events -------------------------------------------------------------------------
+
+    def listen(self, key: int, handler: Callable[[MediaEvent], list[Action]]) -> None:
+        """``handler`` gets what the engine reports about media leg ``key`` (an application
+        working on its far end's leg, a trunk for its own) until ``unlisten``."""
+        self._listeners[key] = handler
+
+    def unlisten(self, key: int, handler: Callable[[MediaEvent], list[Action]]) -> None:
+        if self._listeners.get(key) == handler:
+            del self._listeners[key]
+
+    def media_event(self, event: MediaEvent) -> list[Action]:
+        handler = self._listeners.get(event.key)
+        if handler is None:
+            log.debug("media event for leg %d nobody listens to: %r", event.key, event)
+            return []
+        return handler(event)
 
     # --- queries ------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@
           --Send/SetVersion/MarkRegistered/Close--> outbox + wake-up byte --> I/O thread
           --Publish--> EventBus; --RecordDiscovered--> DiscoveredDevices
           --media, call records, SIP commands--> CallEdge (engine, CdrStore, SIP edge queue)
-    other edges (the SIP edge's thread, the media engine's notifier) --submit()--> queue
+    other edges (the SIP edge's thread, the media engine's notifier) --post()--> queue
 
 Rules: a connection that breaks framing (garbage, oversized frame) is closed at once; one whose
 peer does not read is closed when its output buffer passes ``out_limit``; a Close waits at most
@@ -225,7 +225,7 @@ class SccpServer:
         self.discovered = discovered if discovered is not None else DiscoveredDevices()
         self.core = core if core is not None else CallManager(site, self.clock)
         self.core.sccp.heard = self._heard  # keepalives still queued here count (its rule 4)
-        self.call_edge = CallEdge(submit=self.submit)  # Service sets .relay, .cdr and .sip
+        self.call_edge = CallEdge(post=self.post)  # Service sets .relay, .cdr and .sip
         self.out_limit = out_limit
         self.close_linger = close_linger
         self.max_connections = (
@@ -331,15 +331,15 @@ class SccpServer:
     def devices(self) -> list[dict[str, Any]]:
         return self.call(lambda core: core.snapshot())
 
-    def submit(self, item: Input) -> None:
-        """An input from another edge (the SIP trunks, the media engine): the core thread
-        handles it in turn, like a phone's message."""
-        self._inbox.put(item)
-
     def refusals(self) -> dict[str, int]:
         """Connections this edge closed, by reason (any thread)."""
         keys = ("protocol_errors", "overflows", "over_budget")
         return {k: n for k in keys if (n := self.stats.get(k, 0))}
+
+    def post(self, event: Input) -> None:
+        """An input from another edge (the media engine's reports, the SIP trunks), any thread:
+        handled on the core thread like the phones' messages."""
+        self._inbox.put(event)
 
     def poke(self) -> None:
         """Make the core re-check its deadlines now (after moving a fake clock)."""
@@ -385,8 +385,8 @@ class SccpServer:
     def _core_item(self, item: Any) -> list[Action]:
         if item == () or item is _EMPTY:
             return []
-        if not isinstance(item, tuple):  # an input from another edge (``submit``)
-            return self.core.handle(item)
+        if not isinstance(item, tuple):
+            return self.core.handle(item)  # posted by another edge
         if isinstance(item[0], _Conn):
             conn, event = item
             try:

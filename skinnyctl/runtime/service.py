@@ -222,7 +222,7 @@ class Service:
         if not self.site.trunks:
             return
         s = self.site.server
-        self.sip = SipEdge(self.site.trunks, self.sccp.submit, listen=s.listen)
+        self.sip = SipEdge(self.site.trunks, self.sccp.post, listen=s.listen)
         try:
             self.sip.start()
         except OSError as e:

@@ -36,7 +36,8 @@ Rules:
    (``Switch.hold``: the phone hears music), sendrecv/recvonly again resumes it.
 5. DTMF: digits of the far end (the phone's keypad, DTMF) go out as RFC 4733 telephone-events
    on the leg (when the far end offered telephone-event; else logged); RFC 4733 digits
-   arriving on the leg (``MediaDigit``) are the channel's ``Switch.dtmf``.
+   arriving on the leg (the engine's ``MediaDtmf``, for the leg's listener) are the
+   channel's ``Switch.dtmf``.
 6. Records: the channel adds direction (inbound/outbound), trunk, DID (the number called for
    inbound, the caller ID presented for outbound) and the external number (the outside party)
    to its calls' records.
@@ -61,9 +62,12 @@ from skinnyctl.calls.media import (
     MediaClose,
     MediaCodec,
     MediaDtmf,
+    MediaEvent,
     MediaLearn,
+    MediaListenDtmf,
     MediaOpen,
     MediaPlay,
+    MediaSendDtmf,
     MediaStop,
     media_address,
 )
@@ -269,12 +273,12 @@ class Trunks:
             return self._release(ch) + self.switch.hangup(ch, _CAUSE_OF_ENDING[x.why], reason)
         return self._updated(ch, x.remote)  # SipUpdated
 
-    def media_digit(self, key: int, digit: str) -> list[Action]:
-        """An RFC 4733 digit arrived on one of our legs (rule 5)."""
-        ch = self._keys.get(key)
-        if ch is None or ch.call is None:
+    def _media_event(self, event: MediaEvent) -> list[Action]:
+        """What the engine reports about one of our legs: an RFC 4733 digit (rule 5)."""
+        ch = self._keys.get(event.key)
+        if ch is None or ch.call is None or not isinstance(event, MediaDtmf):
             return []
-        return self.switch.dtmf(ch, digit)
+        return self.switch.dtmf(ch, event.digit)
 
     def media_failed(self, key: int, port: int, reason: str) -> list[Action]:
         """Rule 7."""
@@ -360,7 +364,7 @@ class Trunks:
                     "%s: digit %s not sent: %s has no telephone-event", ch.device, arg, ch.number
                 )
                 return []
-            return [MediaDtmf(ch.id, str(arg))]
+            return [MediaSendDtmf(ch.id, str(arg))]
         return []  # PROGRESS, UPDATE: nothing to tell the far end
 
     # --- rules -------------------------------------------------------------------------------
@@ -451,12 +455,8 @@ class Trunks:
         actions: list[Action] = []
         if old is None or (old.ip, old.port) != (remote.ip, remote.port):
             actions.append(MediaLearn(ch.id, remote.ip, remote.port))
-        if old is None or (old.codecs[:1], old.dtmf_pt, old.ptime) != (
-            remote.codecs[:1],
-            remote.dtmf_pt,
-            remote.ptime,
-        ):
-            actions.append(MediaCodec(ch.id, ch.codec, ch.dtmf_pt, _ptime(remote)))
+        if old is None or (old.codecs[:1], old.dtmf_pt) != (remote.codecs[:1], remote.dtmf_pt):
+            actions += self._codec(ch)
         return actions
 
     def _trunk_state(self, x: TrunkState) -> list[Action]:
@@ -474,6 +474,7 @@ class Trunks:
     def _keep(self, ch: TrunkChannel) -> None:
         self._dialogs[ch.dialog] = ch
         self._keys[ch.id] = ch
+        self.switch.listen(ch.id, self._media_event)
 
     def _open(self, ch: TrunkChannel, call: Call) -> list[Action]:
         """The channel's media leg, and what is known of the far end's media."""
@@ -481,14 +482,21 @@ class Trunks:
         actions: list[Action] = [MediaOpen(call.id, ch.id, ch.port)]
         r = ch.remote
         if r is not None:
-            actions.append(MediaCodec(ch.id, ch.codec, ch.dtmf_pt, _ptime(r)))
+            actions += self._codec(ch)
             actions.append(MediaLearn(ch.id, r.ip, r.port))
         return actions
+
+    def _codec(self, ch: TrunkChannel) -> list[Action]:
+        """The leg's law and telephone-event type, from the far end's SDP; its digits are
+        reported to us when it has one."""
+        pt = ch.dtmf_pt
+        return [MediaCodec(ch.id, ch.codec, pt), MediaListenDtmf(ch.id, pt is not None)]
 
     def _release(self, ch: TrunkChannel, cause: str = "") -> list[Action]:
         """The dialog is over: its leg closes, its port is free (rule 3)."""
         self._dialogs.pop(ch.dialog, None)
         self._keys.pop(ch.id, None)
+        self.switch.unlisten(ch.id, self._media_event)
         actions: list[Action] = []
         if cause and ch.inbound and not ch.answered:  # we end the dialog ourselves
             actions.append(SipReject(ch.dialog, status_of(cause)))
@@ -509,8 +517,3 @@ def _dtmf_pt(remote: MediaDesc) -> int | None:
     """The far end's telephone-event type, if the engine can use it (dynamic, 96-127)."""
     pt = remote.dtmf_pt
     return pt if pt is not None and 96 <= pt <= 127 else None
-
-
-def _ptime(remote: MediaDesc) -> int:
-    """The far end's packet time, as the engine generates it (10..120 ms, in 10 ms steps)."""
-    return min(120, max(10, round(remote.ptime / 10) * 10))
