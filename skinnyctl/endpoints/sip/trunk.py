@@ -204,23 +204,16 @@ class TrunkChannel(Channel):
     def status(self) -> list[dict[str, Any]]:
         far = self.call.far(self) if self.call is not None else None
         r = self.remote
-        return [
-            {
-                "device_name": self.device,
-                "line_instance": 0,
-                "line": self.number,
-                "call_reference": self.id,
-                "state": self.state.value,
-                "digits": "",
-                "peer": far.device if far is not None else "",
-                "rtp_phone": f"{r.ip}:{r.port}" if r is not None else "",
-                "rtp_sends_to": "",
-                "relay_port": self.port,
-                "music_on_hold": self.music,
-                "dialog": self.dialog,
-                "direction": "inbound" if self.inbound else "outbound",
-            }
-        ]
+        (entry,) = super().status()
+        entry.update(
+            peer=far.device if far is not None else "",
+            rtp_phone=f"{r.ip}:{r.port}" if r is not None else "",  # the far end's RTP
+            relay_port=self.port,
+            music_on_hold=self.music,
+            dialog=self.dialog,
+            direction="inbound" if self.inbound else "outbound",
+        )
+        return [entry]
 
 
 class Trunks:
