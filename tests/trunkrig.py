@@ -28,6 +28,7 @@ from skinnyctl.runtime.bus import Subscription
 from skinnyctl.runtime.service import Service
 from skinnyctl.sccp import CallState, KeypadButton
 from skinnyctl.site import load_site
+from tests.rtpphone import parse_rtp_streams
 from tests.test_register import free_port
 from tests.test_sip_edge import free_udp_port, require
 from tests.tshark import assert_clean
@@ -388,7 +389,7 @@ class Capture:
         )  # fmt: skip
         return run.stdout
 
-    def rtp_streams(self, ports: list[int]) -> list[dict[str, Any]]:
+    def rtp_streams(self, ports: list[int]) -> list[dict[str, int | str]]:
         """``-z rtp,streams`` over the UDP of ``ports`` decoded as RTP; no malformed packet."""
         decode = [a for p in ports for a in ("-d", f"udp.port=={p},rtp")]
         malformed = self._fields(
@@ -399,24 +400,4 @@ class Capture:
             [self.tshark, "-r", str(self.path), *decode, "-q", "-z", "rtp,streams"],
             capture_output=True, text=True, timeout=120, check=True,
         )  # fmt: skip
-        rows = []
-        for line in run.stdout.splitlines():
-            parts = line.split()
-            if len(parts) < 9 or "0x" not in line:
-                continue
-            i = next(k for k, p in enumerate(parts) if p.startswith("0x"))
-            rest = parts[i + 1 :]
-            nums = [k for k, p in enumerate(rest) if p.lstrip("-").isdigit()]
-            rows.append(  # start, end, src, port, dst, port, SSRC, payload, packets, lost
-                {
-                    "src": parts[i - 4],
-                    "sport": int(parts[i - 3]),
-                    "dst": parts[i - 2],
-                    "dport": int(parts[i - 1]),
-                    "ssrc": parts[i],
-                    "packets": int(rest[nums[0]]),
-                    "lost": int(rest[nums[1]]),
-                    "line": line,
-                }
-            )
-        return rows
+        return parse_rtp_streams(run.stdout)
