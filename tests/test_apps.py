@@ -39,12 +39,8 @@ action = "process"
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    r = Rig(tmp_path, tail=APPS)
-    r.start()
-    try:
+    with Rig(tmp_path, tail=APPS) as r:
         yield r
-    finally:
-        r.stop()
 
 
 def call_app(rig: Rig, p: SimPhone, number: str) -> int:

@@ -192,25 +192,18 @@ class Rig:
         """Wait until the core has handled everything sent so far."""
         self.server.call(lambda core: None)
 
+    def __enter__(self) -> Rig:
+        self.start()
+        return self
 
-@pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
-    r = Rig(tmp_path)
-    r.start()
-    try:
-        yield r
-    finally:
-        r.stop()
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 @pytest.fixture
 def direct_rig(tmp_path: Path) -> Iterator[Rig]:
-    r = Rig(tmp_path, media="direct")
-    r.start()
-    try:
+    with Rig(tmp_path, media="direct") as r:
         yield r
-    finally:
-        r.stop()
 
 
 # --- helpers ------------------------------------------------------------------------------------
