@@ -30,11 +30,11 @@ Call state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
 8. A pair missing from the table is a request that makes no sense in that state: logged and
    ignored.
 9. Early media: an offered end calling ``progress`` (the call is then ringing) is joined to
-   the originator before the answer: the originator is told PROGRESS (it stops its own ring-back
-   and keeps its receive channel open) and the two media legs are bridged one way and the
-   other, so what the far end plays (ring-back, announcements) is heard. The answer joins the
-   call as in rule 7 (the same bridge, or the answering end's); a failure ends the early media
-   with the call. Only one offer at a time is early joined (the latest).
+   the originator before the answer: the originator is told PROGRESS (it stops its own
+   ring-back and keeps its receive channel open) and the two media legs are bridged both
+   ways, so what the far end plays (ring-back, announcements) is heard. The answer joins the
+   call as in rule 7 (the same bridge, or the answering end's); a failure ends the early
+   media with the call. Only one offer at a time is early joined (the latest).
 10. Records: an end may add fields to its calls' records (``Channel.record``: a trunk's
    direction, trunk, DID and external number), taken when it joins the call (originates, is
    offered, or is transferred into it), so a record keeps them whoever left the call first.
@@ -313,11 +313,10 @@ class Switch:
         else:
             c3.offers, c2.offers = c2.offers, []
             c3.called, c3.called_name = c2.called, c2.called_name
-            for o in c3.offers:
-                c3.record.update(o.record())
             c3.state = CS.ALERTING
             for o in c3.offers:
                 o.call = c3
+                c3.record.update(o.record())
                 actions += o.indicate(Ind.UPDATE)
             actions += p.indicate(Ind.UPDATE)  # it keeps hearing music until the answer
             cause = causes.BLIND_TRANSFER
