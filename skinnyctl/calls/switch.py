@@ -12,7 +12,8 @@ Call state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
    endpoint collects what is dialled and calls ``dial``; routing (``Router``) finds the
    number's endpoint, which may refuse (busy, not registered...) or take it: ROUTING.
 2. The offered end rings (ALERTING) or answers at once (applications): CONNECTED. The first
-   offer to answer is ``b``; the others are hung up with LOSE_RACE.
+   offer to answer is ``b``; the others are hung up with LOSE_RACE. An end that sends early
+   media before answering (PROGRESS: a trunk's 183) is *early joined* (rule 9).
 3. A refusal, or every offer gone before the answer, makes the call FAILED: the originating
    end is told HANGUP(cause) and hears busy or reorder until it hangs up; the call ends then.
 4. Hanging up a connected call ends it for the other end. The originator hanging up before
@@ -28,18 +29,27 @@ Call state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
    it; anything else is a bridge of the two media legs in the media engine.
 8. A pair missing from the table is a request that makes no sense in that state: logged and
    ignored.
-9. Redirect (``redirect(ch, number, reason)``): an end that is not the originator sends the
-   call on to ``number`` as if the originator had dialled it: a ringing end forwarding it, an
-   application handing its caller over (voicemail's "call back"). The call remembers who sent
-   it on (``Call.redirected_from``, ``Call.redirect_reason``: what voicemail reads to pick the
-   mailbox and greeting; whoever redirects sets them, this operation or a forward that never
-   offered the call). Before the answer the same call rings elsewhere (every offer is released
-   with REDIRECTION_TO_NEW_DESTINATION, the originator goes on hearing ring-back); after it,
-   the answered call ends there (its record written) and a new call carries the originator
-   on, hearing music until the new end answers, as for a blind transfer; if that new call
-   fails, it ends at once (a caller who was talking is not left on a dead line).
-10. Media reports: several parties may listen to one media leg (``listen``): the owner of the
-   leg and an application working on it; each gets every report of that leg.
+9. Early media: an offered end calling ``progress`` (the call is then ringing) is joined to
+   the originator before the answer: the originator is told PROGRESS (it stops its own
+   ring-back and keeps its receive channel open) and the two media legs are bridged both
+   ways, so what the far end plays (ring-back, announcements) is heard. The answer joins the
+   call as in rule 7 (the same bridge, or the answering end's); a failure ends the early
+   media with the call. Only one offer at a time is early joined (the latest).
+10. Records: an end may add fields to its calls' records (``Channel.record``: a trunk's
+   direction, trunk, DID and external number), taken when it joins the call (originates, is
+   offered, or is transferred into it), so a record keeps them whoever left the call first.
+11. Redirect (``redirect(ch, number, reason)``): an end that is not the originator sends the
+    call on to ``number`` as if the originator had dialled it: a ringing end forwarding it, an
+    application handing its caller over (voicemail's "call back"). The call remembers who sent
+    it on (``Call.redirected_from``, ``Call.redirect_reason``: what voicemail reads to pick the
+    mailbox and greeting; whoever redirects sets them, this operation or a forward that never
+    offered the call). Before the answer the same call rings elsewhere (every offer is released
+    with REDIRECTION_TO_NEW_DESTINATION, the originator goes on hearing ring-back); after it,
+    the answered call ends there (its record written) and a new call carries the originator
+    on, hearing music until the new end answers, as for a blind transfer; if that new call
+    fails, it ends at once (a caller who was talking is not left on a dead line).
+12. Media reports: several parties may listen to one media leg (``listen``): the owner of the
+    leg and an application working on it; each gets every report of that leg.
 """
 
 from __future__ import annotations
@@ -58,7 +68,7 @@ from .channel import Channel, ChState, Endpoint, Ind, Kind, Refused
 from .clock import Clock
 from .events import Action, Event, Publish
 from .media import MediaBridge, MediaEvent, Ports, WriteCdr
-from .routing import Router
+from .routing import Route, Router
 
 log = logging.getLogger("skinnyctl.calls")
 
@@ -86,17 +96,20 @@ class CS(Enum):
 class CE(Enum):
     DIAL = "dial"
     ALERTING = "alerting"
+    PROGRESS = "progress"  # an offered end sends early media (rule 9)
     ANSWER = "answer"
     REFUSED = "refused"  # the offer was refused, or every offered end went before answering
     HANGUP_A = "hangup_a"
     HANGUP_B = "hangup_b"
-    REDIRECT = "redirect"  # an offered or answered end sends the call on (rule 9)
+    REDIRECT = "redirect"  # an offered or answered end sends the call on (rule 11)
 
 
 TABLE: dict[tuple[CS, CE], tuple[CS, str]] = {
     (CS.DIALING, CE.DIAL): (CS.ROUTING, "route"),  # the handler may fail it at once
     (CS.DIALING, CE.HANGUP_A): (CS.ENDED, "end"),
     (CS.ROUTING, CE.ALERTING): (CS.ALERTING, "alerting"),
+    (CS.ROUTING, CE.PROGRESS): (CS.ALERTING, "progress"),
+    (CS.ALERTING, CE.PROGRESS): (CS.ALERTING, "progress"),
     (CS.ROUTING, CE.ANSWER): (CS.CONNECTED, "answer"),
     (CS.ROUTING, CE.REFUSED): (CS.FAILED, "fail"),
     (CS.ROUTING, CE.HANGUP_A): (CS.ENDED, "cancel"),
@@ -127,12 +140,13 @@ class Call:
     cause: str = ""  # the first cause that decided the call's fate
     # who called, for the record (an end may move to another call on transfer)
     caller: tuple[str, str, str] = ("", "", "")  # number, name, device
-    # rule 9: the number that sent the call on to where it is now (a line forwarding it), and
+    record: dict[str, str] = field(default_factory=dict)  # what its ends add (rule 10)
+    # rule 11: the number that sent the call on to where it is now (a line forwarding it), and
     # why ("no_answer", "busy", "dnd", "forward_all", "callback"...); "" when never redirected.
     # Voicemail leaves the message in redirected_from's mailbox (busy: the busy greeting).
     redirected_from: str = ""
     redirect_reason: str = ""
-    after_answer: bool = False  # rule 9: carries on a caller whose call had been answered
+    after_answer: bool = False  # rule 11: carries on a caller whose call had been answered
 
     def ends(self) -> list[Channel]:
         """Every channel of the call: the originator, the offered ends, the answered one."""
@@ -188,22 +202,31 @@ class Switch:
         """A new originating end (off-hook): its call exists from now, DIALING."""
         call = Call(self.refs(), ch, start=self.clock.wall())
         call.caller = (ch.number, ch.name, ch.device)
+        call.record.update(ch.record())
         ch.call = call
         ch.state = ChState.DOWN
         self.calls[call.id] = call
         return call
 
-    def dial(self, ch: Channel, number: str | None) -> list[Action]:
+    def dial(self, ch: Channel, number: str | None, route: Route | None = None) -> list[Action]:
         """Route ``number`` for the originating ``ch``; None: its dial plan refused what was
-        dialled (``ch.call.called`` holds it)."""
+        dialled (``ch.call.called`` holds it). ``route``: already known (a DID's target, from
+        ``Router.inbound``), else the router finds it."""
         call = ch.call
         if call is None or call.a is not ch:
             return []
-        return self._step(call, CE.DIAL, number)
+        return self._step(call, CE.DIAL, (number, route))
 
     def alerting(self, ch: Channel) -> list[Action]:
         call = ch.call
         return self._step(call, CE.ALERTING, ch) if call is not None else []
+
+    def progress(self, ch: Channel) -> list[Action]:
+        """The offered ``ch`` sends early media (rule 9)."""
+        call = ch.call
+        if call is None or ch not in call.offers or call.b is not None:
+            return []
+        return self._step(call, CE.PROGRESS, ch)
 
     def answer(self, ch: Channel) -> list[Action]:
         call = ch.call
@@ -291,6 +314,7 @@ class Switch:
         now = self.clock.wall()
         c3 = Call(self.refs(), p, start=now)
         c3.caller = (p.number, p.name, p.device)
+        c3.record.update(p.record())
         self.calls[c3.id] = c3
         self._detach(c1, p)
         p.call = c3
@@ -300,6 +324,7 @@ class Switch:
             q.call = c3
             c3.offers = [q]
             c3.b = q
+            c3.record.update(q.record())
             c3.called, c3.called_name = q.number, q.name
             c3.state = CS.CONNECTED
             c3.answer = now
@@ -313,6 +338,7 @@ class Switch:
             c3.state = CS.ALERTING
             for o in c3.offers:
                 o.call = c3
+                c3.record.update(o.record())
                 actions += o.indicate(Ind.UPDATE)
             actions += p.indicate(Ind.UPDATE)  # it keeps hearing music until the answer
             cause = causes.BLIND_TRANSFER
@@ -323,7 +349,7 @@ class Switch:
 
     def redirect(self, ch: Channel, number: str, reason: str) -> list[Action]:
         """``ch``, an offered or answered end (not the originator), sends its call on to
-        ``number`` (rule 9). Nothing happens when ``ch`` is the originator or its call is not
+        ``number`` (rule 11). Nothing happens when ``ch`` is the originator or its call is not
         ringing or connected."""
         call = ch.call
         if call is None or ch is call.a or call.a is None:
@@ -335,7 +361,7 @@ class Switch:
 
     def listen(self, key: int, handler: Callable[[MediaEvent], list[Action]]) -> None:
         """``handler`` gets what the engine reports about media leg ``key`` (an application
-        working on its far end's leg, a trunk for its own) until ``unlisten`` (rule 10: each
+        working on its far end's leg, a trunk for its own) until ``unlisten`` (rule 12: each
         of several listeners gets every report)."""
         handlers = self._listeners.setdefault(key, [])
         if handler not in handlers:
@@ -405,20 +431,21 @@ class Switch:
         actions: list[Action] = getattr(self, "_on_" + handler)(call, arg, old)
         return actions
 
-    def _on_route(self, call: Call, number: str | None, old: CS) -> list[Action]:
+    def _on_route(self, call: Call, arg: tuple[str | None, Route | None], old: CS) -> list[Action]:
+        number, route = arg
         a = call.a
         assert a is not None
         a.state = ChState.UP
         if number is None:
             return self._refuse(call, causes.INVALID_NUMBER_FORMAT, "dropped by the dialplan")
         call.called = number
-        return self._offer(call, number)
+        return self._offer(call, number, route)
 
-    def _offer(self, call: Call, number: str) -> list[Action]:
+    def _offer(self, call: Call, number: str, route: Route | None = None) -> list[Action]:
         """Offer ``call`` to ``number``'s endpoint (after a dial, or a redirect)."""
         a = call.a
         assert a is not None
-        route = self.router.resolve(number)
+        route = route or self.router.resolve(number)
         if route is None:
             return self._refuse(call, causes.UNALLOCATED_NUMBER, f"{number} is not a line")
         call.called_name = route.name
@@ -431,6 +458,7 @@ class Switch:
         offered.call = call
         offered.state = ChState.RINGING
         call.offers.append(offered)
+        call.record.update(offered.record())
         log.info("call %d: %s (%s) -> %s", call.id, a.number, a.device or a.kind.value, number)
         return endpoint.start(offered)
 
@@ -440,6 +468,17 @@ class Switch:
     def _on_alerting(self, call: Call, ch: Channel, old: CS) -> list[Action]:
         a = call.a
         return a.indicate(Ind.ALERTING) if a is not None and old is not CS.ALERTING else []
+
+    def _on_progress(self, call: Call, ch: Channel, old: CS) -> list[Action]:
+        """Rule 9: the originator stops its ring-back and hears ``ch``'s early media."""
+        a = call.a
+        if a is None:
+            return []
+        actions = a.indicate(Ind.PROGRESS)
+        ka, kb = a.media_key, ch.media_key
+        if ka is not None and kb is not None:
+            actions.append(MediaBridge(ka, kb, call.id))
+        return actions
 
     def _on_answer(self, call: Call, ch: Channel, old: CS) -> list[Action]:
         call.b = ch
@@ -472,12 +511,12 @@ class Switch:
         if a is None:
             return []
         actions = a.indicate(Ind.HANGUP, refused.cause)
-        if call.after_answer:  # rule 9: told; the call ends now, not when it hangs up
+        if call.after_answer:  # rule 11: told; the call ends now, not when it hangs up
             actions += self._end(call, refused.cause, refused.reason, by=a)
         return actions
 
     def _on_redirect(self, call: Call, arg: tuple[Channel, str, str], old: CS) -> list[Action]:
-        """Rule 9: ``ch`` sends ``call`` on to ``number``."""
+        """Rule 11: ``ch`` sends ``call`` on to ``number``."""
         ch, number, reason = arg
         a = call.a
         assert a is not None
@@ -496,15 +535,16 @@ class Switch:
         # answered: this call ends for ch (its record), a new one carries the originator on
         on = Call(self.refs(), a, start=self.clock.wall())
         on.caller = call.caller
+        on.record.update(a.record())
         on.redirected_from, on.redirect_reason = ch.number, reason
         on.after_answer = True
         self.calls[on.id] = on
         self._detach(call, a)
         a.call = on
         actions += self._end(call, cause, reason, by=None)
-        actions += self._tell_held(a, True)  # music until the new end answers (rule 9)
+        actions += self._tell_held(a, True)  # music until the new end answers (rule 11)
         actions += a.indicate(Ind.UPDATE)
-        return actions + self._step(on, CE.DIAL, number)
+        return actions + self._step(on, CE.DIAL, (number, None))
 
     def _on_cancel(self, call: Call, arg: tuple[Channel, str, str], old: CS) -> list[Action]:
         ch, _cause, reason = arg
@@ -561,6 +601,8 @@ class Switch:
             "end": self.clock.wall(),
             "reason": reason,
             "cause": call.cause or causes.NORMAL_CLEARING,
+            "direction": "internal",
+            **call.record,
         }
 
     # --- media ----------------------------------------------------------------------------------
