@@ -6,12 +6,15 @@ later prompts and recordings), so a phone talking to an application costs one le
 transfer simply hands the application another far end (UPDATE: it re-attaches).
 
 :class:`Apps` is the endpoint (``calls.channel.Endpoint``) for every ``[[applications]]``
-number; each kind is a small :class:`Application` with four moments: ``attach`` (a far end's
-media is there: start), ``detach`` (stop working on that leg), and the far end holding and
-resuming (``on_hold``), which by default detach and attach again.
+number (and the park slots); each kind is a small :class:`Application` with these moments:
+``refuse`` (may it take this call?), ``start`` (answer; by default at once, then attach),
+``attach`` (a far end's media is there: start), ``detach`` (stop working on that leg; also
+while the far end holds), ``ended`` (its call is over).
 
 Rules:
-1. An application answers at once (no ringing), so the caller is connected immediately.
+1. An application answers at once (no ringing), so the caller is connected immediately,
+   unless its ``start`` does something else (park: a retrieval joins the caller to the parked
+   call).
 2. It works on exactly one far media leg at a time: the one of the far end it is connected to.
 3. When the far end changes (transfer), it detaches from the old leg and attaches to the new.
 4. Hold by the far end pauses it (detach); resume attaches again.
@@ -38,10 +41,22 @@ class Application:
 
     kind: ClassVar[str] = ""
 
+    def refuse(self, call: Call, number: str) -> Refused | None:
+        """Why this application cannot take ``call`` to ``number`` now; None: it can."""
+        return None
+
+    def start(self, ch: AppChannel) -> list[Action] | None:
+        """What answering ``ch`` takes; None: answer at once and attach (rule 1)."""
+        return None
+
     def attach(self, ch: AppChannel, key: int) -> list[Action]:
         return []
 
     def detach(self, ch: AppChannel, key: int) -> list[Action]:
+        return []
+
+    def ended(self, ch: AppChannel) -> list[Action]:
+        """``ch``'s call is over (after ``detach``)."""
         return []
 
 
@@ -52,6 +67,7 @@ class AppChannel(Channel):
         self, channel_id: int, apps: Apps, config: AppConfig, application: Application
     ) -> None:
         super().__init__(channel_id, apps, config.number, config.name or config.kind)
+        self.apps = apps
         self.config = config
         self.application = application
         self.attached: int | None = None  # the far media leg it works on
@@ -78,11 +94,17 @@ class Apps:
         app = self.kinds.get(config.kind) if config is not None else None
         if config is None or app is None:
             return Refused("UNALLOCATED_NUMBER", f"no application {route.number}")
+        refused = app.refuse(call, route.number)
+        if refused is not None:
+            return refused
         return AppChannel(self.switch.refs(), self, config, app)
 
     def start(self, ch: Channel) -> list[Action]:
         assert isinstance(ch, AppChannel)
         log.info("%s answers call %d", ch.device, ch.call.id if ch.call else 0)
+        started = ch.application.start(ch)
+        if started is not None:
+            return started
         return self.switch.answer(ch) + self._attach(ch)  # rule 1
 
     def indicate(self, ch: Channel, ind: Ind, arg: Any = None) -> list[Action]:
@@ -97,7 +119,7 @@ class Apps:
         if ind is Ind.RESUME:
             return self._attach(ch)
         if ind is Ind.HANGUP:  # rule 5
-            return self._detach(ch)
+            return self._detach(ch) + ch.application.ended(ch)
         return []
 
     def _attach(self, ch: AppChannel) -> list[Action]:

@@ -19,8 +19,10 @@ when it works again (``on_state``, one log line each), not once per call; ``fail
 A record (dict) holds: call_id, caller, caller_name, caller_device, called, called_name,
 callee_device, start, answer, end (Unix time; answer None when never answered), reason (what
 ended it, in words: "onhook", "transferred", "device gone: ..."), cause (the Q.850 name of
-what decided the call, ``calls.causes``), duration (end - start) and talk (end - answer, 0
-when unanswered). ``query`` returns them in
+what decided the call, ``calls.causes``), redirect_reason and redirected_from (why and from
+which number the call did not ring where it was dialled: ``calls.forward``'s forward_all,
+forward_busy, forward_no_answer, hunt, pickup, park, park_reversion, divert; "" when it did),
+duration (end - start) and talk (end - answer, 0 when unanswered). ``query`` returns them in
 start order, times as Unix floats plus ``*_iso`` UTC strings.
 """
 
@@ -54,10 +56,16 @@ FIELDS = (
     "end",
     "reason",
     "cause",
+    "redirect_reason",
+    "redirected_from",
 )
 # Columns added after the first schema: (name, declaration). A database written by an older
 # version gets them (ALTER TABLE) when it is opened; its old rows read as the default.
-_ADDED_COLUMNS = (("cause", "TEXT NOT NULL DEFAULT ''"),)
+_ADDED_COLUMNS = (
+    ("cause", "TEXT NOT NULL DEFAULT ''"),
+    ("redirect_reason", "TEXT NOT NULL DEFAULT ''"),
+    ("redirected_from", "TEXT NOT NULL DEFAULT ''"),
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cdr (
@@ -114,7 +122,8 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         row[k] = str(row[k] or "")
     row["callee_device"] = str(row["callee_device"] or "")
     row["reason"] = str(row["reason"] or "")
-    row["cause"] = str(row["cause"] or "")
+    for k in ("cause", "redirect_reason", "redirected_from"):
+        row[k] = str(row[k] or "")
     row["call_id"] = int(row["call_id"] or 0)
     row["start"] = _ts(row["start"]) or 0.0
     row["answer"] = _ts(row["answer"])

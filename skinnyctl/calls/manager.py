@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from skinnyctl.apps import KINDS, Apps
+from skinnyctl.apps import KINDS, Apps, Park
 from skinnyctl.endpoints.sccp.phone import Phones
 from skinnyctl.endpoints.sccp.registration import Registrar
 from skinnyctl.endpoints.sccp.stations import Stations
@@ -28,24 +28,35 @@ from skinnyctl.site.model import Site
 
 from .clock import Clock
 from .events import Action, Conn, Input
+from .forward import Forwarding
 from .media import MediaDtmf, MediaFailed, MediaPlayDone, MediaRecordDone
 from .switch import Refs, Switch
+from .userstate import ForwardKind, UserState
 
 
 class CallManager:
     def __init__(
-        self, site: Site, clock: Clock, heard: Callable[[Conn], float | None] | None = None
+        self,
+        site: Site,
+        clock: Clock,
+        heard: Callable[[Conn], float | None] | None = None,
+        state: UserState | None = None,
     ) -> None:
         """``heard``: when the edge last received input on an SCCP connection (the
-        registration's rule 4); the SCCP server sets it when it runs this core."""
+        registration's rule 4); the SCCP server sets it when it runs this core. ``state``:
+        what users set at run time, as the edge read it from the state directory."""
         self.site = site
         self.clock = clock
         self.refs = Refs(clock)
-        self.switch = Switch(site, clock, self.refs)
+        self.switch = Switch(site, clock, self.refs, state)
         self.sccp = Registrar(site, clock, heard=heard)
         self.phones = Phones(site, clock, self.switch, self.sccp.stations)
         self.sccp.calls = self.phones
+        self.sccp.features = self.phones.features
         self.apps = Apps(site, self.switch, {kind: cls() for kind, cls in KINDS.items()})
+        park = self.apps.kinds["park"]
+        assert isinstance(park, Park)
+        self.parking = self.phones.features.parking = park
 
     # --- the three entry points ---------------------------------------------------------------
 
@@ -58,10 +69,11 @@ class CallManager:
 
     def on_timer(self, now: float | None = None) -> list[Action]:
         now = self.clock.now() if now is None else now
-        return self.sccp.on_timer(now) + self.phones.on_timer(now)
+        return self.sccp.on_timer(now) + self.phones.on_timer(now) + self.switch.on_timer(now)
 
     def next_deadline(self) -> float | None:
-        due = [d for d in (self.sccp.next_deadline(), self.phones.next_deadline()) if d]
+        parts = (self.sccp, self.phones, self.switch)
+        due = [d for d in (p.next_deadline() for p in parts) if d]
         return min(due) if due else None
 
     # --- queries (core thread) ----------------------------------------------------------------
@@ -87,6 +99,14 @@ class CallManager:
         """Calls in progress as plain data (``status calls``)."""
         return self.switch.snapshot()
 
+    def forwarding(self, number: str) -> Forwarding:
+        """Line ``number``'s forwards as they apply now (site.toml, then run-time changes)."""
+        return self.switch.forwards.of(number)
+
+    @property
+    def user_state(self) -> UserState:
+        return self.switch.state
+
     def changed_devices(self) -> list[str]:
         return self.sccp.changed_devices()
 
@@ -97,6 +117,11 @@ class CallManager:
 
     def set_mwi(self, number: str, on: bool) -> list[Action]:
         return self.sccp.set_mwi(number, on)
+
+    def set_forward(self, number: str, kind: ForwardKind, target: str | None) -> list[Action]:
+        """Forward line ``number``'s calls of ``kind`` to ``target`` ("" = off, None = as
+        site.toml says); kept in the state directory and shown on the line's phones."""
+        return self.phones.features.set_forward(number, kind, target)
 
     def reload(self, site: Site) -> list[Action]:
         """Use a new (already validated) site: new calls see it at once; registrations and

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from .userstate import SaveState
+
 PTIME_MS = 20
 Codec = Literal["ulaw", "alaw"]
 
@@ -209,7 +211,7 @@ MediaAction = (
     | MediaListenDtmf
     | MediaSendDtmf
 )
-EdgeAction = MediaAction | WriteCdr
+EdgeAction = MediaAction | WriteCdr | SaveState
 
 
 # --- inputs: what the engine reports back ------------------------------------------------------

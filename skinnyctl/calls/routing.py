@@ -1,8 +1,9 @@
 """Where a number goes: the site's patterns dialplan, then the number's owner.
 
 :class:`Router` turns a dialled number into a :class:`Route`: a line (its phones), an
-application (``[[applications]]``), or nothing (unallocated). Lines come first: an application
-cannot shadow a directory number (the loader refuses the clash anyway).
+application (``[[applications]]``), a hunt group (``[[hunt_groups]]``: the switch offers the
+call to its members), a park slot (``[park]``: the park application), or nothing
+(unallocated). Lines come first; the loader refuses numbers that clash anyway.
 
 The dialplan (mod_skinny "skinny-patterns") is decided after every digit.
 
@@ -20,7 +21,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from skinnyctl.site.model import Application, DialAction, DialRule, Line, Site
+from skinnyctl.site.model import Application, DialAction, DialRule, HuntGroup, Line, Site
 
 from .channel import Kind
 
@@ -67,12 +68,15 @@ class Route:
     name: str
     line: Line | None = None
     application: Application | None = None
+    group: HuntGroup | None = None  # Kind.HUNT
+    hunt: str = ""  # a line offered as a member of this hunt group (its own forwards do not apply)
 
 
 class Router:
     def __init__(self, site: Site) -> None:
         self.site = site
         self.dialplan = Dialplan.of(site)
+        self._slots = frozenset(site.park.slots)
 
     def resolve(self, number: str) -> Route | None:
         line = self.site.line(number)
@@ -81,4 +85,9 @@ class Router:
         app = self.site.application(number)
         if app is not None:
             return Route(Kind.APP, number, app.name or app.kind, application=app)
+        group = self.site.hunt_group(number)
+        if group is not None:
+            return Route(Kind.HUNT, number, group.name or number, group=group)
+        if number in self._slots:
+            return Route(Kind.APP, number, "Park", application=Application(number, "park", "Park"))
         return None

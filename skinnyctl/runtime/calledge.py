@@ -1,8 +1,9 @@
 """The edge side of the core's media and record actions (``calls.media``).
 
 The core chooses media ports itself and emits media actions (open, learn, bridge, music, echo,
-plays, recordings, conference mixing, codecs, DTMF) and WriteCdr; this applies them to the
-media engine (``media.Relay``) and the ``CdrStore``, on the core thread, in order. Failures are
+plays, recordings, conference mixing, codecs, DTMF), WriteCdr and SaveState; this applies them
+to the media engine (``media.Relay``), the ``CdrStore`` and the run-time settings file
+(``statefile``), on the core thread, in order. Failures are
 logged (a call without audio, a record not written) and never stop the server; a leg that
 cannot be opened is reported back to the core (``MediaFailed``) so it can take another port.
 What the engine reports later (a play or a recording ended, a digit arrived) comes from its
@@ -43,7 +44,10 @@ from skinnyctl.calls.media import (
     Sound,
     WriteCdr,
 )
+from skinnyctl.calls.userstate import SaveState
 from skinnyctl.media import Leg, Music, Prompt, Relay, Silence, Source, Tone
+
+from . import statefile
 
 log = logging.getLogger("skinnyctl.runtime.calls")
 
@@ -68,6 +72,7 @@ class CallEdge:
         self.relay = relay
         self.cdr = cdr
         self.post = post  # to the core's queue, from the engine's notifier thread
+        self.state_path: Path | None = None  # users' run-time settings (SaveState)
         self._legs: dict[int, Leg] = {}  # media key -> the engine's leg
         self._keys: dict[int, int] = {}  # the engine's leg id -> media key
 
@@ -87,6 +92,10 @@ class CallEdge:
         if isinstance(a, WriteCdr):
             if self.cdr is not None:
                 self.cdr.submit(a.record)  # a writer thread: no fsync on the core thread
+            return
+        if isinstance(a, SaveState):
+            if self.state_path is not None:  # a few per day: written here, synchronously
+                statefile.save(self.state_path, a.data)
             return
         relay = self.relay
         if relay is None:

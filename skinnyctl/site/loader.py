@@ -24,7 +24,7 @@ from typing import Any, TypeGuard
 import tomlkit
 import tomlkit.exceptions
 
-from skinnyctl.site import catalog, timezones, vendorconfig
+from skinnyctl.site import catalog, office, timezones, vendorconfig
 from skinnyctl.site.files import (
     MOH_LIMIT,
     UNIX_PATH_MAX,
@@ -63,6 +63,8 @@ BUTTON_KINDS = ("line", "speed_dial", "service_url", "feature")
 FEATURES = (
     "dnd",
     "forward_all",
+    "forward_busy",
+    "forward_no_answer",
     "park",
     "pickup",
     "group_pickup",
@@ -71,6 +73,9 @@ FEATURES = (
     "voicemail",
     "hold",
     "transfer",
+    "hlog",
+    "barge",
+    "idivert",
 )
 DHCP_FLAVOURS = ("isc", "dnsmasq", "kea", "udhcpd")
 # Names other systems use for our keys, for "did you mean" hints.
@@ -658,6 +663,8 @@ def _devices(r: _Reader, raw: Any, lines: list[Line], sets: Iterable[str]) -> li
         "ip",
         "vendor_config",
         "provision",
+        "dnd",
+        "auto_answer",
     ]
     sets = list(sets)
     for path, t in _aot(r, raw, "devices"):
@@ -763,6 +770,16 @@ def _devices(r: _Reader, raw: Any, lines: list[Line], sets: Iterable[str]) -> li
         provision = r.get(t, path, "provision", bool, True, "true or false")
         if model and model.family == "ata" and provision:
             _refuse_ata(r, (*path, "model"), model)
+        dnd = r.get(t, path, "dnd", str, "reject", '"reject" or "silent"')
+        if dnd not in ("reject", "silent"):
+            r.problem(
+                (*path, "dnd"),
+                f"dnd = '{dnd}' is not a do-not-disturb mode",
+                'write "reject" (callers get busy or the line\'s forward_busy) or "silent" '
+                "(the phone shows calls without ringing)",
+            )
+            dnd = "reject"
+        auto_answer = r.get(t, path, "auto_answer", bool, False, "true or false")
         if mac and model:
             devices.append(
                 Device(
@@ -776,6 +793,8 @@ def _devices(r: _Reader, raw: Any, lines: list[Line], sets: Iterable[str]) -> li
                     ip=ip,
                     vendor_config=vendor,
                     provision=provision,
+                    dnd=dnd,
+                    auto_answer=auto_answer,
                 )
             )
     return devices
@@ -1838,6 +1857,8 @@ TOP_LEVEL = (
     "trunks",
     "inbound",
     "voicemail",
+    "hunt_groups",
+    "park",
 )
 
 
@@ -1947,6 +1968,9 @@ def parse_site(text: str, path: Path | None = None) -> Site:
     voicemail = _voicemail(
         r, doc.get("voicemail"), doc.get("lines"), path.parent if path else Path.cwd()
     )
+    groups = office.hunt_groups(r, doc.get("hunt_groups"), lines)
+    parking = office.park(r, doc.get("park"))
+    office.check(r, doc, server, lines, applications, groups, parking, dialplan)
     _cross_checks(r, doc, server, dhcp)
     _trunk_port_checks(r, server, doc.get("trunks"))
     if path is not None:
@@ -1967,6 +1991,8 @@ def parse_site(text: str, path: Path | None = None) -> Site:
         trunks=tuple(trunks),
         inbound=tuple(inbound),
         voicemail=voicemail,
+        hunt_groups=tuple(groups),
+        park=parking,
     )
 
 

@@ -68,6 +68,12 @@ Plane state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
    not built yet answers DisplayNotify "Key is not active".
 13. Transfer on hook (``transfer_on_hook``): hanging up a consultation completes the transfer
    while it rings (blind) and, by default, once it is answered too; EndCall only ends it.
+14. Office features (forward, DND, pick-up, park, HLog, Barge, iDivert, intercom, auto-answer)
+   live in ``features.py`` with their own rules; here they are hooks: ``_feature`` hands it
+   the keys, a DIALING plane may collect digits for a feature (``PhoneChannel.collect``)
+   instead of a call, offers and ring-ins ask it (DND, hunt login, auto-answer, why a
+   redirected call rings), and BARGE (a REMOTE plane takes the connected call over; the
+   other device's plane is ELSEWHERE) has table handlers there.
 """
 
 from __future__ import annotations
@@ -77,7 +83,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skinnyctl.calls import causes
 from skinnyctl.calls.channel import Channel, Ind, Kind, Refused
@@ -145,6 +151,9 @@ from skinnyctl.site.model import Site
 from . import answers
 from .stations import Station, Stations
 
+if TYPE_CHECKING:
+    from .features import PhoneFeatures
+
 log = logging.getLogger("skinnyctl.endpoints.sccp")
 
 FAIL_HANGUP_S = 15.0  # busy/reorder left off-hook ends after this ([CS] SCCP_HANGUP_TIMEOUT, §7.14)
@@ -192,6 +201,7 @@ class Ev(Enum):
     FAR_FAILED = "far_failed"  # the call failed before the answer (busy, unknown number...)
     FAR_HOLD = "far_hold"  # shared line: the device carrying the call held it
     FAR_RESUME = "far_resume"  # ... resumed it (or another device picked it up)
+    BARGE = "barge"  # shared line: take over the call connected on another device (rule 14)
 
 
 D, RO, RI, CO, HO, FA, RE, RH, G = (
@@ -232,6 +242,7 @@ TABLE: dict[tuple[PS, Ev], tuple[PS, str]] = {
     (CO, Ev.FAR_END): (G, "gone"),
     (CO, Ev.FAR_ANSWER): (CO, "far_answer"),  # a transferee already talking (blind transfer)
     (CO, Ev.FAR_UPDATE): (CO, "update"),
+    (CO, Ev.ELSEWHERE): (RE, "barged"),  # another device of the line barged in (rule 14)
     (HO, Ev.RESUME): (CO, "resume"),
     (HO, Ev.TIMEOUT): (HO, "hold_reminder"),
     (HO, Ev.HANGUP): (G, "hang_up"),
@@ -244,6 +255,7 @@ TABLE: dict[tuple[PS, Ev], tuple[PS, str]] = {
     (RE, Ev.FAR_END): (G, "gone"),
     (RE, Ev.FAR_HOLD): (RH, "remote_hold"),
     (RE, Ev.FAR_UPDATE): (RE, "update"),
+    (RE, Ev.BARGE): (RE, "barge"),  # the handler takes the call (CONNECTED) or says why not
     (RH, Ev.FAR_RESUME): (RE, "remote_resume"),
     (RH, Ev.RESUME): (RH, "pickup"),  # shared line: take over the held call here (§7.5)
     (RH, Ev.FAR_END): (G, "gone"),
@@ -274,6 +286,7 @@ class Plane:
     moh_only: bool = False  # direct media: its media leg exists only for that music
     smt: tuple[str, int] | None = None  # where StartMediaTransmission told it to send
     codec: int = int(Codec.G711_ULAW_64K)
+    muted: bool = False  # an intercom call answered one way: nothing sent until talk-back
 
     @property
     def device(self) -> str:
@@ -293,6 +306,8 @@ class PhoneChannel(Channel):
         self.transfer_from: PhoneChannel | None = None  # a consultation: the held end
         self.consult: PhoneChannel | None = None  # the held end: its consultation
         self.last_device = ""
+        # digits dialled on it are for a feature (a forward target...), not a call (rule 14)
+        self.collect: Callable[[Plane, str | None], list[Action]] | None = None
 
     @property
     def media_key(self) -> int | None:
@@ -330,6 +345,9 @@ class Phones:
         self._last: dict[str, str] = {}  # device name -> last number dialled (Redial)
         switch.endpoints[Kind.PHONE] = self
         switch.native[Kind.PHONE] = self._native_join
+        from .features import PhoneFeatures  # it builds on this module
+
+        self.features: PhoneFeatures = PhoneFeatures(self)
 
     def reload(self, site: Site) -> list[Action]:
         """A new site: dialplan, numbers, names, media mode apply to the next calls; calls in
@@ -464,19 +482,33 @@ class Phones:
             return Refused(causes.USER_NOT_REGISTERED, f"no device of {number} is registered")
         if line is not None and line.busy_trigger and self._calls_on(number) >= line.busy_trigger:
             return Refused(causes.USER_BUSY, f"{number} has {line.busy_trigger} calls")
+        kept = self.features.carriers(route, carriers)  # DND, hunt login (rule 14)
+        if isinstance(kept, Refused):
+            return kept
         ch = PhoneChannel(self.switch.refs(), self, number, route.name)
-        ch.carriers = carriers
+        ch.carriers = kept
         return ch
 
     def start(self, ch: Channel) -> list[Action]:
         assert isinstance(ch, PhoneChannel)
         actions: list[Action] = []
+        auto, muted = self.features.auto_answer(ch)  # it answers at once, unrung (rule 14)
+        answering = None
         for st, instance in ch.carriers:
             plane = self._new_plane(st, instance, ch.number, RI, ch)
-            actions += self._ringin_block(plane)
+            if st is auto:
+                answering = plane
+            else:
+                actions += self._ringin_block(plane)
             actions.append(self._event(plane))
         ch.carriers = []
-        return actions + self.switch.alerting(ch)
+        actions += self.switch.alerting(ch)
+        if answering is not None and answering.state is RI:
+            log.info("%s answers %s automatically", answering.st.label, ch.number)
+            if muted:
+                actions += self.features.answered_muted(answering)
+            actions += self._step(answering, Ev.ANSWER)
+        return actions
 
     def indicate(self, ch: Channel, ind: Ind, arg: Any = None) -> list[Action]:
         assert isinstance(ch, PhoneChannel)
@@ -533,7 +565,8 @@ class Phones:
         new_state, handler = entry
         old = plane.state
         actions = self._set_state(plane, new_state)
-        actions += getattr(self, "_on_" + handler)(plane, arg, old)
+        run = getattr(self, "_on_" + handler, None) or getattr(self.features, "_on_" + handler)
+        actions += run(plane, arg, old)
         return actions
 
     def _set_state(self, plane: Plane, state: PS) -> list[Action]:
@@ -549,8 +582,9 @@ class Phones:
         plane = self._plane_of(st, msg.call_reference)
         if plane is not None and plane.state is RI and self._active(st) is None:
             return self._step(plane, Ev.ANSWER)
-        if self._active(st) is not None:
-            return []  # already off-hook (e.g. NewCall then the handset)
+        active = self._active(st)
+        if active is not None:  # already off-hook (NewCall then the handset), or intercom
+            return self.features.talk_back(active)
         ringing = self._first(st, RI, msg.line_instance)
         if ringing is not None:
             return self._step(ringing, Ev.ANSWER)
@@ -629,7 +663,7 @@ class Phones:
             if active is None and held is not None:
                 return self._step(held, Ev.RESUME)
             if active is not None and active.line == inst:
-                return []
+                return self.features.talk_back(active)
             return self._new_call(st, inst, autodial=True)
         if s == T.NEW_CALL:
             return self._new_call(st, inst, autodial=True)
@@ -657,6 +691,9 @@ class Phones:
             return self._step(held, Ev.RESUME) if held and target is None else []
         if name == "transfer":
             return self._transfer(target)
+        done = self.features.press(st, name, line, plane)  # rule 14
+        if done is not None:
+            return done
         log.info("%s: %s is not active", st.label, name)
         return [Send(st.conn, DisplayNotify(timeout=5, text=label(Label.KEY_IS_NOT_ACTIVE)))]
 
@@ -739,6 +776,7 @@ class Phones:
         dial: str | None = None,
         autodial: bool = False,
         features: bool = False,
+        collect: Callable[[Plane, str | None], list[Action]] | None = None,
     ) -> list[Action]:
         instance, number = self._line(st, line)
         if number is None:
@@ -747,6 +785,9 @@ class Phones:
         active = self._active(st)
         if active is not None and active.state is D and not active.digits and dial:
             return self._step(active, Ev.ROUTE, dial)  # off-hook and empty: use it (§7.11)
+        if active is not None and active.state is D and not active.digits and collect:
+            active.ch.collect = collect  # off-hook and empty: collect on it
+            return []
         actions = self._make_room(st)
         line_cfg = self.site.line(number)
         ch = PhoneChannel(
@@ -755,6 +796,7 @@ class Phones:
         plane = self._new_plane(st, instance, number, D, ch)
         ch.active = plane
         ch.last_device = st.name
+        ch.collect = collect
         self.switch.originate(ch)
         keys = SoftKeySetIndex.OFF_HOOK_WITH_FEATURES if features else SoftKeySetIndex.OFF_HOOK
         L, C = plane.line, plane.ref
@@ -772,8 +814,8 @@ class Phones:
             ),
         )
         actions.append(self._event(plane))
-        if dial is None and autodial and self.site.server.autodial and not features:
-            dial = self.site.server.autodial
+        if dial is None and autodial and not features and not collect:
+            dial = self.features.intercom_target(number) or self.site.server.autodial or None
         if dial:
             return actions + self._step(plane, Ev.ROUTE, dial)
         self._arm_off_hook(plane)
@@ -841,6 +883,8 @@ class Phones:
         """Routing (§7.3 end, then the switch): the phone shows what was dialled; the switch's
         answer (ALERTING, ANSWER or HANGUP with a cause) moves the plane on."""
         plane.deadline = None
+        if plane.ch.collect is not None:  # digits for a feature, not a call (rule 14)
+            return plane.ch.collect(plane, number)
         dialled = number if number is not None else plane.digits
         plane.digits = dialled
         call = plane.ch.call
@@ -1177,17 +1221,20 @@ class Phones:
             x.state in _ACTIVE or x.state is HO for x in self._on(plane.st) if x is not plane
         )
         L, C = plane.line, plane.ref
+        why = self.features.ringin_prompt(plane)  # a redirected call says why (rule 14)
         actions = self._to(
             plane,
             self._state(plane, CallStateValue.RING_IN),
             self._keys(plane, SoftKeySetIndex.RING_IN),
-            self._prompt(plane, label(Label.FROM, " " + number)),
+            self._prompt(plane, why or label(Label.FROM, " " + number)),
             self._info_for(plane),
             SetLamp(stimulus=StimulusType.LINE, stimulus_instance=L, lamp_mode=LampMode.BLINK),
         )
         ring = line is None or (line.ring_on_active if busy else line.ring_on_idle)
+        silent = self.features.silent(plane.st)  # do not disturb, silent mode
+        ring = ring and not silent
         active = self._active(plane.st)
-        if busy and active is not None:
+        if busy and active is not None and not silent:
             # call waiting: a tone on the active call instead of the ringer (§7.4)
             return actions + self._to(
                 plane,
@@ -1231,7 +1278,7 @@ class Phones:
                 line_instance=L,
                 call_reference=plane.ref,
                 soft_key_set_index=SoftKeySetIndex.IN_USE_HINT,
-                valid_key_mask=0x0002,
+                valid_key_mask=0xFFFF,  # Barge may be there
             ),
             self._prompt(plane, label(Label.IN_USE_REMOTE)),
             _ringer_off(L, plane.ref),
@@ -1263,6 +1310,10 @@ class Phones:
         if active:
             actions += self._to(plane, SetSpeakerMode(speaker_mode=SpeakerMode.OFF))
         actions += self._to(plane, _ringer_off(0, 0))
+        if not rest:  # idle again: what its features show (DND, forwarded...)
+            idle = self.features.idle_prompt(plane.st)
+            if isinstance(idle, DisplayPromptStatus):
+                actions += self._to(plane, idle)
         return actions + self._rering(plane.st, except_plane=plane)
 
     def _rering(self, st: Station, except_plane: Plane) -> list[Action]:
@@ -1391,7 +1442,7 @@ class Phones:
         return [MediaClose(plane.ref)]
 
     def _smt(self, plane: Plane, to: tuple[str, int]) -> list[Action]:
-        if plane.smt == to:
+        if plane.smt == to or plane.muted:  # a muted intercom call sends nothing (rule 14)
             return []
         actions: list[Action] = []
         C = plane.ref
@@ -1583,11 +1634,19 @@ class Phones:
             return self._info(plane, plane.number, "", outbound=True)
         if ch is call.a:
             far = call.far(ch)
-            return self._info(plane, plane.number, far.number if far else call.called, True)
+            called = far.number if far else (call.routed_to or call.called)
+            return self._info(plane, plane.number, called, True, via=call)
         caller = call.a
-        return self._info(plane, caller.number if caller else "", plane.number, outbound=False)
+        number = caller.number if caller else ""
+        return self._info(plane, number, plane.number, outbound=False, via=call)
 
-    def _info(self, plane: Plane, calling: str, called: str, outbound: bool) -> CallInfo:
+    def _info(
+        self, plane: Plane, calling: str, called: str, outbound: bool, via: Call | None = None
+    ) -> CallInfo:
+        """``via``: the call, when it was redirected (forwarded, hunt group, pick-up, park):
+        its redirect fields are shown, an inbound one as a forwarded call (rule 14)."""
+        redirect = self.features.redirect_fields(via)
+        call_type = 2 if outbound else (3 if redirect else 1)
         return CallInfo(
             calling_party_name=self._name(calling)[:39],
             calling_party=calling[:23],
@@ -1595,9 +1654,10 @@ class Phones:
             called_party=called[:23],
             line_instance=plane.line,
             call_reference=plane.ref,
-            call_type=2 if outbound else 1,
+            call_type=call_type,
             call_instance=1,
             call_security_status=1,
+            **redirect,
         )
 
     def _name(self, number: str) -> str:
