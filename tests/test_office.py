@@ -247,7 +247,7 @@ def test_forward_no_answer_after_the_timeout_then_audio(make_rig: Callable[..., 
         c.name,
         "NORMAL_CLEARING",
     )
-    assert (row["redirect_reason"], row["redirected_from"]) == ("forward_no_answer", "1002")
+    assert (row["redirect_reason"], row["redirected_from"]) == ("no_answer", "1002")
     clean(rig, a, b, c)
 
 
@@ -280,8 +280,8 @@ def test_forward_busy_on_reject_and_busy_trigger(make_rig: Callable[..., Rig]) -
     hang_up(s1, r1)
     rows = records(rig, 3)
     assert sorted((r["called"], r["redirect_reason"], r["cause"]) for r in rows) == [
-        ("1002", "forward_busy", "NORMAL_CLEARING"),
-        ("1002", "forward_busy", "ORIGINATOR_CANCEL"),
+        ("1002", "busy", "NORMAL_CLEARING"),
+        ("1002", "busy", "ORIGINATOR_CANCEL"),
         ("2000", "", "NORMAL_CLEARING"),
     ]
     clean(rig, a, b, c, s1)

@@ -9,7 +9,7 @@ transfer simply hands the application another far end (UPDATE: it re-attaches).
 number (and the park slots); each kind is a small :class:`Application` with these moments:
 ``refuse`` (may it take this call?), ``start`` (answer; by default at once, then attach),
 ``attach`` (a far end's media is there: start), ``detach`` (stop working on that leg; also
-while the far end holds), ``ended`` (its call is over).
+while the far end holds), ``gone`` (its call is over).
 
 Rules:
 1. An application answers at once (no ringing), so the caller is connected immediately,
@@ -41,8 +41,8 @@ class Application:
 
     kind: ClassVar[str] = ""
 
-    def refuse(self, call: Call, number: str) -> Refused | None:
-        """Why this application cannot take ``call`` to ``number`` now; None: it can."""
+    def refuse(self, call: Call, config: AppConfig) -> Refused | None:
+        """Why this application cannot take ``call`` now (None: it answers)."""
         return None
 
     def start(self, ch: AppChannel) -> list[Action] | None:
@@ -55,8 +55,8 @@ class Application:
     def detach(self, ch: AppChannel, key: int) -> list[Action]:
         return []
 
-    def ended(self, ch: AppChannel) -> list[Action]:
-        """``ch``'s call is over (after ``detach``)."""
+    def gone(self, ch: AppChannel) -> list[Action]:
+        """The call is over for ``ch`` (either side hung up); it is detached already."""
         return []
 
 
@@ -94,7 +94,7 @@ class Apps:
         app = self.kinds.get(config.kind) if config is not None else None
         if config is None or app is None:
             return Refused("UNALLOCATED_NUMBER", f"no application {route.number}")
-        refused = app.refuse(call, route.number)
+        refused = app.refuse(call, config)
         if refused is not None:
             return refused
         return AppChannel(self.switch.refs(), self, config, app)
@@ -119,7 +119,7 @@ class Apps:
         if ind is Ind.RESUME:
             return self._attach(ch)
         if ind is Ind.HANGUP:  # rule 5
-            return self._detach(ch) + ch.application.ended(ch)
+            return self._detach(ch) + ch.application.gone(ch)
         return []
 
     def _attach(self, ch: AppChannel) -> list[Action]:

@@ -31,6 +31,7 @@ from skinnyctl.calls.events import Action
 from skinnyctl.calls.forward import PARK, PARK_REVERSION
 from skinnyctl.calls.media import MediaPlay, MediaStop
 from skinnyctl.calls.switch import Call, Switch
+from skinnyctl.site.model import Application as AppConfig
 
 from .base import AppChannel, Application
 
@@ -89,9 +90,9 @@ class Park(Application):
 
     # --- the application ------------------------------------------------------------------------
 
-    def refuse(self, call: Call, number: str) -> Refused | None:
-        if number not in self.slots:
-            return Refused(causes.UNALLOCATED_NUMBER, f"nothing is parked at {number}")
+    def refuse(self, call: Call, config: AppConfig) -> Refused | None:
+        if config.number not in self.slots:
+            return Refused(causes.UNALLOCATED_NUMBER, f"nothing is parked at {config.number}")
         return None
 
     def start(self, ch: AppChannel) -> list[Action] | None:
@@ -129,7 +130,7 @@ class Park(Application):
     def detach(self, ch: AppChannel, key: int) -> list[Action]:
         return [MediaStop(key)]
 
-    def ended(self, ch: AppChannel) -> list[Action]:
+    def gone(self, ch: AppChannel) -> list[Action]:
         parked = self.slots.get(ch.number)
         if parked is not None and parked.ch is ch:  # rule 4
             self._free(ch.apps.switch, ch.number, parked)

@@ -9,7 +9,7 @@ at run time (CFwdAll/CFwdBusy/CFwdNoAnswer on a phone, ``skinnyctl forward``) an
 (``calls.userstate``).
 
 The switch asks :class:`Forwards` at the three moments (``Switch._offer``, ``_refused``, the
-no-answer timer) and redirects the call itself (``Switch.redirect``). Loops are cut, not
+no-answer timer) and sends the call on itself (``Switch.forward``). Loops are cut, not
 followed: a forward to a number the call already went through (A -> B -> A), to the caller, or
 beyond ``MAX_HOPS`` is ignored, so the last line reached rings (or fails) as if it had no
 forward.
@@ -29,10 +29,11 @@ log = logging.getLogger("skinnyctl.calls")
 
 MAX_HOPS = 8  # redirections of one call (forwards, hunt groups, park reversion)
 
-# Why a call reached where it rings, as Call.redirect_reason and the records say it
+# Why a call reached where it rings, as Call.redirect_reason and the records say it (voicemail
+# reads "busy" for the busy greeting, else the unavailable one)
 FORWARD_ALL = "forward_all"
-FORWARD_BUSY = "forward_busy"
-FORWARD_NO_ANSWER = "forward_no_answer"
+FORWARD_BUSY = "busy"
+FORWARD_NO_ANSWER = "no_answer"
 DIVERT = "divert"  # iDivert: sent to voicemail by the called user
 HUNT = "hunt"
 PICKUP = "pickup"

@@ -184,7 +184,7 @@ class Hunts:
             actions += sw.withdraw(call, ch, causes.NO_ANSWER)
         group = hunting.group
         if group.final:
-            return actions + sw.redirect(call, group.number, group.final, HUNT)
+            return actions + sw.forward(call, group.number, group.final, HUNT)
         why = f"nobody in hunt group {group.number} answered"
         return actions + sw._refuse(call, causes.NO_ANSWER, why)
 

@@ -32,7 +32,7 @@ Call state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
    forward_all is set is not offered the call at all; a refusal by USER_BUSY or CALL_REJECTED
    (at once, or EndCall while ringing) goes to forward_busy; no answer within the line's
    no_answer_timeout (a timer of this switch), or no device registered, goes to
-   forward_no_answer. ``redirect`` sends the call on and records why on the call
+   forward_no_answer. ``forward`` sends the call on and records why on the call
    (``original_called``, ``redirected_from``, ``redirect_reason``: what the far display and
    voicemail read); numbers already visited are not visited again (the last one rings).
 10. A hunt group (``calls.hunt``) is offered member by member or all at once; while it hunts,
@@ -247,7 +247,7 @@ class Switch:
 
     # --- redirection (rules 9-12) -------------------------------------------------------------
 
-    def redirect(self, call: Call, frm: str, target: str, reason: str) -> list[Action]:
+    def forward(self, call: Call, frm: str, target: str, reason: str) -> list[Action]:
         """Offer the unanswered ``call`` to ``target`` instead, because of ``frm`` (a line, a
         hunt group...) for ``reason`` (``calls.forward``); the caller's display follows."""
         if frm not in call.hops:
@@ -312,7 +312,7 @@ class Switch:
         if route.kind is Kind.PHONE and not route.hunt:
             to = self.forwards.of(route.number).all
             if self._may_forward(call, route.number, to):
-                return self.redirect(call, route.number, to, forward.FORWARD_ALL)
+                return self.forward(call, route.number, to, forward.FORWARD_ALL)
         offered = self.take(call, route)
         if isinstance(offered, Refused):
             return self._refused(call, route.number, offered, route)
@@ -352,10 +352,10 @@ class Switch:
         if route is None or (route.kind is Kind.PHONE and not route.hunt):
             fwd = self.forwards.of(number)
             if refused.cause in forward.BUSY_REFUSALS and self._may_forward(call, number, fwd.busy):
-                return self.redirect(call, number, fwd.busy, forward.FORWARD_BUSY)
+                return self.forward(call, number, fwd.busy, forward.FORWARD_BUSY)
             unregistered = refused.cause == causes.USER_NOT_REGISTERED
             if unregistered and self._may_forward(call, number, fwd.no_answer):
-                return self.redirect(call, number, fwd.no_answer, forward.FORWARD_NO_ANSWER)
+                return self.forward(call, number, fwd.no_answer, forward.FORWARD_NO_ANSWER)
         return self._refuse(call, refused.cause, refused.reason)
 
     def _offers_gone(self, call: Call, last: Channel, refused: Refused) -> list[Action]:
@@ -373,7 +373,7 @@ class Switch:
         to = self.forwards.of(ch.number).no_answer
         if not self._may_forward(call, ch.number, to):
             return []  # the last hop rings on
-        return self.withdraw(call, ch, causes.NO_ANSWER) + self.redirect(
+        return self.withdraw(call, ch, causes.NO_ANSWER) + self.forward(
             call, ch.number, to, forward.FORWARD_NO_ANSWER
         )
 

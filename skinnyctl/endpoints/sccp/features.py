@@ -407,7 +407,7 @@ class PhoneFeatures:
         ch = target.ch
         if target.state is PS.RINGIN and call.b is None:
             log.info("%s: iDivert of a ringing call on %s", st.label, ch.number)
-            return ph.switch.withdraw(call, ch, causes.NORMAL_CLEARING) + ph.switch.redirect(
+            return ph.switch.withdraw(call, ch, causes.NORMAL_CLEARING) + ph.switch.forward(
                 call, ch.number, voicemail, DIVERT
             )
         if target.state is PS.CONNECTED:
