@@ -138,11 +138,12 @@ class Rig:
         rtp_span: int = 63,
         extra: str = "",
         a_buttons: str = "",
+        tail: str = "",
         edit: Callable[[str], str] | None = None,
     ) -> None:
         """``rtp_span``: rtp_port_max - rtp_port_min (8 = room for 4 relay legs, 2 calls);
         ``extra``: more [server] keys; ``a_buttons``: more [[devices.buttons]] for phone A;
-        ``edit``: any other change to the site text."""
+        ``tail``: more tables at the end of the site; ``edit``: any other change to its text."""
         (tmp / "tftp").mkdir(exist_ok=True)
         rtp_min = 30000 + (os.getpid() % 300) * 64
         text = SITE.format(
@@ -156,6 +157,7 @@ class Rig:
         )
         text = text.replace('tftp_root = "tftp"', f'tftp_root = "tftp"\nmedia = "{media}"\n{extra}')
         text = text.replace(f'[[devices]]\nmac = "{B}"', f'{a_buttons}\n[[devices]]\nmac = "{B}"')
+        text += tail
         if edit is not None:
             text = edit(text)
         (tmp / "site.toml").write_text(text)
@@ -194,25 +196,18 @@ class Rig:
         """Wait until the core has handled everything sent so far."""
         self.server.call(lambda core: None)
 
+    def __enter__(self) -> Rig:
+        self.start()
+        return self
 
-@pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
-    r = Rig(tmp_path)
-    r.start()
-    try:
-        yield r
-    finally:
-        r.stop()
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 @pytest.fixture
 def direct_rig(tmp_path: Path) -> Iterator[Rig]:
-    r = Rig(tmp_path, media="direct")
-    r.start()
-    try:
+    with Rig(tmp_path, media="direct") as r:
         yield r
-    finally:
-        r.stop()
 
 
 # --- helpers ------------------------------------------------------------------------------------
