@@ -19,6 +19,7 @@ from skinnyctl.sccp import (
     CallState,
     ClearPromptStatus,
     DisplayNotify,
+    DisplayPriNotify,
     DisplayPromptStatus,
     EnblocCall,
     FeatureStat,
@@ -29,8 +30,15 @@ from skinnyctl.sccp import (
     Message,
     OffHook,
     OnHook,
+    RingType,
+    SelectSoftKeys,
     SetLamp,
+    SetMicroMode,
+    SetRinger,
     SoftKeyEvent,
+    SoftKeySetIndex,
+    SoftKeySetRes,
+    StartMediaTransmission,
     Stimulus,
     StimulusType,
 )
@@ -45,6 +53,7 @@ from tests.test_calls import (
     K,
     Rig,
     S,
+    call_a_to_b,
     clean,
     dial,
     mark,
@@ -66,11 +75,17 @@ def edit(
     lines: dict[str, str] | None = None,
     devices: dict[str, str] | None = None,
     tail: str = "",
+    b_buttons: str = "",
 ) -> Callable[[str], str]:
     """A site edit: ``lines`` number -> keys added to that [[lines]] entry, ``devices`` MAC ->
-    keys added to that [[devices]] entry, ``tail`` sections appended."""
+    keys added to that [[devices]] entry, ``tail`` sections appended, ``b_buttons`` more
+    buttons for phone B."""
 
     def apply(text: str) -> str:
+        if b_buttons:
+            text = text.replace(
+                f'[[devices]]\nmac = "{C}"', f'{b_buttons}\n[[devices]]\nmac = "{C}"'
+            )
         for number, keys in (lines or {}).items():
             head = f'[[lines]]\nnumber = "{number}"\n'
             assert head in text, number
@@ -133,6 +148,7 @@ def advance(rig: Rig, seconds: float, *phones: SimPhone) -> None:
         rig.clock.advance(step)
         rig.server.poke()
         rig.settle()
+        rig.settle()  # the first may return in the batch before the timers that are due fired
         seconds -= step
 
 
@@ -148,7 +164,9 @@ def never_rings(rig: Rig, p: SimPhone, since: int) -> None:
 def records(rig: Rig, count: int) -> list[dict[str, Any]]:
     settled(rig, lambda: len(rig.cdr.query()) >= count, f"{count} call records")
     rows = rig.cdr.query()
-    assert len(rows) == count, rows
+    assert len(rows) == count, [
+        (r["caller"], r["called"], r["redirect_reason"], r["cause"]) for r in rows
+    ]
     return rows
 
 
@@ -404,3 +422,553 @@ def test_forward_button_messages_key_and_the_other_forward_keys(
     hang_up(b, ref)
     assert rig.server.call(lambda core: core.forwarding("1002")).all == ""
     clean(rig, a, b, c)
+
+
+# --- 2. do not disturb ----------------------------------------------------------------------------
+
+
+def test_dnd_softkey_rejects_while_the_shared_line_rings_elsewhere(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig(lines={"1002": 'forward_busy = "1003"'})
+    a, b, c = rig.phone(A), rig.phone(B, "7961"), rig.phone(C)
+    shared = [rig.phone(m, "7961") for m in (S1, S2, S3)]
+    # S1 in DND: a call to the shared line rings S2 and S3 only
+    shared[0].send(SoftKeyEvent(soft_key_event=K.DND, line_instance=1, call_reference=0))
+    wait(shared[0], DisplayNotify, text="Do Not Disturb")
+    wait(shared[0], DisplayPromptStatus, prompt_status="Do Not Disturb", line_instance=0)
+    m1 = mark(shared[0])
+    a.send(EnblocCall(called_party="2000"))
+    r2, _r3 = ring_in(shared[1]), ring_in(shared[2])
+    never_rings(rig, shared[0], m1)
+    shared[1].send(OffHook(line_instance=1, call_reference=r2))
+    state(a, S.CONNECTED)
+    media_flows(a, shared[1])
+    hang_up(a)
+    state(shared[1], S.ON_HOOK)
+    # B in DND, its line's only phone: the line refuses as busy, forward_busy takes the call
+    b.send(SoftKeyEvent(soft_key_event=K.DND, line_instance=1, call_reference=0))
+    wait(b, DisplayNotify, text="Do Not Disturb")
+    mb = mark(b)
+    a.send(EnblocCall(called_party="1002"))
+    ring_in(c)
+    wait(c, DisplayPromptStatus, prompt_status="1001 for 1002 (busy)")
+    never_rings(rig, b, mb)
+    hang_up(a)
+    state(c, S.ON_HOOK)
+    # DND off again: B rings
+    b.send(SoftKeyEvent(soft_key_event=K.DND, line_instance=1, call_reference=0))
+    wait(b, DisplayNotify, text="DND off")
+    wait(b, ClearPromptStatus, line_instance=0, call_reference=0)
+    a.send(EnblocCall(called_party="1002"))
+    ring_in(b)
+    hang_up(a)
+    state(b, S.ON_HOOK)
+    rows = records(rig, 3)
+    assert [r["redirect_reason"] for r in rows if r["called"] == "1002"].count("busy") == 1
+    clean(rig, a, b, c, *shared)
+
+
+DND_BUTTON = """
+[[devices.buttons]]
+type = "feature"
+feature = "dnd"
+"""
+
+
+def test_dnd_button_silent_mode_rings_without_the_ringer(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(devices={A: 'dnd = "silent"'}, a_buttons=DND_BUTTON)
+    a, b = rig.phone(A), rig.phone(B, "7961")
+    a.send(Stimulus(stimulus=StimulusType.FEATURE, stimulus_instance=1))
+    assert wait(a, FeatureStat, feature_index=1).feature_status == 1
+    wait(a, DisplayNotify, text="Do Not Disturb (silent)")
+    b.send(EnblocCall(called_party="1001"))
+    ra = ring_in(a)
+    ringers = [m.ring_mode for m in got(a, SetRinger, 0, call_reference=ra)]
+    assert ringers == [RingType.FLASH_ONLY]  # the screen and lamp only, no ringer
+    wait(a, SetLamp, stimulus=StimulusType.LINE, lamp_mode=LampMode.BLINK)
+    a.send(OffHook(line_instance=1, call_reference=ra))  # still answerable
+    state(b, S.CONNECTED)
+    media_flows(a, b)
+    hang_up(b)
+    state(a, S.ON_HOOK)
+    # the device keeps it across a restart of the server (state file): see the control test
+    a.send(Stimulus(stimulus=StimulusType.DO_NOT_DISTURB, stimulus_instance=1))  # fixed key
+    assert wait(a, FeatureStat, feature_index=1).feature_status == 0
+    rig.settle()
+    assert rig.server.call(lambda core: sorted(core.user_state.dnd)) == []
+    (row,) = records(rig, 1)
+    assert row["callee_device"] == a.name
+    clean(rig, a, b)
+
+
+# --- 3. pick-up -----------------------------------------------------------------------------
+
+PICKUP_BUTTON = """
+[[devices.buttons]]
+type = "feature"
+feature = "pickup"
+"""
+
+
+def test_pickup_softkey_and_button_take_a_call_ringing_in_the_group(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig(
+        lines={"1001": 'pickup_group = "31"', "1003": 'pickup_group = "31"'},
+        a_buttons=PICKUP_BUTTON,
+    )
+    a, b, c = rig.phone(A), rig.phone(B, "7961"), rig.phone(C)
+    # nothing rings: said so
+    a.send(SoftKeyEvent(soft_key_event=K.PICKUP, line_instance=1, call_reference=0))
+    wait(a, DisplayNotify, text=label(Label.NO_CALL_AVAILABLE_FOR_PICKUP))
+    # B calls 1003 (C rings); A picks it up with the softkey
+    b.send(EnblocCall(called_party="1003"))
+    rc = ring_in(c)
+    mc = mark(c)
+    a.send(SoftKeyEvent(soft_key_event=K.PICKUP, line_instance=1, call_reference=0))
+    ra = state(a, S.CONNECTED).call_reference
+    state(b, S.CONNECTED)
+    c.wait_for(CallState, 5, lambda m: m.call_state == S.ON_HOOK and m.call_reference == rc)
+    info = wait(a, CallInfo, call_reference=ra)
+    assert (info.calling_party, info.original_called_party) == ("1002", "1003")
+    assert got(c, SetRinger, mc, ring_mode=RingType.OFF)  # C stopped ringing
+    media_flows(a, b)
+    hang_up(b)
+    state(a, S.ON_HOOK)
+    # the same with the pickup feature button
+    b.send(EnblocCall(called_party="1003"))
+    ring_in(c)
+    a.send(Stimulus(stimulus=StimulusType.FEATURE, stimulus_instance=1))
+    state(a, S.CONNECTED)
+    media_flows(a, b)
+    hang_up(a)
+    rows = records(rig, 2)
+    for r in rows:  # the record names who answered, and from whom it was picked
+        assert (r["called"], r["callee_device"], r["redirect_reason"], r["redirected_from"]) == (
+            "1003",
+            a.name,
+            "pickup",
+            "1003",
+        )
+    clean(rig, a, b, c)
+
+
+def test_gpickup_takes_a_group_number_or_an_extension(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(lines={"1003": 'pickup_group = "32"'})
+    a, b, c = rig.phone(A), rig.phone(B, "7961"), rig.phone(C)
+    shared = [rig.phone(m, "7961") for m in (S1, S2)]
+    # group pick-up: GPickUp, then the group's number
+    b.send(EnblocCall(called_party="1003"))
+    rc = ring_in(c)
+    a.send(SoftKeyEvent(soft_key_event=K.GROUP_PICKUP, line_instance=1, call_reference=0))
+    rg = state(a, S.OFF_HOOK).call_reference
+    wait(a, DisplayPromptStatus, prompt_status="Pick up group/ext:")
+    a.send(EnblocCall(called_party="32", line_instance=1))
+    ra = a.wait_for(CallState, 5, lambda m: m.call_state == S.CONNECTED).call_reference
+    assert ra != rg
+    c.wait_for(CallState, 5, lambda m: m.call_state == S.ON_HOOK and m.call_reference == rc)
+    media_flows(a, b)
+    hang_up(a, ra)
+    state(b, S.ON_HOOK)
+    # directed pick-up: GPickUp, then the extension (a shared line: every device stops)
+    b.send(EnblocCall(called_party="2000"))
+    refs = [ring_in(s) for s in shared]
+    a.send(SoftKeyEvent(soft_key_event=K.GROUP_PICKUP, line_instance=1, call_reference=0))
+    rg = state(a, S.OFF_HOOK).call_reference
+    dial(a, "2000", rg)
+    state(a, S.CONNECTED)
+    for s, r in zip(shared, refs, strict=True):
+        s.wait_for(CallState, 5, lambda m, r=r: m.call_state == S.ON_HOOK and m.call_reference == r)
+    media_flows(a, b)
+    hang_up(b)
+    state(a, S.ON_HOOK)
+    rows = records(rig, 2)
+    assert sorted((r["called"], r["callee_device"], r["redirected_from"]) for r in rows) == [
+        ("1003", a.name, "1003"),
+        ("2000", a.name, "2000"),
+    ]
+    clean(rig, a, b, c, *shared)
+
+
+# --- 4. park --------------------------------------------------------------------------------------
+
+PARK = """
+[park]
+slots = "701-702"
+timeout = 45
+"""
+PARK_BUTTON = """
+[[devices.buttons]]
+type = "feature"
+feature = "park"
+"""
+
+
+def test_park_retrieve_with_audio_then_park_timeout_rings_the_parker(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig(tail=PARK)
+    a, b, c = rig.phone(A), rig.phone(B, "7961"), rig.phone(C)
+    _ra, rb = call_a_to_b(rig, a, b)
+    media_flows(a, b)
+    # B parks A: B's call ends, B's screen shows the slot, A hears music
+    b.send(SoftKeyEvent(soft_key_event=K.PARK, line_instance=1, call_reference=rb))
+    wait(b, DisplayPriNotify, text=label(Label.CALL_PARK_AT, " 701"))
+    b.wait_for(CallState, 5, lambda m: m.call_state == S.ON_HOOK and m.call_reference == rb)
+    a.rtp_in.clear()
+    music = a.wait_rtp(lambda p: p.ssrc != b.rtp_ssrc, 5)
+    assert music.payload_type == 0
+    calls = rig.snapshot()
+    assert [(x["called"], x["state"]) for x in calls] == [("701", "parked")]
+    parked = rig.server.call(lambda core: core.parking.parked())
+    assert [(p["slot"], p["parked"], p["parker"], p["parker_device"]) for p in parked] == [
+        ("701", "1001", "1002", b.name)
+    ]
+    # C dials the slot: C and A talk
+    c.send(OffHook(line_instance=1, call_reference=0))
+    rc = state(c, S.OFF_HOOK).call_reference
+    dial(c, "701", rc)
+    state(c, S.CONNECTED)
+    wait(c, CallInfo, calling_party="1001", called_party="1003")  # the parked party
+    a.rtp_in.clear()
+    c.rtp_in.clear()
+    media_flows(a, c)
+    assert rig.server.call(lambda core: core.parking.parked()) == []
+    hang_up(c, rc)
+    state(a, S.ON_HOOK)
+    # a free slot cannot be retrieved
+    c.send(EnblocCall(called_party="702"))
+    wait(c, DisplayPromptStatus, prompt_status=label(Label.UNKNOWN_NUMBER))
+    hang_up(c)
+    # parked again, with B's Park feature button this time... from the fixed key (Stimulus)
+    _ra, rb = call_a_to_b(rig, a, b)
+    b.send(Stimulus(stimulus=StimulusType.CALL_PARK, stimulus_instance=1))
+    wait(b, DisplayPriNotify, text=label(Label.CALL_PARK_AT, " 701"))
+    advance(rig, 44, a, b, c)
+    assert rig.snapshot()[0]["state"] == "parked"
+    advance(rig, 1.5, a, b, c)  # the park timeout: it rings B, saying why
+    rb = ring_in(b)
+    wait(b, DisplayPromptStatus, prompt_status=label(Label.CALLPARK_REVERSION, " 701"))
+    info = wait(b, CallInfo, call_reference=rb)
+    assert (info.calling_party, info.last_redirecting_party, info.call_type) == ("1001", "701", 3)
+    assert info.last_redirecting_reason == 11  # park reversion
+    b.send(OffHook(line_instance=1, call_reference=rb))
+    state(b, S.CONNECTED)
+    a.rtp_in.clear()
+    b.rtp_in.clear()
+    media_flows(a, b)
+    hang_up(b, rb)
+    state(a, S.ON_HOOK)
+    rows = records(rig, 8)
+    reasons = sorted((r["caller"], r["called"], r["redirect_reason"], r["cause"]) for r in rows)
+    assert reasons == [
+        ("1001", "1002", "", "BLIND_TRANSFER"),  # B parked A (twice)
+        ("1001", "1002", "", "BLIND_TRANSFER"),
+        ("1001", "1002", "park_reversion", "NORMAL_CLEARING"),  # back to B, answered
+        ("1001", "1003", "park", "NORMAL_CLEARING"),  # A and C, after C took it off 701
+        ("1001", "701", "park", "PICKED_OFF"),  # A's first wait on the slot
+        ("1001", "701", "park", "RECOVERY_ON_TIMER_EXPIRE"),  # the second, timed out
+        ("1003", "701", "", "PICKED_OFF"),  # C's call to the slot
+        ("1003", "702", "", "UNALLOCATED_NUMBER"),
+    ]
+    taker = next(r for r in rows if r["called"] == "1003")
+    assert (taker["callee_device"], taker["redirected_from"]) == (c.name, "701")
+    clean(rig, a, b, c)
+
+
+def test_park_button_and_no_free_slot(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(tail='\n[park]\nslots = ["750"]\n', a_buttons=PARK_BUTTON)
+    a, b, c = rig.phone(A), rig.phone(B, "7961"), rig.phone(C)
+    ra, _rb = call_a_to_b(rig, a, b)
+    a.send(Stimulus(stimulus=StimulusType.FEATURE, stimulus_instance=1))  # A parks B
+    wait(a, DisplayPriNotify, text=label(Label.CALL_PARK_AT, " 750"))
+    state(a, S.ON_HOOK)
+    c.send(EnblocCall(called_party="1001"))
+    ra = ring_in(a)
+    a.send(OffHook(line_instance=1, call_reference=ra))
+    state(c, S.CONNECTED)
+    a.send(Stimulus(stimulus=StimulusType.FEATURE, stimulus_instance=1))  # no slot left
+    wait(a, DisplayNotify, text=label(Label.NO_PARK_NUMBER_AVAILABLE))
+    media_flows(a, c)  # the call goes on
+    hang_up(a, ra)
+    clean(rig, a, b, c)
+
+
+# --- 5. hunt groups -------------------------------------------------------------------------------
+
+
+def hunt_group(strategy: str) -> str:
+    timeout = "" if strategy == "ring_all" else "member_timeout = 8\n"
+    return (
+        f'\n[[hunt_groups]]\nnumber = "300"\nname = "Sales"\nmembers = ["1002", "1003", "2000"]\n'
+        f'strategy = "{strategy}"\n{timeout}hunt_timeout = 40\nfinal = "5123"\n'
+    )
+
+
+def hunt_rig(make_rig: Callable[..., Rig], strategy: str) -> tuple[Rig, list[SimPhone]]:
+    """Caller A; members 1002 (B), 1003 (C), 2000 (S1, S2); final 5123 (C's second line)."""
+    rig = make_rig(tail=hunt_group(strategy))
+    phones = [rig.phone(A), rig.phone(B, "7961"), rig.phone(C)]
+    phones += [rig.phone(m, "7961") for m in (S1, S2)]
+    return rig, phones
+
+
+def rings_now(rig: Rig, phones: list[SimPhone], since: list[int]) -> set[str]:
+    """Which phones got a ring-in since ``since`` (their marks)."""
+    quiet(rig)
+    return {
+        p.name
+        for p, m in zip(phones, since, strict=True)
+        if got(p, CallState, m, call_state=S.RING_IN)
+    }
+
+
+def hunt_order(
+    rig: Rig, phones: list[SimPhone], steps: int, member_timeout: float = 8.0
+) -> list[set[str]]:
+    """Call the group from A and note who rings, step by step of member_timeout."""
+    a = phones[0]
+    out: list[set[str]] = []
+    quiet(rig)
+    marks = [mark(p) for p in phones]
+    a.send(EnblocCall(called_party="300"))
+    for step in range(steps):
+        if step:
+            advance(rig, member_timeout, *phones)
+        out.append(rings_now(rig, phones, marks))
+        marks = [mark(p) for p in phones]
+    return out
+
+
+def test_hunt_linear_skips_a_logged_out_member_then_goes_to_final(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig, phones = hunt_rig(make_rig, "linear")
+    a, b, c, s1, s2 = phones
+    b.send(SoftKeyEvent(soft_key_event=K.HLOG, line_instance=1, call_reference=0))  # B out
+    wait(b, DisplayNotify, text=label(Label.LOGGED_OUT_OF_HUNT_GROUP))
+    wait(b, DisplayPromptStatus, prompt_status=label(Label.LOGGED_OUT_OF_HUNT_GROUP))
+    order = hunt_order(rig, phones, 3)
+    # 1002 logged out: skipped at once; 1003, then the shared 2000; then final 5123 (C, line 2)
+    assert order == [{c.name}, {s1.name, s2.name}, {c.name}]
+    rc = c.wait_for(CallState, 5, lambda m: m.call_state == S.RING_IN and m.line_instance == 2)
+    info = wait(c, CallInfo, call_reference=rc.call_reference)
+    assert (info.called_party, info.original_called_party) == ("5123", "300")
+    c.send(OffHook(line_instance=2, call_reference=rc.call_reference))
+    state(a, S.CONNECTED)
+    media_flows(a, c)
+    hang_up(a)
+    (row,) = records(rig, 1)
+    assert (row["called"], row["callee_device"], row["redirect_reason"]) == ("300", c.name, "hunt")
+    # B logs in again: called directly all along, and now a member again
+    b.send(SoftKeyEvent(soft_key_event=K.HLOG, line_instance=1, call_reference=0))
+    wait(b, DisplayNotify, text="Logged into Hunt Group")
+    marks = [mark(p) for p in phones]
+    a.send(EnblocCall(called_party="300"))
+    rb = ring_in(b)
+    assert rings_now(rig, phones, marks) == {b.name}
+    wait(b, DisplayPromptStatus, prompt_status="1001 for Sales")
+    b.send(OffHook(line_instance=1, call_reference=rb))
+    media_flows(a, b)
+    hang_up(a)
+    clean(rig, *phones)
+
+
+def test_hunt_round_robin_starts_after_the_last_taker(make_rig: Callable[..., Rig]) -> None:
+    rig, phones = hunt_rig(make_rig, "round_robin")
+    a, b, c, s1, s2 = phones
+    # first call: from the first member; B does not answer, C does
+    order = hunt_order(rig, phones, 2)
+    assert order == [{b.name}, {c.name}]
+    rc = ring_in(c)
+    c.send(OffHook(line_instance=1, call_reference=rc))
+    state(a, S.CONNECTED)
+    hang_up(a)
+    state(c, S.ON_HOOK)
+    # next call starts after C (the last taker): 2000, then 1002; C is logged out (skipped)
+    c.send(Stimulus(stimulus=StimulusType.HUNT_GROUP, stimulus_instance=1))  # HLog key
+    wait(c, DisplayNotify, text=label(Label.LOGGED_OUT_OF_HUNT_GROUP))
+    order = hunt_order(rig, phones, 3)
+    assert order == [{s1.name, s2.name}, {b.name}, {c.name}]  # then final (C's 5123)
+    hang_up(a)
+    clean(rig, *phones)
+
+
+def test_hunt_longest_idle_first(make_rig: Callable[..., Rig]) -> None:
+    rig, phones = hunt_rig(make_rig, "longest_idle")
+    a, b, c, s1, s2 = phones
+    # calls end on 1003 first, then 2000, then 1002: idle longest is 1003, then 2000, 1002
+    for callee, number in ((c, "1003"), (s1, "2000"), (b, "1002")):
+        a.send(EnblocCall(called_party=number))
+        r = ring_in(callee)
+        callee.send(OffHook(line_instance=1, call_reference=r))
+        state(a, S.CONNECTED)
+        hang_up(a)
+        state(callee, S.ON_HOOK)
+        advance(rig, 1, *phones)
+    order = hunt_order(rig, phones, 3)
+    assert order == [{c.name}, {s1.name, s2.name}, {b.name}]
+    # a member in a call is skipped: C talks to S1, the next call rings 1002 first
+    hang_up(a)
+    c.send(EnblocCall(called_party="2000"))
+    r1 = ring_in(s1)
+    s1.send(OffHook(line_instance=1, call_reference=r1))
+    state(c, S.CONNECTED)
+    quiet(rig)
+    marks = [mark(p) for p in phones]
+    a.send(EnblocCall(called_party="300"))
+    assert rings_now(rig, phones, marks) == {b.name}
+    hang_up(a)
+    hang_up(c)
+    clean(rig, *phones)
+
+
+def test_hunt_ring_all_rings_the_logged_in_members_at_once(make_rig: Callable[..., Rig]) -> None:
+    rig, phones = hunt_rig(make_rig, "ring_all")
+    a, b, c, s1, s2 = phones
+    b.send(SoftKeyEvent(soft_key_event=K.HLOG, line_instance=1, call_reference=0))
+    wait(b, DisplayNotify, text=label(Label.LOGGED_OUT_OF_HUNT_GROUP))
+    marks = [mark(p) for p in phones]
+    a.send(EnblocCall(called_party="300"))
+    assert rings_now(rig, phones, marks) == {c.name, s1.name, s2.name}
+    r2 = ring_in(s2)
+    rc = ring_in(c)
+    s2.send(OffHook(line_instance=1, call_reference=r2))
+    state(a, S.CONNECTED)
+    c.wait_for(CallState, 5, lambda m: m.call_state == S.ON_HOOK and m.call_reference == rc)
+    media_flows(a, s2)
+    hang_up(a)
+    (row,) = records(rig, 1)
+    assert (row["called"], row["callee_device"]) == ("300", s2.name)
+    # nobody answers within hunt_timeout: final
+    marks = [mark(p) for p in phones]
+    a.send(EnblocCall(called_party="300"))
+    advance(rig, 41, *phones)
+    rf = c.wait_for(CallState, 5, lambda m: m.call_state == S.RING_IN and m.line_instance == 2)
+    assert rf.call_reference
+    hang_up(a)
+    clean(rig, *phones)
+
+
+# --- 6. intercom and auto-answer ---------------------------------------------------------------
+
+INTERCOM_LINES = """
+[[lines]]
+number = "1901"
+display_name = "Intercom A"
+intercom = "1902"
+[[lines]]
+number = "1902"
+display_name = "Intercom B"
+intercom = "1901"
+"""
+
+
+def line_button(number: str) -> str:
+    return f'\n[[devices.buttons]]\ntype = "line"\nline = "{number}"\n'
+
+
+def test_intercom_answers_muted_one_way_until_talk_back(make_rig: Callable[..., Rig]) -> None:
+    """A's second line is an intercom to B's: pressing it calls B, whose phone answers on its
+    speaker, microphone off, sending nothing, until B lifts the handset."""
+    rig = make_rig(
+        tail=INTERCOM_LINES, a_buttons=line_button("1901"), b_buttons=line_button("1902")
+    )
+    a, b = rig.phone(A), rig.phone(B, "7961")
+    a.send(Stimulus(stimulus=StimulusType.LINE, stimulus_instance=2))  # the intercom line
+    state(a, S.CONNECTED)
+    rb = state(b, S.CONNECTED).call_reference
+    assert got(b, CallState, 0, call_state=S.RING_IN) == []  # answered without ringing
+    wait(b, SetMicroMode, mic_mode=2)  # microphone off
+    wait(b, DisplayPromptStatus, prompt_status="Intercom")
+    info = wait(b, CallInfo, call_reference=rb)
+    assert (info.calling_party, info.called_party, info.line_instance) == ("1901", "1902", 2)
+    a.wait_for(StartMediaTransmission, 5)
+    # one way: A is heard at B; B is told to send nothing
+    a.rtp_in.clear()
+    b.rtp_in.clear()
+    for _ in range(20):
+        a.send_rtp(3)
+        time.sleep(0.02)
+    b.wait_rtp(lambda p: p.ssrc == a.rtp_ssrc, 5)
+    assert b.media_to is None and not got(b, StartMediaTransmission, 0)
+    # B lifts the handset: microphone on, B's audio starts
+    mb = mark(b)
+    b.send(OffHook(line_instance=2, call_reference=rb))
+    wait(b, SetMicroMode, mic_mode=1)
+    b.wait_for(StartMediaTransmission, 5)
+    assert got(b, SetMicroMode, mb, mic_mode=1)
+    media_flows(a, b)
+    hang_up(b, rb)
+    state(a, S.ON_HOOK)
+    (row,) = records(rig, 1)
+    assert (row["caller"], row["called"], row["callee_device"]) == ("1901", "1902", b.name)
+    clean(rig, a, b)
+
+
+def test_auto_answer_per_line_and_per_device(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(lines={"1003": "auto_answer = true"}, devices={B: "auto_answer = true"})
+    a, b, c = rig.phone(A), rig.phone(B, "7961"), rig.phone(C)
+    for callee, number in ((c, "1003"), (b, "1002")):
+        m = mark(callee)
+        a.send(EnblocCall(called_party=number))
+        r = state(callee, S.CONNECTED).call_reference
+        state(a, S.CONNECTED)
+        assert not got(callee, SetRinger, m, ring_mode=RingType.INSIDE)
+        assert not got(callee, SetMicroMode, m)  # not an intercom: the microphone is live
+        media_flows(a, callee)
+        hang_up(a)
+        callee.wait_for(
+            CallState, 5, lambda x, r=r: x.call_state == S.ON_HOOK and x.call_reference == r
+        )
+    # a busy phone does not answer a second call by itself: call waiting
+    a.send(EnblocCall(called_party="1003"))
+    state(c, S.CONNECTED)
+    b.send(EnblocCall(called_party="1003"))
+    ring_in(c)
+    hang_up(b)
+    hang_up(a)
+    clean(rig, a, b, c)
+
+
+# --- 7. barge -------------------------------------------------------------------------------------
+
+BARGE_SET = """
+[softkey_sets.barge]
+KeySetInUseHint = ["NewCall", "Redial", "Barge"]
+"""
+
+
+def test_barge_takes_over_a_shared_line_call(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(tail=BARGE_SET, devices={S2: 'softkeys = "barge"'})
+    a = rig.phone(A)
+    s1, s2 = rig.phone(S1, "7961"), rig.phone(S2, "7961")
+    sets = got(s2, SoftKeySetRes, 0)[-1].sets
+    assert 21 in sets[SoftKeySetIndex.IN_USE_HINT].soft_key_template_index  # Barge, event 21
+    a.send(EnblocCall(called_party="2000"))
+    r1, r2 = ring_in(s1), ring_in(s2)
+    s1.send(OffHook(line_instance=1, call_reference=r1))
+    state(a, S.CONNECTED)
+    state(s2, S.CALL_REMOTE_MULTILINE)
+    keys = wait(
+        s2, SelectSoftKeys, call_reference=r2, soft_key_set_index=SoftKeySetIndex.IN_USE_HINT
+    )
+    assert keys.valid_key_mask == 0xFFFF
+    media_flows(a, s1)
+    m1 = mark(s1)
+    s2.send(SoftKeyEvent(soft_key_event=K.BARGE, line_instance=1, call_reference=r2))
+    s2.wait_for(CallState, 5, lambda m: m.call_state == S.CONNECTED and m.call_reference == r2)
+    s1.wait_for(
+        CallState, 5, lambda m: m.call_state == S.CALL_REMOTE_MULTILINE and m.call_reference == r1
+    )
+    assert wait(s1, DisplayNotify).text.startswith(label(Label.BARGE))
+    assert got(s1, SetMicroMode, m1) == []
+    a.rtp_in.clear()
+    s2.rtp_in.clear()
+    media_flows(a, s2)
+    hang_up(s2, r2)
+    state(a, S.ON_HOOK)
+    (row,) = records(rig, 1)
+    assert (row["called"], row["callee_device"]) == ("2000", s2.name)
+    clean(rig, a, s1, s2)

@@ -110,13 +110,17 @@ class Park(Application):
         # rule 2: someone dialled the slot
         actions = sw.answer(ch)
         self._free(sw, slot, parked)
+        waiting = sw.far(parked.ch)
         result = sw.transfer(
             parked.ch, ch, cause=causes.PICKED_OFF, reason=f"retrieved from park {slot}"
         )
-        if not result.ok:
+        if not result.ok or waiting is None or waiting.call is None:
             log.warning("park %s: retrieval failed: %s", slot, result.why)
             return actions + sw.hangup(ch, causes.NORMAL_TEMPORARY_FAILURE, result.why)
-        log.info("park %s retrieved by %s", slot, ch.call.a if ch.call else "?")
+        joined = waiting.call  # its display and record say it came off the slot
+        joined.original_called = joined.redirected_from = slot
+        joined.redirect_reason = PARK
+        log.info("park %s retrieved by %s", slot, joined.b.number if joined.b else "?")
         return actions + result.actions
 
     def attach(self, ch: AppChannel, key: int) -> list[Action]:

@@ -543,8 +543,12 @@ class Switch:
 
     def _state_name(self, call: Call) -> str:
         if call.state is CS.CONNECTED:
-            if call.redirect_reason == forward.PARK:
-                return "parked"
+            if (
+                call.redirect_reason == forward.PARK
+                and call.b is not None
+                and call.b.kind is Kind.APP
+            ):
+                return "parked"  # waiting on a park slot (apps/park.py)
             held = any(x is not None and x.holding for x in (call.a, call.b))
             return "held" if held else "connected"
         if call.state in (CS.ROUTING, CS.ALERTING):

@@ -1763,6 +1763,8 @@ _SOFTKEY_FEATURES: dict[int, str] = {
     SoftKeyEventValue.GROUP_PICKUP: "group_pickup",
     SoftKeyEventValue.DND: "dnd",
     SoftKeyEventValue.IDIVERT: "idivert",
+    SoftKeyEventValue.BARGE: "barge",
+    SoftKeyEventValue.HLOG: "hlog",
 }
 _STIMULUS_FEATURES: dict[int, str] = {
     StimulusType.FORWARD_ALL: "forward_all",
@@ -1778,7 +1780,7 @@ _STIMULUS_FEATURES: dict[int, str] = {
     StimulusType.CONF_LIST: "conference_list",
     StimulusType.REMOVE_LAST_PARTICIPANT: "remove_last_participant",
     StimulusType.CALLBACK: "callback",
-    StimulusType.HUNT_GROUP: "hunt_group_login",
+    StimulusType.HUNT_GROUP: "hlog",
     StimulusType.PARKING_LOT: "parking_lot",
 }
 
