@@ -972,3 +972,140 @@ def test_barge_takes_over_a_shared_line_call(make_rig: Callable[..., Rig]) -> No
     (row,) = records(rig, 1)
     assert (row["called"], row["callee_device"]) == ("2000", s2.name)
     clean(rig, a, s1, s2)
+
+
+# --- iDivert (forward to voicemail by hand) --------------------------------------------------
+
+
+def test_idivert_sends_a_ringing_or_connected_caller_to_voicemail(
+    make_rig: Callable[..., Rig],
+) -> None:
+    """Voicemail is 1003 on this site: C stands for it and sees whose call it is."""
+    rig = make_rig()
+    a, b, c = rig.phone(A), rig.phone(B, "7961"), rig.phone(C)
+    a.send(EnblocCall(called_party="1002"))
+    rb = ring_in(b)
+    b.send(SoftKeyEvent(soft_key_event=K.IDIVERT, line_instance=1, call_reference=rb))
+    b.wait_for(CallState, 5, lambda m: m.call_state == S.ON_HOOK and m.call_reference == rb)
+    rc = ring_in(c)
+    info = wait(c, CallInfo, call_reference=rc)
+    assert (info.calling_party, info.last_redirecting_party, info.last_redirecting_reason) == (
+        "1001",
+        "1002",
+        4,
+    )
+    wait(c, DisplayPromptStatus, prompt_status="1001 diverted by 1002")
+    c.send(OffHook(line_instance=1, call_reference=rc))
+    media_flows(a, c)
+    hang_up(a)
+    state(c, S.ON_HOOK)
+    # on a connected call: the far party goes to voicemail, this call ends
+    _ra, rb = call_a_to_b(rig, a, b)
+    b.send(SoftKeyEvent(soft_key_event=K.IDIVERT, line_instance=1, call_reference=rb))
+    b.wait_for(CallState, 5, lambda m: m.call_state == S.ON_HOOK and m.call_reference == rb)
+    rc = ring_in(c)
+    assert wait(c, CallInfo, call_reference=rc).last_redirecting_party == "1002"
+    c.send(OffHook(line_instance=1, call_reference=rc))
+    a.rtp_in.clear()
+    media_flows(a, c)
+    hang_up(a)
+    rows = records(rig, 3)
+    assert sorted((r["called"], r["redirect_reason"], r["cause"]) for r in rows) == [
+        ("1002", "", "BLIND_TRANSFER"),  # the connected call B sent on
+        ("1002", "divert", "NORMAL_CLEARING"),  # rang B, answered at voicemail (C)
+        ("1003", "divert", "NORMAL_CLEARING"),  # A's new call to voicemail
+    ]
+    clean(rig, a, b, c)
+
+
+# --- every key of these features answers -------------------------------------------------------
+
+OFFICE_BUTTONS = "".join(
+    f'\n[[devices.buttons]]\ntype = "feature"\nfeature = "{f}"\n'
+    for f in ("forward_busy", "forward_no_answer", "group_pickup", "hlog", "barge", "idivert")
+)
+VISIBLE = (DisplayNotify, DisplayPriNotify, DisplayPromptStatus, CallState)
+
+
+def answered(rig: Rig, p: SimPhone, press: Message, what: str) -> list[Message]:
+    """Press a key on an idle phone: something shows; the phone is idle again after."""
+    m = mark(p)
+    p.send(press)
+    for _ in range(50):
+        shown = [x for x in p.received[m:] if isinstance(x, VISIBLE)]
+        if shown:
+            break
+        time.sleep(0.05)
+    assert shown, f"{what}: no visible answer"
+    assert not [
+        x
+        for x in p.received[m:]
+        if isinstance(x, DisplayNotify) and x.text == label(Label.KEY_IS_NOT_ACTIVE)
+    ], what
+    entry = [x for x in shown if isinstance(x, CallState) and x.call_state == S.OFF_HOOK]
+    if entry:  # a feature that collects a number: press EndCall to leave it
+        ref = entry[0].call_reference
+        p.send(SoftKeyEvent(soft_key_event=K.END_CALL, line_instance=1, call_reference=ref))
+        p.wait_for(CallState, 5, lambda x: x.call_state == S.ON_HOOK and x.call_reference == ref)
+    quiet(rig)
+    return shown
+
+
+def test_every_office_key_answers(make_rig: Callable[..., Rig]) -> None:
+    """Each softkey of these features, each fixed feature key and each feature button: pressed
+    where it has nothing to act on, the phone says so or starts the feature; never silence,
+    never "Key is not active"."""
+    rig = make_rig(a_buttons=OFFICE_BUTTONS, devices={A: 'expansion_modules = ["7914"]'})
+    a = rig.phone(A)
+    for key in (
+        K.CFWD_ALL,
+        K.CFWD_BUSY,
+        K.CFWD_NO_ANSWER,
+        K.PARK,
+        K.PICKUP,
+        K.GROUP_PICKUP,
+        K.DND,
+        K.DND,
+        K.IDIVERT,
+        K.BARGE,
+        K.HLOG,
+        K.HLOG,
+    ):
+        answered(
+            rig, a, SoftKeyEvent(soft_key_event=key, line_instance=1, call_reference=0), str(key)
+        )
+    for stim in (
+        StimulusType.FORWARD_ALL,
+        StimulusType.FORWARD_BUSY,
+        StimulusType.FORWARD_NO_ANSWER,
+        StimulusType.CALL_PARK,
+        StimulusType.CALL_PICKUP,
+        StimulusType.GROUP_CALL_PICKUP,
+        StimulusType.OTHER_PICKUP,
+        StimulusType.DO_NOT_DISTURB,
+        StimulusType.DO_NOT_DISTURB,
+        StimulusType.HUNT_GROUP,
+        StimulusType.HUNT_GROUP,
+    ):
+        answered(rig, a, Stimulus(stimulus=stim, stimulus_instance=1), str(stim))
+    titles = []
+    for i in range(1, 7):
+        titles.append(got(a, FeatureStat, 0, feature_index=i)[0].feature_text_label)
+        answered(
+            rig, a, Stimulus(stimulus=StimulusType.FEATURE, stimulus_instance=i), f"button {i}"
+        )
+    assert titles == [
+        "Forward Busy",
+        "Forward No Answer",
+        "Group Pickup",
+        "Hunt Group",
+        "Barge",
+        "iDivert",
+    ]
+    # the template declares Barge and HLog with their built-in labels (67, 92)
+    from skinnyctl.sccp import SoftKeyTemplateReq, SoftKeyTemplateRes
+
+    template = a.ask(SoftKeyTemplateReq(), SoftKeyTemplateRes)
+    events = {d.soft_key_event: d.soft_key_label for d in template.definitions}
+    assert (events[K.BARGE], events[K.HLOG]) == (label(67), label(92))
+    clean(rig, a)

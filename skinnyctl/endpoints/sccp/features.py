@@ -346,7 +346,7 @@ class PhoneFeatures:
         target = plane if plane is not None and plane.state is PS.CONNECTED else None
         target = target or self.phones._active(st)
         if target is None or target.state is not PS.CONNECTED or self.parking is None:
-            return _notify(st, label(Label.KEY_IS_NOT_ACTIVE))
+            return _notify(st, label(Label.PARK, ": no call to park"))
         slot, actions = self.parking.park(self.phones.switch, target.ch)
         if slot is None:
             return actions + _notify(st, label(Label.NO_PARK_NUMBER_AVAILABLE))
@@ -402,8 +402,10 @@ class PhoneFeatures:
         target = target or ph._active(st) or ph._first(st, PS.RINGIN, line)
         voicemail = ph.site.server.voicemail
         call = target.ch.call if target is not None else None
-        if target is None or call is None or ph.switch.router.resolve(voicemail) is None:
-            return _notify(st, label(Label.KEY_IS_NOT_ACTIVE))
+        if target is None or call is None:
+            return _notify(st, label(Label.IDIVERT, ": no call"))
+        if ph.switch.router.resolve(voicemail) is None:
+            return _notify(st, label(Label.IDIVERT, ": no voicemail"))
         ch = target.ch
         if target.state is PS.RINGIN and call.b is None:
             log.info("%s: iDivert of a ringing call on %s", st.label, ch.number)
@@ -413,7 +415,7 @@ class PhoneFeatures:
         if target.state is PS.CONNECTED:
             log.info("%s: iDivert of the far end of %s", st.label, ch.number)
             return ph.switch.divert(ch, voicemail, DIVERT)
-        return _notify(st, label(Label.KEY_IS_NOT_ACTIVE))
+        return _notify(st, label(Label.IDIVERT, ": no call"))
 
     # --- offers, ringing, answering (rules 2, 5, 8, 9) ---------------------------------------
 
