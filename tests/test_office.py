@@ -1109,3 +1109,139 @@ def test_every_office_key_answers(make_rig: Callable[..., Rig]) -> None:
     events = {d.soft_key_event: d.soft_key_label for d in template.definitions}
     assert (events[K.BARGE], events[K.HLOG]) == (label(67), label(92))
     clean(rig, a)
+
+
+# --- the control API, and what survives a restart -------------------------------------------
+
+SERVE_SITE = """
+[server]
+addresses = ["127.0.0.1"]
+listen = "127.0.0.1"
+sccp_port = {sccp}
+tftp_root = "tftp"
+tftp_port = {tftp}
+rtp_port_min = {rtp}
+rtp_port_max = {rtp_max}
+
+[[lines]]
+number = "1001"
+[[lines]]
+number = "1002"
+[[lines]]
+number = "1003"
+
+[[devices]]
+mac = "001120AABB01"
+model = "7960"
+[[devices.buttons]]
+type = "line"
+line = "1001"
+
+[[devices]]
+mac = "001120AABB02"
+model = "7961"
+[[devices.buttons]]
+type = "line"
+line = "1002"
+
+[[devices]]
+mac = "001120AABB03"
+model = "7960"
+[[devices.buttons]]
+type = "line"
+line = "1003"
+
+[[dialplan]]
+pattern = "^(1[0-9]{{3}}|7[0-9]{{2}})$"
+action = "process"
+
+[park]
+slots = "701-702"
+"""
+
+
+def test_forward_from_the_control_api_and_settings_kept_across_a_restart(tmp_path: Path) -> None:
+    """`skinnyctl forward`, `status lines` and `status calls` against `skinnyctl serve` in a
+    subprocess; the forward and a phone's DND are there again after the server restarts."""
+    import os
+    import socket
+
+    from tests.test_control import start, stop
+    from tests.test_register import free_port
+    from tests.tshark import assert_clean
+
+    (tmp_path / "tftp").mkdir()
+    rtp = 43000 + (os.getpid() % 400) * 40
+    site = tmp_path / "site.toml"
+    site.write_text(
+        SERVE_SITE.format(
+            sccp=free_port(), tftp=free_port(socket.SOCK_DGRAM), rtp=rtp, rtp_max=rtp + 39
+        )
+    )
+    written = site.read_text()
+    served = start(site)
+    phones: list[SimPhone] = []
+    try:
+        a, b, c = (
+            served.phone(f"001120AABB0{i}", m) for i, m in ((1, "7960"), (2, "7961"), (3, "7960"))
+        )
+        phones += [a, b, c]
+        out = served.cli("forward", "1002", "1003").stdout
+        assert "line 1002: all>1003*" in out
+        fwd = wait(b, ForwardStat, forward_all_active=1)  # pushed to the line's phone
+        assert fwd.forward_all_dirnum == "1003"
+        wait(b, DisplayPromptStatus, prompt_status=label(Label.FORWARDED_TO, " 1003"))
+        bad = served.cli("forward", "1002", "4444", check=False)
+        assert bad.returncode != 0 and "leads nowhere" in bad.stderr
+        assert served.cli("forward", "1001", "1003", "--no-answer").returncode == 0
+        lines = {ln["number"]: ln for ln in served.json("status", "lines")}
+        assert lines["1002"]["forward"]["forward_all"] == "1003"
+        assert lines["1001"]["forward"]["forward_no_answer"] == "1003"
+        assert lines["1002"]["forward"]["set_at_run_time"] == ["all"]
+        table = served.cli("status", "lines").stdout
+        assert "all>1003*" in table and "no answer>1003 after 20s*" in table
+        # it works: a call to 1002 rings 1003
+        a.send(EnblocCall(called_party="1002"))
+        rc = ring_in(c)
+        c.send(OffHook(line_instance=1, call_reference=rc))
+        state(a, S.CONNECTED)
+        assert a.media_flows_with(c)
+        # C parks A; status calls shows it
+        c.send(SoftKeyEvent(soft_key_event=K.PARK, line_instance=1, call_reference=rc))
+        wait(c, DisplayPriNotify, text=label(Label.CALL_PARK_AT, " 701"))
+        calls = served.json("status", "calls")
+        assert [(p["slot"], p["parked"], p["parker"]) for p in calls["parked"]] == [
+            ("701", "1001", "1003")
+        ]
+        assert [x["state"] for x in calls["calls"]] == ["parked"]
+        table = served.cli("status", "calls").stdout
+        assert "Parked:" in table and "701" in table
+        hang_up(a)
+        b.send(SoftKeyEvent(soft_key_event=K.DND, line_instance=1, call_reference=0))
+        wait(b, DisplayNotify, text="Do Not Disturb")
+        for p in phones:
+            assert_clean(list(p.frames))
+            p.close()
+        phones.clear()
+        stop(served)
+        saved = json.loads((tmp_path / "state" / "features.json").read_text())
+        assert saved["dnd"] == ["SEP001120AABB02"]
+        # the restarted server knows them: shown at registration and in status
+        served = start(site)
+        b = served.phone("001120AABB02", "7961")
+        phones.append(b)
+        assert got(b, ForwardStat, 0, line_number=1)[0].forward_all_dirnum == "1003"
+        wait(b, DisplayPromptStatus, prompt_status="Do Not Disturb")
+        lines = {ln["number"]: ln for ln in served.json("status", "lines")}
+        assert lines["1002"]["forward"]["forward_all"] == "1003"
+        assert served.cli("forward", "1002", "off").returncode == 0
+        assert wait(b, ForwardStat, forward_all_active=0).line_number == 1
+        assert served.cli("forward", "1001", "site", "--no-answer").returncode == 0
+        lines = {ln["number"]: ln for ln in served.json("status", "lines")}
+        assert lines["1001"]["forward"]["set_at_run_time"] == []
+        assert site.read_text() == written  # site.toml itself is never written
+        assert_clean(list(b.frames))
+    finally:
+        for p in phones:
+            p.close()
+        stop(served)
