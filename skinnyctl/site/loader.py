@@ -1318,8 +1318,9 @@ def _trunks(r: _Reader, raw: Any, base_dir: Path) -> list[Trunk]:
     return trunks
 
 
-def _inbound(r: _Reader, raw: Any, lines: list[Line]) -> list[Inbound]:
-    numbers = [ln.number for ln in lines]
+def _inbound(r: _Reader, raw: Any, lines: list[Line], groups: list[str]) -> list[Inbound]:
+    """``groups``: hunt group numbers, which a DID may ring too."""
+    numbers = [ln.number for ln in lines] + groups
     out: list[Inbound] = []
     seen: dict[str, KeyPath] = {}
     for path, t in _aot(r, raw, "inbound"):
@@ -1345,7 +1346,9 @@ def _inbound(r: _Reader, raw: Any, lines: list[Line]) -> list[Inbound]:
             near = difflib.get_close_matches(target, numbers, n=3)
             r.problem(
                 (*path, "target") if "target" in t else path,
-                f"target {target} is not a line" if target else "this inbound entry has no target",
+                f"target {target} is not a line or a hunt group"
+                if target
+                else "this inbound entry has no target",
                 (f"did you mean {' or '.join(near)}? " if near else "")
                 + ("defined lines: " + ", ".join(numbers) if numbers else "define [[lines]]"),
             )
@@ -1961,14 +1964,14 @@ def parse_site(text: str, path: Path | None = None) -> Site:
     applications = _applications(r, doc.get("applications"), lines)
     base_dir = path.parent if path else Path.cwd()
     trunks = _trunks(r, doc.get("trunks"), base_dir)
-    inbound = _inbound(r, doc.get("inbound"), lines)
+    groups = office.hunt_groups(r, doc.get("hunt_groups"), lines)
+    inbound = _inbound(r, doc.get("inbound"), lines, [g.number for g in groups])
     server = replace(server, emergency=_emergency(r, doc.get("server"), trunks))
     _check_external_numbers(r, doc.get("lines"))
     _check_trunk_references(r, doc.get("dialplan"), trunks)
     voicemail = _voicemail(
         r, doc.get("voicemail"), doc.get("lines"), path.parent if path else Path.cwd()
     )
-    groups = office.hunt_groups(r, doc.get("hunt_groups"), lines)
     parking = office.park(r, doc.get("park"))
     office.check(r, doc, server, lines, applications, groups, parking, dialplan)
     _cross_checks(r, doc, server, dhcp)
