@@ -118,6 +118,10 @@ def make_rig(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
         rig.stop()
 
 
+def feature_button(feature: str) -> str:
+    return f'\n[[devices.buttons]]\ntype = "feature"\nfeature = "{feature}"\n'
+
+
 def got(p: SimPhone, cls: type[Message], since: int = 0, **fields: Any) -> list[Any]:
     """Messages of ``cls`` with ``fields`` that ``p`` received after ``since``."""
     return [
@@ -363,11 +367,7 @@ def test_cfwdall_softkey_sets_shows_keeps_and_cancels(
     clean(rig, a, c, shared[0], shared[1], s3)
 
 
-FORWARD_BUTTON = """
-[[devices.buttons]]
-type = "feature"
-feature = "forward_all"
-"""
+FORWARD_BUTTON = feature_button("forward_all")
 
 
 def test_forward_button_messages_key_and_the_other_forward_keys(
@@ -469,11 +469,7 @@ def test_dnd_softkey_rejects_while_the_shared_line_rings_elsewhere(
     clean(rig, a, b, c, *shared)
 
 
-DND_BUTTON = """
-[[devices.buttons]]
-type = "feature"
-feature = "dnd"
-"""
+DND_BUTTON = feature_button("dnd")
 
 
 def test_dnd_button_silent_mode_rings_without_the_ringer(make_rig: Callable[..., Rig]) -> None:
@@ -504,11 +500,7 @@ def test_dnd_button_silent_mode_rings_without_the_ringer(make_rig: Callable[...,
 
 # --- 3. pick-up -----------------------------------------------------------------------------
 
-PICKUP_BUTTON = """
-[[devices.buttons]]
-type = "feature"
-feature = "pickup"
-"""
+PICKUP_BUTTON = feature_button("pickup")
 
 
 def test_pickup_softkey_and_button_take_a_call_ringing_in_the_group(
@@ -598,11 +590,7 @@ PARK = """
 slots = "701-702"
 timeout = 45
 """
-PARK_BUTTON = """
-[[devices.buttons]]
-type = "feature"
-feature = "park"
-"""
+PARK_BUTTON = feature_button("park")
 
 
 def test_park_retrieve_with_audio_then_park_timeout_rings_the_parker(
@@ -1021,7 +1009,7 @@ def test_idivert_sends_a_ringing_or_connected_caller_to_voicemail(
 # --- every key of these features answers -------------------------------------------------------
 
 OFFICE_BUTTONS = "".join(
-    f'\n[[devices.buttons]]\ntype = "feature"\nfeature = "{f}"\n'
+    feature_button(f)
     for f in ("forward_busy", "forward_no_answer", "group_pickup", "hlog", "barge", "idivert")
 )
 VISIBLE = (DisplayNotify, DisplayPriNotify, DisplayPromptStatus, CallState)

@@ -125,13 +125,12 @@ class Hunts:
         hunting = call.hunt
         if hunting is None:
             return
-        self._stop(call, hunting)
+        self.stop(call)
         self._last[hunting.group.number] = ch.number
 
     def ended(self, call: Call) -> None:
         """``call`` is over: its lines are idle from now (longest_idle)."""
-        if call.hunt is not None:
-            self._stop(call, call.hunt)
+        self.stop(call)
         now = self.switch.clock.now()
         for ch in call.ends():
             if ch.kind is Kind.PHONE:
@@ -178,7 +177,7 @@ class Hunts:
     def _final(self, call: Call, hunting: Hunting) -> list[Action]:
         """Rule 3: nobody took it."""
         sw = self.switch
-        self._stop(call, hunting)
+        self.stop(call)
         actions: list[Action] = []
         for ch in list(call.offers):
             actions += sw.withdraw(call, ch, causes.NO_ANSWER)
@@ -188,7 +187,9 @@ class Hunts:
         why = f"nobody in hunt group {group.number} answered"
         return actions + sw._refuse(call, causes.NO_ANSWER, why)
 
-    def _stop(self, call: Call, hunting: Hunting) -> None:
-        call.hunt = None
-        self.switch.timers.cancel(hunting.member_timer)
-        self.switch.timers.cancel(hunting.hunt_timer)
+    def stop(self, call: Call) -> None:
+        """``call`` hunts no more (answered, ended, sent elsewhere)."""
+        hunting, call.hunt = call.hunt, None
+        if hunting is not None:
+            self.switch.timers.cancel(hunting.member_timer)
+            self.switch.timers.cancel(hunting.hunt_timer)

@@ -134,7 +134,7 @@ class Call:
     routed_to: str = ""
     original_called: str = ""  # the first number that sent it elsewhere ("": never redirected)
     redirected_from: str = ""  # the last one (a line: the mailbox voicemail should open)
-    redirect_reason: str = ""  # calls.forward: forward_all, forward_busy, ..., hunt, park
+    redirect_reason: str = ""  # calls.forward's: forward_all, busy, no_answer, hunt, park...
     hops: list[str] = field(default_factory=list)  # numbers it was redirected from (loops)
     hunt: Hunting | None = None  # a hunt group is looking for a member to take it
 
@@ -247,9 +247,18 @@ class Switch:
 
     # --- redirection (rules 9-12) -------------------------------------------------------------
 
-    def forward(self, call: Call, frm: str, target: str, reason: str) -> list[Action]:
+    def forward(
+        self, call: Call, frm: str, target: str, reason: str, withdraw: bool = False
+    ) -> list[Action]:
         """Offer the unanswered ``call`` to ``target`` instead, because of ``frm`` (a line, a
-        hunt group...) for ``reason`` (``calls.forward``); the caller's display follows."""
+        hunt group...) for ``reason`` (``calls.forward``); the caller's display follows.
+        ``withdraw``: every end it rings now stops first (and a hunt group stops hunting)."""
+        actions: list[Action] = []
+        if withdraw:
+            if call.hunt is not None:
+                self.hunts.stop(call)
+            for o in list(call.offers):
+                actions += self.withdraw(call, o, causes.NORMAL_CLEARING)
         if frm not in call.hops:
             call.hops.append(frm)
         call.original_called = call.original_called or frm
@@ -258,9 +267,11 @@ class Switch:
         route = self.router.resolve(target)
         log.info("call %d: %s -> %s (%s)", call.id, frm, target, reason)
         if route is None:
-            return self._refuse(call, causes.UNALLOCATED_NUMBER, f"{target} ({reason}) is unknown")
+            why = f"{target} ({reason}) is unknown"
+            return actions + self._refuse(call, causes.UNALLOCATED_NUMBER, why)
         call.routed_to = route.number
-        actions = call.a.indicate(Ind.UPDATE) if call.a is not None else []
+        if call.a is not None:
+            actions += call.a.indicate(Ind.UPDATE)
         return actions + self._offer(call, route)
 
     def pickup(self, picked: Channel, by: Channel) -> list[Action]:
@@ -272,7 +283,7 @@ class Switch:
         call.original_called = call.original_called or picked.number
         call.redirected_from = picked.number
         call.redirect_reason = forward.PICKUP
-        actions = self._withdraw(call, picked, causes.PICKED_OFF)
+        actions = self.withdraw(call, picked, causes.PICKED_OFF)
         by.call = call
         by.state = ChState.RINGING
         call.offers.append(by)
@@ -319,9 +330,7 @@ class Switch:
         if route.kind is Kind.PHONE and not route.hunt:
             fwd = self.forwards.of(route.number)
             if fwd.no_answer and fwd.timeout:
-                self.timers.at(
-                    self.clock.now() + fwd.timeout, partial(self._no_answer, call, offered)
-                )
+                self.timers.at(self.clock.now() + fwd.timeout, partial(self._no_answer, offered))
         return offered.endpoint.start(offered)
 
     def take(self, call: Call, route: Route) -> Channel | Refused:
@@ -366,9 +375,11 @@ class Switch:
             return self._refused(call, last.number, refused)
         return self._refuse(call, refused.cause, refused.reason)
 
-    def _no_answer(self, call: Call, ch: Channel) -> list[Action]:
-        """The no-answer timer of ``ch``'s line (rule 9)."""
-        if call.b is not None or ch not in call.offers or call.hunt is not None:
+    def _no_answer(self, ch: Channel) -> list[Action]:
+        """The no-answer timer of ``ch``'s line (rule 9): ``ch`` still rings (in the call it
+        was offered, or the one a blind transfer moved it to)."""
+        call = ch.call
+        if call is None or call.b is not None or ch not in call.offers or call.hunt is not None:
             return []
         to = self.forwards.of(ch.number).no_answer
         if not self._may_forward(call, ch.number, to):
@@ -379,9 +390,6 @@ class Switch:
 
     def withdraw(self, call: Call, ch: Channel, cause: str) -> list[Action]:
         """Stop offering ``call`` to ``ch`` (it stops ringing), whatever happens next."""
-        return self._withdraw(call, ch, cause)
-
-    def _withdraw(self, call: Call, ch: Channel, cause: str) -> list[Action]:
         if ch not in call.offers:
             return []
         call.offers.remove(ch)

@@ -371,12 +371,7 @@ class PhoneFeatures:
         if barged is None or barged.state is not PS.CONNECTED or ch.consult is not None:
             log.info("%s: nothing to barge into on %s", plane.st.label, plane.number)
             return _notify(plane.st, label(Label.FAILED_TO_SETUP_BARGE))
-        actions = ph._set_state(plane, PS.CONNECTED)
-        actions += ph._make_room(plane.st, keep=plane)
-        ch.active = plane
-        ch.last_device = plane.device
-        actions += ph._seize(plane)
-        actions += ph._connected_block(plane)
+        actions = ph._take_over(plane)
         actions += ph.switch.media_changed(ch)
         actions += ph._step(barged, Ev.ELSEWHERE, plane)
         log.info("%s barged into line %s from %s", plane.st.label, ch.number, barged.device)
@@ -409,9 +404,7 @@ class PhoneFeatures:
         ch = target.ch
         if target.state is PS.RINGIN and call.b is None:
             log.info("%s: iDivert of a ringing call on %s", st.label, ch.number)
-            return ph.switch.withdraw(call, ch, causes.NORMAL_CLEARING) + ph.switch.forward(
-                call, ch.number, voicemail, DIVERT
-            )
+            return ph.switch.forward(call, ch.number, voicemail, DIVERT, withdraw=True)
         if target.state is PS.CONNECTED:
             log.info("%s: iDivert of the far end of %s", st.label, ch.number)
             return ph.switch.divert(ch, voicemail, DIVERT)

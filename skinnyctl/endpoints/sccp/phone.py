@@ -83,7 +83,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from skinnyctl.calls import causes
 from skinnyctl.calls.channel import Channel, Ind, Kind, Refused
@@ -150,9 +150,6 @@ from skinnyctl.site.model import Site
 
 from . import answers
 from .stations import Station, Stations
-
-if TYPE_CHECKING:
-    from .features import PhoneFeatures
 
 log = logging.getLogger("skinnyctl.endpoints.sccp")
 
@@ -1051,17 +1048,23 @@ class Phones:
         if held is None or held.state is not HO or ch.consult is not None:
             log.info("%s: nothing to pick up on line %s", plane.st.label, plane.number)
             return []
-        actions = self._set_state(plane, CO)
-        actions += self._make_room(plane.st, keep=plane)
-        ch.active = plane
-        ch.last_device = plane.device
-        actions += self._seize(plane)
-        actions += self._connected_block(plane)
+        actions = self._take_over(plane)
         actions += self.switch.resume(ch)
         actions += self._step(held, Ev.ELSEWHERE)
         actions += self._tell_sharers(plane, Ev.FAR_RESUME)
         log.info("%s picked up line %s from %s", plane.st.label, ch.number, held.device)
         return actions
+
+    def _take_over(self, plane: Plane) -> list[Action]:
+        """``plane``'s device carries its channel's call from now (a shared line's call picked
+        up or barged into here): connected, with its own media."""
+        ch = plane.ch
+        actions = self._set_state(plane, CO)
+        actions += self._make_room(plane.st, keep=plane)
+        ch.active = plane
+        ch.last_device = plane.device
+        actions += self._seize(plane)
+        return actions + self._connected_block(plane)
 
     def _on_taken(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
         """The call this device held was picked up on another one: it shows it in use."""
