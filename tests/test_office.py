@@ -797,8 +797,16 @@ def test_hunt_longest_idle_first(make_rig: Callable[..., Rig]) -> None:
         advance(rig, 1, *phones)
     order = hunt_order(rig, phones, 3)
     assert order == [{c.name}, {s1.name, s2.name}, {b.name}]
-    # a member in a call is skipped: C talks to S1, the next call rings 1002 first
     hang_up(a)
+    # C, idle longest, logs out: skipped at once
+    c.send(SoftKeyEvent(soft_key_event=K.HLOG, line_instance=1, call_reference=0))
+    wait(c, DisplayNotify, text=label(Label.LOGGED_OUT_OF_HUNT_GROUP))
+    order = hunt_order(rig, phones, 3)
+    assert order == [{s1.name, s2.name}, {b.name}, {c.name}]  # then final (C's 5123)
+    hang_up(a)
+    c.send(SoftKeyEvent(soft_key_event=K.HLOG, line_instance=1, call_reference=0))
+    wait(c, DisplayNotify, text="Logged into Hunt Group")
+    # a member in a call is skipped: C talks to S1, the next call rings 1002 first
     c.send(EnblocCall(called_party="2000"))
     r1 = ring_in(s1)
     s1.send(OffHook(line_instance=1, call_reference=r1))

@@ -149,10 +149,30 @@ class PhoneFeatures:
         prompt; ForwardStat and FeatureStat it asks for itself)."""
         out: list[Message] = []
         for slot in st.layout.lines if st.layout else ():
-            if self.forwarding(slot.button.line).all:
-                out.append(_lamp(StimulusType.FORWARD_ALL, slot.instance, True))
+            fwd = self.forwarding(slot.button.line)
+            out += [
+                lamp
+                for lamp in self._forward_lamps(fwd, slot.instance)
+                if lamp.lamp_mode == LampMode.ON
+            ]
         prompt = self.idle_prompt(st)
         return out + ([prompt] if isinstance(prompt, DisplayPromptStatus) else [])
+
+    def idle(self, plane: Plane) -> list[Message]:
+        """What ``plane``'s device shows once it is idle again: the idle prompt, and the
+        forward lamps of its line after a forward entry (they flashed meanwhile)."""
+        out: list[Message] = []
+        if plane.ch.collect is not None:
+            out += self._forward_lamps(self.forwarding(plane.number), plane.line)
+        prompt = self.idle_prompt(plane.st)
+        return out + ([prompt] if isinstance(prompt, DisplayPromptStatus) else [])
+
+    @staticmethod
+    def _forward_lamps(fwd: Forwarding, instance: int) -> list[SetLamp]:
+        return [
+            _lamp(stimulus, instance, bool(fwd.target(kind)))
+            for kind, stimulus in _FORWARD_STIMULUS.items()
+        ]
 
     def idle_prompt(self, st: Station) -> DisplayPromptStatus | ClearPromptStatus:
         """The status line of an idle device: DND, else a forward-all, else HLog."""
@@ -181,7 +201,7 @@ class PhoneFeatures:
         for st, instance in self.phones.stations.carriers(number):
             stat = answers.forward_stat(st, instance, fwd)
             actions.append(Send(st.conn, stat))
-            actions.append(Send(st.conn, _lamp(StimulusType.FORWARD_ALL, instance, bool(fwd.all))))
+            actions += [Send(st.conn, lamp) for lamp in self._forward_lamps(fwd, instance)]
             actions += self._show_device(st, tuple(_FORWARD_KEYS))
         return actions
 
@@ -245,14 +265,10 @@ class PhoneFeatures:
     def _forward_to(self, kind: ForwardKind, plane: Plane, target: str | None) -> list[Action]:
         """The number collected after a forward key (rule 1)."""
         ph = self.phones
-        L = plane.line
         if not target or ph.switch.router.resolve(target) is None or target == plane.number:
             log.info("%s: forward to %r refused", plane.st.label, target)
-            actions = ph._to(plane, _lamp(_FORWARD_STIMULUS[kind], L, False))
-            return (
-                actions
-                + ph._set_state(plane, PS.FAILED)
-                + ph._fail(plane, causes.UNALLOCATED_NUMBER, "no such forward target")
+            return ph._set_state(plane, PS.FAILED) + ph._fail(
+                plane, causes.UNALLOCATED_NUMBER, "no such forward target"
             )
         actions = ph._step(plane, Ev.HANGUP, "forward set")
         actions += self.set_forward(plane.number, kind, target)

@@ -1310,9 +1310,7 @@ class Phones:
             actions += self._to(plane, SetSpeakerMode(speaker_mode=SpeakerMode.OFF))
         actions += self._to(plane, _ringer_off(0, 0))
         if not rest:  # idle again: what its features show (DND, forwarded...)
-            idle = self.features.idle_prompt(plane.st)
-            if isinstance(idle, DisplayPromptStatus):
-                actions += self._to(plane, idle)
+            actions += self._to(plane, *self.features.idle(plane))
         return actions + self._rering(plane.st, except_plane=plane)
 
     def _rering(self, st: Station, except_plane: Plane) -> list[Action]:
