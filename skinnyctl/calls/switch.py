@@ -12,7 +12,8 @@ Call state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
    endpoint collects what is dialled and calls ``dial``; routing (``Router``) finds the
    number's endpoint, which may refuse (busy, not registered...) or take it: ROUTING.
 2. The offered end rings (ALERTING) or answers at once (applications): CONNECTED. The first
-   offer to answer is ``b``; the others are hung up with LOSE_RACE.
+   offer to answer is ``b``; the others are hung up with LOSE_RACE. An end that sends early
+   media before answering (PROGRESS: a trunk's 183) is *early joined* (rule 9).
 3. A refusal, or every offer gone before the answer, makes the call FAILED: the originating
    end is told HANGUP(cause) and hears busy or reorder until it hangs up; the call ends then.
 4. Hanging up a connected call ends it for the other end. The originator hanging up before
@@ -28,19 +29,28 @@ Call state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
    it; anything else is a bridge of the two media legs in the media engine.
 8. A pair missing from the table is a request that makes no sense in that state: logged and
    ignored.
-9. Forwarding (``calls.forward``) happens here, before and instead of ringing: a line whose
+9. Early media: an offered end calling ``progress`` (the call is then ringing) is joined to
+   the originator before the answer: the originator is told PROGRESS (it stops its own
+   ring-back and keeps its receive channel open) and the two media legs are bridged both
+   ways, so what the far end plays (ring-back, announcements) is heard. The answer joins the
+   call as in rule 7 (the same bridge, or the answering end's); a failure ends the early
+   media with the call. Only one offer at a time is early joined (the latest).
+10. Records: an end may add fields to its calls' records (``Channel.record``: a trunk's
+   direction, trunk, DID and external number), taken when it joins the call (originates, is
+   offered, or is transferred into it), so a record keeps them whoever left the call first.
+11. Forwarding (``calls.forward``) happens here, before and instead of ringing: a line whose
    forward_all is set is not offered the call at all; a refusal by USER_BUSY or CALL_REJECTED
    (at once, or EndCall while ringing) goes to forward_busy; no answer within the line's
    no_answer_timeout (a timer of this switch), or no device registered, goes to
    forward_no_answer. ``forward`` sends the call on and records why on the call
    (``original_called``, ``redirected_from``, ``redirect_reason``: what the far display and
    voicemail read); numbers already visited are not visited again (the last one rings).
-10. A hunt group (``calls.hunt``) is offered member by member or all at once; while it hunts,
+12. A hunt group (``calls.hunt``) is offered member by member or all at once; while it hunts,
    the members' own forwards do not apply and a member's refusal or silence moves the hunt on.
-11. Pick-up (``pickup``): another end takes a ringing offer's place (the offer is hung up with
+13. Pick-up (``pickup``): another end takes a ringing offer's place (the offer is hung up with
    PICKED_OFF) and answers; the record names the picker. ``divert`` sends an answered call's
    far end to another number in a new call (park, park reversion, iDivert), ending the old one.
-12. Timers (no answer, hunting, park) are the switch's own (``timers``, merged by CallManager);
+14. Timers (no answer, hunting, park) are the switch's own (``timers``, merged by CallManager);
    a timer that fires after its call moved on does nothing.
 """
 
@@ -93,6 +103,7 @@ class CS(Enum):
 class CE(Enum):
     DIAL = "dial"
     ALERTING = "alerting"
+    PROGRESS = "progress"  # an offered end sends early media (rule 9)
     ANSWER = "answer"
     REFUSED = "refused"  # the offer was refused, or every offered end went before answering
     HANGUP_A = "hangup_a"
@@ -103,6 +114,8 @@ TABLE: dict[tuple[CS, CE], tuple[CS, str]] = {
     (CS.DIALING, CE.DIAL): (CS.ROUTING, "route"),  # the handler may fail it at once
     (CS.DIALING, CE.HANGUP_A): (CS.ENDED, "end"),
     (CS.ROUTING, CE.ALERTING): (CS.ALERTING, "alerting"),
+    (CS.ROUTING, CE.PROGRESS): (CS.ALERTING, "progress"),
+    (CS.ALERTING, CE.PROGRESS): (CS.ALERTING, "progress"),
     (CS.ROUTING, CE.ANSWER): (CS.CONNECTED, "answer"),
     (CS.ROUTING, CE.REFUSED): (CS.FAILED, "fail"),
     (CS.ROUTING, CE.HANGUP_A): (CS.ENDED, "cancel"),
@@ -130,13 +143,14 @@ class Call:
     cause: str = ""  # the first cause that decided the call's fate
     # who called, for the record (an end may move to another call on transfer)
     caller: tuple[str, str, str] = ("", "", "")  # number, name, device
-    # redirection (rules 9-11): where it is offered now, and why it is not where it was dialled
+    # redirection (rules 11-13): where it is offered now, and why it is not where it was dialled
     routed_to: str = ""
     original_called: str = ""  # the first number that sent it elsewhere ("": never redirected)
     redirected_from: str = ""  # the last one (a line: the mailbox voicemail should open)
     redirect_reason: str = ""  # calls.forward's: forward_all, busy, no_answer, hunt, park...
     hops: list[str] = field(default_factory=list)  # numbers it was redirected from (loops)
     hunt: Hunting | None = None  # a hunt group is looking for a member to take it
+    record: dict[str, str] = field(default_factory=dict)  # what its ends add (rule 10)
 
     def ends(self) -> list[Channel]:
         """Every channel of the call: the originator, the offered ends, the answered one."""
@@ -204,22 +218,31 @@ class Switch:
         """A new originating end (off-hook): its call exists from now, DIALING."""
         call = Call(self.refs(), ch, start=self.clock.wall())
         call.caller = (ch.number, ch.name, ch.device)
+        call.record.update(ch.record())
         ch.call = call
         ch.state = ChState.DOWN
         self.calls[call.id] = call
         return call
 
-    def dial(self, ch: Channel, number: str | None) -> list[Action]:
+    def dial(self, ch: Channel, number: str | None, route: Route | None = None) -> list[Action]:
         """Route ``number`` for the originating ``ch``; None: its dial plan refused what was
-        dialled (``ch.call.called`` holds it)."""
+        dialled (``ch.call.called`` holds it). ``route``: already known (a DID's target, from
+        ``Router.inbound``), else the router finds it."""
         call = ch.call
         if call is None or call.a is not ch:
             return []
-        return self._step(call, CE.DIAL, number)
+        return self._step(call, CE.DIAL, (number, route))
 
     def alerting(self, ch: Channel) -> list[Action]:
         call = ch.call
         return self._step(call, CE.ALERTING, ch) if call is not None else []
+
+    def progress(self, ch: Channel) -> list[Action]:
+        """The offered ``ch`` sends early media (rule 9)."""
+        call = ch.call
+        if call is None or ch not in call.offers or call.b is not None:
+            return []
+        return self._step(call, CE.PROGRESS, ch)
 
     def answer(self, ch: Channel) -> list[Action]:
         call = ch.call
@@ -245,7 +268,7 @@ class Switch:
                 return self._offers_gone(call, ch, Refused(cause, reason))
         return []
 
-    # --- redirection (rules 9-12) -------------------------------------------------------------
+    # --- redirection (rules 11-14) -------------------------------------------------------------
 
     def forward(
         self, call: Call, frm: str, target: str, reason: str, withdraw: bool = False
@@ -276,7 +299,7 @@ class Switch:
 
     def pickup(self, picked: Channel, by: Channel) -> list[Action]:
         """``by`` (a new end: another phone's) takes the place of the ringing offer ``picked``
-        (rule 11), which is hung up with PICKED_OFF; ``by``'s endpoint answers it next."""
+        (rule 13), which is hung up with PICKED_OFF; ``by``'s endpoint answers it next."""
         call = picked.call
         if call is None or picked not in call.offers or call.b is not None:
             return []
@@ -287,13 +310,14 @@ class Switch:
         by.call = call
         by.state = ChState.RINGING
         call.offers.append(by)
+        call.record.update(by.record())
         log.info("call %d: %s picked up by %s", call.id, picked.number, by.device or by.number)
         return actions
 
     def divert(
         self, ch: Channel, number: str, reason: str, cause: str = causes.BLIND_TRANSFER
     ) -> list[Action]:
-        """``ch``'s far end leaves ``ch``'s call for a new call to ``number`` (rule 11: park,
+        """``ch``'s far end leaves ``ch``'s call for a new call to ``number`` (rule 13: park,
         park reversion, iDivert); ``ch``'s call ends. Nothing happens when ``number`` is
         unknown or ``ch`` has no far end (the caller checks the result)."""
         c1, p = ch.call, self.far(ch)
@@ -302,6 +326,7 @@ class Switch:
             return []
         c3 = Call(self.refs(), p, start=self.clock.wall(), state=CS.ROUTING)
         c3.caller = (p.number, p.name, p.device)
+        c3.record.update(p.record())
         c3.called, c3.called_name, c3.routed_to = number, route.name, route.number
         c3.original_called = c3.redirected_from = ch.number
         c3.redirect_reason = reason
@@ -315,8 +340,8 @@ class Switch:
         return actions + self._offer(c3, route)
 
     def _offer(self, call: Call, route: Route) -> list[Action]:
-        """Offer ``call`` to ``route``, or where a forward sends it first (rule 9); a hunt
-        group hunts (rule 10)."""
+        """Offer ``call`` to ``route``, or where a forward sends it first (rule 11); a hunt
+        group hunts (rule 12)."""
         call.routed_to = route.number
         if route.kind is Kind.HUNT:
             return self.hunts.start(call, route)
@@ -344,6 +369,7 @@ class Switch:
         offered.call = call
         offered.state = ChState.RINGING
         call.offers.append(offered)
+        call.record.update(offered.record())
         a = call.a
         if a is not None:
             log.info("call %d: %s (%s) -> %s", call.id, a.number, a.device or "?", route.number)
@@ -356,7 +382,7 @@ class Switch:
     def _refused(
         self, call: Call, number: str, refused: Refused, route: Route | None = None
     ) -> list[Action]:
-        """``number`` cannot take ``call``: its forward_busy or forward_no_answer (rule 9),
+        """``number`` cannot take ``call``: its forward_busy or forward_no_answer (rule 11),
         else the call fails with the refusal's cause."""
         if route is None or (route.kind is Kind.PHONE and not route.hunt):
             fwd = self.forwards.of(number)
@@ -376,7 +402,7 @@ class Switch:
         return self._refuse(call, refused.cause, refused.reason)
 
     def _no_answer(self, ch: Channel) -> list[Action]:
-        """The no-answer timer of ``ch``'s line (rule 9): ``ch`` still rings (in the call it
+        """The no-answer timer of ``ch``'s line (rule 11): ``ch`` still rings (in the call it
         was offered, or the one a blind transfer moved it to)."""
         call = ch.call
         if call is None or call.b is not None or ch not in call.offers or call.hunt is not None:
@@ -474,6 +500,7 @@ class Switch:
         now = self.clock.wall()
         c3 = Call(self.refs(), p, start=now)
         c3.caller = (p.number, p.name, p.device)
+        c3.record.update(p.record())
         self.calls[c3.id] = c3
         self._detach(c1, p)
         p.call = c3
@@ -483,6 +510,7 @@ class Switch:
             q.call = c3
             c3.offers = [q]
             c3.b = q
+            c3.record.update(q.record())
             c3.called, c3.called_name = q.number, q.name
             c3.state = CS.CONNECTED
             c3.answer = now
@@ -496,6 +524,7 @@ class Switch:
             c3.state = CS.ALERTING
             for o in c3.offers:
                 o.call = c3
+                c3.record.update(o.record())
                 actions += o.indicate(Ind.UPDATE)
             actions += p.indicate(Ind.UPDATE)  # it keeps hearing music until the answer
             cause = causes.BLIND_TRANSFER
@@ -576,14 +605,15 @@ class Switch:
         actions: list[Action] = getattr(self, "_on_" + handler)(call, arg, old)
         return actions
 
-    def _on_route(self, call: Call, number: str | None, old: CS) -> list[Action]:
+    def _on_route(self, call: Call, arg: tuple[str | None, Route | None], old: CS) -> list[Action]:
+        number, route = arg
         a = call.a
         assert a is not None
         a.state = ChState.UP
         if number is None:
             return self._refuse(call, causes.INVALID_NUMBER_FORMAT, "dropped by the dialplan")
         call.called = number
-        route = self.router.resolve(number)
+        route = route or self.router.resolve(number)
         if route is None:
             return self._refuse(call, causes.UNALLOCATED_NUMBER, f"{number} is not a line")
         call.called_name = route.name
@@ -595,6 +625,17 @@ class Switch:
     def _on_alerting(self, call: Call, ch: Channel, old: CS) -> list[Action]:
         a = call.a
         return a.indicate(Ind.ALERTING) if a is not None and old is not CS.ALERTING else []
+
+    def _on_progress(self, call: Call, ch: Channel, old: CS) -> list[Action]:
+        """Rule 9: the originator stops its ring-back and hears ``ch``'s early media."""
+        a = call.a
+        if a is None:
+            return []
+        actions = a.indicate(Ind.PROGRESS)
+        ka, kb = a.media_key, ch.media_key
+        if ka is not None and kb is not None:
+            actions.append(MediaBridge(ka, kb, call.id))
+        return actions
 
     def _on_answer(self, call: Call, ch: Channel, old: CS) -> list[Action]:
         call.b = ch
@@ -685,6 +726,8 @@ class Switch:
             "cause": call.cause or causes.NORMAL_CLEARING,
             "redirected_from": call.redirected_from,
             "redirect_reason": call.redirect_reason,
+            "direction": "internal",
+            **call.record,
         }
 
     # --- media ----------------------------------------------------------------------------------

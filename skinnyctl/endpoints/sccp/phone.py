@@ -68,7 +68,13 @@ Plane state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
    not built yet answers DisplayNotify "Key is not active".
 13. Transfer on hook (``transfer_on_hook``): hanging up a consultation completes the transfer
    while it rings (blind) and, by default, once it is answered too; EndCall only ends it.
-14. Office features (forward, DND, pick-up, park, HLog, Barge, iDivert, intercom, auto-answer)
+14. Early media from the far end (PROGRESS: a trunk's 183 with SDP; the switch's rule 9): the
+   local alerting tone stops, the plane shows ring-out, and its receive channel opens on a
+   media leg whatever the media mode (the far end is not a phone: the engine bridges it), so
+   the far end's ring-back or announcement is what the caller hears until the answer.
+15. Who a call is with (CallInfo): a number of the site (line, application) is shown with the
+   site's name for it; any other far end (a trunk's caller) with the name its channel carries.
+16. Office features (forward, DND, pick-up, park, HLog, Barge, iDivert, intercom, auto-answer)
    live in ``features.py`` with their own rules; here they are hooks: ``_feature`` hands it
    the keys, a DIALING plane may collect digits for a feature (``PhoneChannel.collect``)
    instead of a call, offers and ring-ins ask it (DND, hunt login, auto-answer, why a
@@ -97,6 +103,7 @@ from skinnyctl.calls.media import (
     MediaPlay,
     MediaStop,
     Ports,
+    media_address,
 )
 from skinnyctl.calls.media import (
     Codec as MediaCodec,
@@ -192,13 +199,14 @@ class Ev(Enum):
     TIMEOUT = "timeout"  # the plane's timer: off-hook, failed-call hang-up, hold reversion
     ELSEWHERE = "elsewhere"  # another device of the line answered / took the call
     FAR_ALERTING = "far_alerting"
+    FAR_PROGRESS = "far_progress"  # the far end sends early media (rule 14)
     FAR_ANSWER = "far_answer"
     FAR_UPDATE = "far_update"  # the far party changed (transfer): show it
     FAR_END = "far_end"  # the call is over for this plane
     FAR_FAILED = "far_failed"  # the call failed before the answer (busy, unknown number...)
     FAR_HOLD = "far_hold"  # shared line: the device carrying the call held it
     FAR_RESUME = "far_resume"  # ... resumed it (or another device picked it up)
-    BARGE = "barge"  # shared line: take over the call connected on another device (rule 14)
+    BARGE = "barge"  # shared line: take over the call connected on another device (rule 16)
 
 
 D, RO, RI, CO, HO, FA, RE, RH, G = (
@@ -221,6 +229,7 @@ TABLE: dict[tuple[PS, Ev], tuple[PS, str]] = {
     (D, Ev.TIMEOUT): (FA, "off_hook_timeout"),  # dial tone left with nothing dialled
     (D, Ev.FAR_END): (G, "gone"),
     (RO, Ev.FAR_ALERTING): (RO, "ringout"),
+    (RO, Ev.FAR_PROGRESS): (RO, "progress"),
     (RO, Ev.FAR_ANSWER): (CO, "far_answer"),
     (RO, Ev.FAR_UPDATE): (RO, "update"),
     (RO, Ev.HANGUP): (G, "hang_up"),
@@ -239,7 +248,7 @@ TABLE: dict[tuple[PS, Ev], tuple[PS, str]] = {
     (CO, Ev.FAR_END): (G, "gone"),
     (CO, Ev.FAR_ANSWER): (CO, "far_answer"),  # a transferee already talking (blind transfer)
     (CO, Ev.FAR_UPDATE): (CO, "update"),
-    (CO, Ev.ELSEWHERE): (RE, "barged"),  # another device of the line barged in (rule 14)
+    (CO, Ev.ELSEWHERE): (RE, "barged"),  # another device of the line barged in (rule 16)
     (HO, Ev.RESUME): (CO, "resume"),
     (HO, Ev.TIMEOUT): (HO, "hold_reminder"),
     (HO, Ev.HANGUP): (G, "hang_up"),
@@ -303,7 +312,7 @@ class PhoneChannel(Channel):
         self.transfer_from: PhoneChannel | None = None  # a consultation: the held end
         self.consult: PhoneChannel | None = None  # the held end: its consultation
         self.last_device = ""
-        # digits dialled on it are for a feature (a forward target...), not a call (rule 14)
+        # digits dialled on it are for a feature (a forward target...), not a call (rule 16)
         self.collect: Callable[[Plane, str | None], list[Action]] | None = None
 
     @property
@@ -442,7 +451,7 @@ class Phones:
             plane.relay_port = None
             return self._media_lost(plane)
         plane.relay_port = new
-        actions: list[Action] = [MediaOpen(plane.relay_key, plane.ref, new)]
+        actions: list[Action] = [MediaOpen(plane.relay_key, plane.ref, new, _media_codec(plane))]
         if plane.rx is not None:
             actions.append(MediaLearn(plane.ref, plane.rx[0], plane.rx[1], plane.nat))
         if plane.moh:
@@ -479,7 +488,7 @@ class Phones:
             return Refused(causes.USER_NOT_REGISTERED, f"no device of {number} is registered")
         if line is not None and line.busy_trigger and self._calls_on(number) >= line.busy_trigger:
             return Refused(causes.USER_BUSY, f"{number} has {line.busy_trigger} calls")
-        kept = self.features.carriers(route, carriers)  # DND, hunt login (rule 14)
+        kept = self.features.carriers(route, carriers)  # DND, hunt login (rule 16)
         if isinstance(kept, Refused):
             return kept
         ch = PhoneChannel(self.switch.refs(), self, number, route.name)
@@ -489,7 +498,7 @@ class Phones:
     def start(self, ch: Channel) -> list[Action]:
         assert isinstance(ch, PhoneChannel)
         actions: list[Action] = []
-        auto, muted = self.features.auto_answer(ch)  # it answers at once, unrung (rule 14)
+        auto, muted = self.features.auto_answer(ch)  # it answers at once, unrung (rule 16)
         answering = None
         for st, instance in ch.carriers:
             plane = self._new_plane(st, instance, ch.number, RI, ch)
@@ -521,6 +530,8 @@ class Phones:
             return []
         if ind is Ind.ALERTING:
             return self._step(plane, Ev.FAR_ALERTING)
+        if ind is Ind.PROGRESS:
+            return self._step(plane, Ev.FAR_PROGRESS)
         if ind is Ind.ANSWER:
             return self._step(plane, Ev.FAR_ANSWER)
         if ind is Ind.HOLD:
@@ -688,7 +699,7 @@ class Phones:
             return self._step(held, Ev.RESUME) if held and target is None else []
         if name == "transfer":
             return self._transfer(target)
-        done = self.features.press(st, name, line, plane)  # rule 14
+        done = self.features.press(st, name, line, plane)  # rule 16
         if done is not None:
             return done
         log.info("%s: %s is not active", st.label, name)
@@ -880,7 +891,7 @@ class Phones:
         """Routing (§7.3 end, then the switch): the phone shows what was dialled; the switch's
         answer (ALERTING, ANSWER or HANGUP with a cause) moves the plane on."""
         plane.deadline = None
-        if plane.ch.collect is not None:  # digits for a feature, not a call (rule 14)
+        if plane.ch.collect is not None:  # digits for a feature, not a call (rule 16)
             return plane.ch.collect(plane, number)
         dialled = number if number is not None else plane.digits
         plane.digits = dialled
@@ -905,6 +916,13 @@ class Phones:
         other devices show the call in use."""
         actions = self._ringout_block(plane)
         actions += self._open_media(plane)
+        return actions + self._observe(plane.ch, exclude=plane.st)
+
+    def _on_progress(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
+        """The far end sends early media (rule 14): its audio replaces the local ring-back."""
+        actions = self._to(plane, StopTone(line_instance=plane.line, call_reference=plane.ref))
+        actions += self._ringout_block(plane, tone=False)
+        actions += self._open_media(plane, relay=True)
         return actions + self._observe(plane.ch, exclude=plane.st)
 
     def _on_far_failed(self, plane: Plane, cause: str, old: PS) -> list[Action]:
@@ -1192,8 +1210,8 @@ class Phones:
 
     # --- blocks of messages (§7) ----------------------------------------------------------------
 
-    def _ringout_block(self, plane: Plane) -> list[Action]:
-        return self._to(
+    def _ringout_block(self, plane: Plane, tone: bool = True) -> list[Action]:
+        actions = self._to(
             plane,
             StartTone(
                 tone=Tone.ALERTING_TONE,
@@ -1201,6 +1219,9 @@ class Phones:
                 line_instance=plane.line,
                 call_reference=plane.ref,
             ),
+        )
+        return (actions if tone else []) + self._to(
+            plane,
             self._state(plane, CallStateValue.RING_OUT),
             self._keys(plane, SoftKeySetIndex.RING_OUT),
             self._prompt(plane, label(Label.RING_OUT)),
@@ -1216,7 +1237,7 @@ class Phones:
             x.state in _ACTIVE or x.state is HO for x in self._on(plane.st) if x is not plane
         )
         L, C = plane.line, plane.ref
-        why = self.features.ringin_prompt(plane)  # a redirected call says why (rule 14)
+        why = self.features.ringin_prompt(plane)  # a redirected call says why (rule 16)
         actions = self._to(
             plane,
             self._state(plane, CallStateValue.RING_IN),
@@ -1350,10 +1371,7 @@ class Phones:
 
     @property
     def _relay_ip(self) -> str:
-        s = self.site.server
-        if s.listen and s.listen not in ("0.0.0.0", "::"):
-            return s.listen
-        return s.addresses[0] if s.addresses else "127.0.0.1"
+        return media_address(self.site.server)
 
     def _far(self, plane: Plane) -> Channel | None:
         return self.switch.far(plane.ch)
@@ -1370,9 +1388,11 @@ class Phones:
         far = self._far(plane)
         return far is not None and far.kind is not Kind.PHONE
 
-    def _open_media(self, plane: Plane) -> list[Action]:
+    def _open_media(self, plane: Plane, relay: bool = False) -> list[Action]:
+        """The plane's receive channel, and its media leg when the engine carries its audio
+        (``relay``: whatever the media mode, for early media)."""
         actions: list[Action] = []
-        if self._needs_relay(plane) and (plane.relay_port is None or plane.moh_only):
+        if (relay or self._needs_relay(plane)) and (plane.relay_port is None or plane.moh_only):
             if plane.moh_only:  # direct media's music leg becomes the talking leg
                 plane.moh = plane.moh_only = False
                 actions.append(MediaStop(plane.ref))
@@ -1388,7 +1408,9 @@ class Phones:
                 else:
                     plane.relay_port = port
                     plane.relay_key = self._call_key(plane)
-                    actions.append(MediaOpen(plane.relay_key, plane.ref, port))
+                    alaw = _codec(plane.st) == Codec.G711_ALAW_64K
+                    codec: MediaCodec = "alaw" if alaw else "ulaw"
+                    actions.append(MediaOpen(plane.relay_key, plane.ref, port, codec))
                     if plane.rx is not None:  # its receive channel was opened before
                         actions.append(MediaLearn(plane.ref, plane.rx[0], plane.rx[1], plane.nat))
                         actions += self._smt(plane, (self._relay_ip, port))
@@ -1439,7 +1461,7 @@ class Phones:
         return [MediaClose(plane.ref)]
 
     def _smt(self, plane: Plane, to: tuple[str, int]) -> list[Action]:
-        if plane.smt == to or plane.muted:  # a muted intercom call sends nothing (rule 14)
+        if plane.smt == to or plane.muted:  # a muted intercom call sends nothing (rule 16)
             return []
         actions: list[Action] = []
         C = plane.ref
@@ -1631,23 +1653,36 @@ class Phones:
             return self._info(plane, plane.number, "", outbound=True)
         if ch is call.a:
             far = call.far(ch)
-            called = far.number if far else (call.routed_to or call.called)
-            return self._info(plane, plane.number, called, True, via=call)
+            if far is None:
+                called = call.routed_to or call.called  # where it rings now (forwarded...)
+                return self._info(plane, plane.number, called, True, via=call)
+            return self._info(plane, plane.number, far.number, True, called_name=far.name, via=call)
         caller = call.a
-        number = caller.number if caller else ""
-        return self._info(plane, number, plane.number, outbound=False, via=call)
+        if caller is None:
+            return self._info(plane, "", plane.number, outbound=False, via=call)
+        return self._info(
+            plane, caller.number, plane.number, False, calling_name=caller.name, via=call
+        )
 
     def _info(
-        self, plane: Plane, calling: str, called: str, outbound: bool, via: Call | None = None
+        self,
+        plane: Plane,
+        calling: str,
+        called: str,
+        outbound: bool,
+        calling_name: str = "",
+        called_name: str = "",
+        via: Call | None = None,
     ) -> CallInfo:
-        """``via``: the call, when it was redirected (forwarded, hunt group, pick-up, park):
-        its redirect fields are shown, an inbound one as a forwarded call (rule 14)."""
+        """``*_name``: what the far channel calls itself, for a number not of the site
+        (rule 15). ``via``: the call, when it was redirected (forwarded, hunt group, pick-up,
+        park): its redirect fields are shown, an inbound one as a forwarded call (rule 16)."""
         redirect = self.features.redirect_fields(via)
         call_type = 2 if outbound else (3 if redirect else 1)
         return CallInfo(
-            calling_party_name=self._name(calling)[:39],
+            calling_party_name=self._name(calling, calling_name)[:39],
             calling_party=calling[:23],
-            called_party_name=self._name(called)[:39],
+            called_party_name=self._name(called, called_name)[:39],
             called_party=called[:23],
             line_instance=plane.line,
             call_reference=plane.ref,
@@ -1657,14 +1692,14 @@ class Phones:
             **redirect,
         )
 
-    def _name(self, number: str) -> str:
+    def _name(self, number: str, given: str = "") -> str:
         line = self.site.line(number)
         if line is not None:
             return line.shown_caller_name
         app = self.site.application(number)
         if app is not None:
             return app.name or app.kind
-        return number
+        return given or number
 
     def _event(self, plane: Plane) -> Publish:
         call = plane.ch.call
