@@ -508,6 +508,33 @@ def mwi(
     typer.echo(f"line {line}: message waiting {state.lower()} ({', '.join(devices)})")
 
 
+@app.command()
+def forward(
+    line: Annotated[str, typer.Argument(help="Directory number, e.g. 1001.")],
+    target: Annotated[
+        str, typer.Argument(help="Number to forward to; off; or site (what site.toml says).")
+    ],
+    busy: Annotated[bool, typer.Option("--busy", help="Calls the line cannot take.")] = False,
+    no_answer: Annotated[
+        bool, typer.Option("--no-answer", help="Calls nobody answers in no_answer_timeout.")
+    ] = False,
+    site: SiteOpt = Path("site.toml"),
+    socket: SocketOpt = None,
+    tcp: TcpOpt = None,
+    token: TokenOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Forward a line's calls (all of them, or --busy / --no-answer ones), as CFwdAll does on
+    its phones: shown on them, kept across restarts, never written to site.toml."""
+    from skinnyctl.control import format as fmt
+
+    if busy and no_answer:
+        raise UserError("forward: --busy or --no-answer, not both")
+    kind = "busy" if busy else "no_answer" if no_answer else "all"
+    result = _ask(site, socket, tcp, token, "forward", line=line, target=target, kind=kind)
+    typer.echo(fmt.as_json(result) if json else fmt.forward(result))
+
+
 @app.command("set")
 def set_(
     name: Annotated[str, typer.Argument(help="keepalive, digit_timeout or log_level.")],

@@ -139,10 +139,11 @@ class Rig:
         extra: str = "",
         a_buttons: str = "",
         tail: str = "",
+        edit: Callable[[str], str] | None = None,
     ) -> None:
         """``rtp_span``: rtp_port_max - rtp_port_min (8 = room for 4 relay legs, 2 calls);
         ``extra``: more [server] keys; ``a_buttons``: more [[devices.buttons]] for phone A;
-        ``tail``: more tables at the end of the site."""
+        ``tail``: more tables at the end of the site; ``edit``: any other change to its text."""
         (tmp / "tftp").mkdir(exist_ok=True)
         rtp_min = 30000 + (os.getpid() % 300) * 64
         text = SITE.format(
@@ -156,7 +157,10 @@ class Rig:
         )
         text = text.replace('tftp_root = "tftp"', f'tftp_root = "tftp"\nmedia = "{media}"\n{extra}')
         text = text.replace(f'[[devices]]\nmac = "{B}"', f'{a_buttons}\n[[devices]]\nmac = "{B}"')
-        (tmp / "site.toml").write_text(text + tail)
+        text += tail
+        if edit is not None:
+            text = edit(text)
+        (tmp / "site.toml").write_text(text)
         self.site = load_site(tmp / "site.toml")
         self.clock = FakeClock()
         self.core = CallManager(self.site, self.clock)

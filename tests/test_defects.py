@@ -404,31 +404,19 @@ def test_without_transfer_on_hook_the_held_call_reverts(no_transfer_on_hook: Rig
 
 def test_every_key_gets_a_visible_answer(rig: Rig) -> None:
     """Softkeys and fixed feature keys not built yet answer "Key is not active"; Transfer while
-    ringing out too."""
+    ringing out too. (The office features' keys have their own answers: test_office.py.)"""
     from skinnyctl.sccp import DisplayNotify, Stimulus, StimulusType
     from skinnyctl.sccp.enums import Label, label
 
     not_active = label(Label.KEY_IS_NOT_ACTIVE)
     a, b = rig.phone(A), rig.phone(B, "7961")
     ra, _rb = call_a_to_b(rig, a, b)
-    for key in (
-        K.CFWD_ALL,
-        K.CFWD_BUSY,
-        K.CFWD_NO_ANSWER,
-        K.CONFERENCE,
-        K.PARK,
-        K.JOIN,
-        K.MEET_ME,
-        K.PICKUP,
-        K.GROUP_PICKUP,
-        K.DND,
-        K.IDIVERT,
-    ):
+    for key in (K.CONFERENCE, K.JOIN, K.MEET_ME, K.INFO):
         since = len(a.received)
         a.send(SoftKeyEvent(soft_key_event=key, line_instance=1, call_reference=ra))
         a.wait_for(DisplayNotify, 5, lambda m: m.text == not_active)
         assert any(isinstance(m, DisplayNotify) for m in a.received[since:]), key
-    for stim in (StimulusType.DO_NOT_DISTURB, StimulusType.CALL_PARK, StimulusType.FORWARD_ALL):
+    for stim in (StimulusType.CONFERENCE, StimulusType.MEET_ME_CONFERENCE):
         since = len(a.received)
         a.send(Stimulus(stimulus=stim, stimulus_instance=1))
         a.wait_for(DisplayNotify, 5, lambda m: m.text == not_active)
@@ -448,7 +436,7 @@ def test_every_key_gets_a_visible_answer(rig: Rig) -> None:
 FEATURE_BUTTONS = """
 [[devices.buttons]]
 type = "feature"
-feature = "dnd"
+feature = "conference"
 [[devices.buttons]]
 type = "feature"
 feature = "hold"
@@ -464,7 +452,7 @@ def feature_rig(tmp_path: Path) -> Iterator[Rig]:
 def test_feature_buttons_are_handled_as_the_phone_presses_them(feature_rig: Rig) -> None:
     """Feature buttons are declared as FEATURE (0x13) in the ButtonTemplate, so the phone sends
     Stimulus FEATURE with the button's instance: the site's feature runs (hold), or the phone
-    is told the key is not active (dnd, not built yet). Titles are the features' own."""
+    is told the key is not active (conference, not built yet). Titles are the features' own."""
     from skinnyctl.sccp import (
         ButtonTemplate,
         ButtonTemplateReq,
@@ -482,14 +470,14 @@ def test_feature_buttons_are_handled_as_the_phone_presses_them(feature_rig: Rig)
     kinds = [d.button_definition for d in template.definitions]
     assert kinds.count(StimulusType.FEATURE) == 2
     stat = a.ask(FeatureStatReq(feature_index=1), FeatureStat)
-    assert stat.feature_text_label == "Do Not Disturb"
-    assert stat.feature_id == StimulusType.DO_NOT_DISTURB
+    assert stat.feature_text_label == "Conference"
+    assert stat.feature_id == StimulusType.CONFERENCE
     ra, _rb = call_a_to_b(rig, a, b)
     a.send(Stimulus(stimulus=StimulusType.FEATURE, stimulus_instance=2))  # the hold button
     state(a, S.HOLD)
     a.send(Stimulus(stimulus=StimulusType.FEATURE, stimulus_instance=2))  # and back
     a.wait_for(CallStateMsg, 5, lambda m: m.call_state == S.CONNECTED and m.call_reference == ra)
-    a.send(Stimulus(stimulus=StimulusType.FEATURE, stimulus_instance=1))  # dnd
+    a.send(Stimulus(stimulus=StimulusType.FEATURE, stimulus_instance=1))  # conference
     a.wait_for(DisplayNotify, 5, lambda m: m.text == label(Label.KEY_IS_NOT_ACTIVE))
     clean(rig, a, b)
 

@@ -497,17 +497,20 @@ def test_cli_dry_run_diff_and_templates_export(tmp_path: Path) -> None:
 
 def test_check_says_which_keys_have_no_effect_yet(tmp_path: Path) -> None:
     """Every key site.toml accepts has an effect; while one does not yet, check says so at
-    its file:line (issue 14 item 6)."""
+    its file:line (issue 14 item 6). Forwarding has its effect (issue 16): no warning."""
     from skinnyctl.site import effects
 
-    if "lines.forward_all" not in effects.NOT_YET:
-        pytest.skip("call forwarding is built: nothing to warn about here")
+    if "conference" not in effects.FEATURES_NOT_YET:
+        pytest.skip("conferences are built: nothing to warn about here")
     site = tmp_path / "site.toml"
     site.write_text(
         '[server]\ntftp_root = "tftp"\n\n[[lines]]\nnumber = "1001"\nforward_all = "1002"\n\n'
+        '[[lines]]\nnumber = "1002"\n\n'
         '[[devices]]\nmac = "001120AABB01"\nmodel = "7960"\n'
         '[[devices.buttons]]\ntype = "line"\nline = "1001"\n'
+        '[[devices.buttons]]\ntype = "feature"\nfeature = "conference"\n'
     )
     out = run_cli("check", site)
     assert out.returncode == 0, out.stderr
-    assert f"{site}:6:15: forward_all of line 1001 has no effect" in out.stderr, out.stderr
+    assert f"{site}:19:11: feature button 'conference'" in out.stderr, out.stderr
+    assert "forward_all" not in out.stderr, out.stderr

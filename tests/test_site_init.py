@@ -11,7 +11,7 @@ import pytest
 from skinnyctl.errors import UserError
 from skinnyctl.site import Device, Line, Server, load_site, parse_site
 from skinnyctl.site.init import initial_site_text, write_initial_site
-from skinnyctl.site.model import Smtp, Trunk, Voicemail, VoicemailBox
+from skinnyctl.site.model import HuntGroup, Park, Smtp, Trunk, Voicemail, VoicemailBox
 from tests.clirun import run_cli
 
 
@@ -88,6 +88,7 @@ def _every_key() -> set[str]:
     keys |= {f.name for f in fields(Voicemail)} - {"boxes", "smtp"}  # [voicemail]
     keys |= {f.name for f in fields(VoicemailBox)}
     keys |= {f.name for f in fields(Smtp)} - {"sender"} | {"from"}
+    keys |= {f.name for f in fields(HuntGroup)} | {f.name for f in fields(Park)}
     return keys
 
 

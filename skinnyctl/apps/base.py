@@ -6,16 +6,19 @@ later prompts and recordings), so a phone talking to an application costs one le
 transfer simply hands the application another far end (UPDATE: it re-attaches).
 
 :class:`Apps` is the endpoint (``calls.channel.Endpoint``) for every ``[[applications]]``
-number; each kind is a small :class:`Application` with these moments: ``attach`` (a far end's
-media is there: start), ``detach`` (stop working on that leg; the far end holding and resuming
-detach and attach again), ``dtmf`` (a digit from the far end), ``gone`` (the call is over for
-the channel); ``refuse`` may turn a call away before it is answered, and an application with
-timers gives ``next_deadline``/``on_timer`` (merged by the call manager like every part's).
-An application ends its call with ``Apps.hangup`` (the switch is told, then ``detach`` and
-``gone`` as for a far-end hang-up).
+number (and the park slots); each kind is a small :class:`Application` with these moments:
+``refuse`` (may it take this call?), ``start`` (answer; by default at once, then attach),
+``attach`` (a far end's media is there: start), ``detach`` (stop working on that leg; the far
+end holding and resuming detach and attach again), ``dtmf`` (a digit from the far end),
+``gone`` (the call is over for the channel). An application with timers gives
+``next_deadline``/``on_timer`` (merged by the call manager like every part's). An application
+ends its call with ``Apps.hangup`` (the switch is told, then ``detach`` and ``gone`` as for a
+far-end hang-up).
 
 Rules:
-1. An application answers at once (no ringing), so the caller is connected immediately.
+1. An application answers at once (no ringing), so the caller is connected immediately,
+   unless its ``start`` does something else (park: a retrieval joins the caller to the parked
+   call).
 2. It works on exactly one far media leg at a time: the one of the far end it is connected to.
 3. When the far end changes (transfer), it detaches from the old leg and attaches to the new.
 4. Hold by the far end pauses it (detach); resume attaches again.
@@ -54,6 +57,10 @@ class Application:
         """Why this application cannot take ``call`` now (None: it answers)."""
         return None
 
+    def start(self, ch: AppChannel) -> list[Action] | None:
+        """What answering ``ch`` takes; None: answer at once and attach (rule 1)."""
+        return None
+
     def dtmf(self, ch: AppChannel, digit: str) -> list[Action]:
         return []
 
@@ -78,6 +85,7 @@ class AppChannel(Channel):
         self, channel_id: int, apps: Apps, config: AppConfig, application: Application
     ) -> None:
         super().__init__(channel_id, apps, config.number, config.name or config.kind)
+        self.apps = apps
         self.config = config
         self.application = application
         self.attached: int | None = None  # the far media leg it works on
@@ -131,6 +139,9 @@ class Apps:
     def start(self, ch: Channel) -> list[Action]:
         assert isinstance(ch, AppChannel)
         log.info("%s answers call %d", ch.device, ch.call.id if ch.call else 0)
+        started = ch.application.start(ch)
+        if started is not None:
+            return started
         return self.switch.answer(ch) + self._attach(ch)  # rule 1
 
     def indicate(self, ch: Channel, ind: Ind, arg: Any = None) -> list[Action]:

@@ -24,6 +24,7 @@ USER_NOT_REGISTERED: Final = "USER_NOT_REGISTERED"  # no device of the called li
 ATTENDED_TRANSFER: Final = "ATTENDED_TRANSFER"  # this leg was transferred after consulting
 BLIND_TRANSFER: Final = "BLIND_TRANSFER"  # ... while the target still rang
 LOSE_RACE: Final = "LOSE_RACE"  # another device or branch answered the call
+PICKED_OFF: Final = "PICKED_OFF"  # another phone picked up the call ringing here (pick-up, park)
 RECOVERY_ON_TIMER_EXPIRE: Final = "RECOVERY_ON_TIMER_EXPIRE"  # 102: left off-hook, timed out
 OUTGOING_CALL_BARRED: Final = "OUTGOING_CALL_BARRED"  # 52: a trunk refused us (403, bad auth)
 # 23: this end sent the call on elsewhere (forwarded, or voicemail calling the caller back)

@@ -21,8 +21,11 @@ callee_device, start, answer, end (Unix time; answer None when never answered), 
 ended it, in words: "onhook", "transferred", "device gone: ..."), cause (the Q.850 name of
 what decided the call, ``calls.causes``), direction ("internal", "inbound" or "outbound":
 through a trunk), trunk, did (ours on the trunk: the number called for inbound, the caller ID
-presented for outbound), external_number (the outside party), duration (end - start) and talk
-(end - answer, 0 when unanswered). ``query`` returns them in
+presented for outbound), external_number (the outside party), redirect_reason and
+redirected_from (why and from which number the call did not ring where it was dialled:
+``calls.forward``'s forward_all, busy, no_answer, divert, hunt, pickup, park, park_reversion;
+"" when it did), duration (end - start) and talk (end - answer, 0 when unanswered). ``query``
+returns them in
 start order, times as Unix floats plus ``*_iso`` UTC strings.
 """
 
@@ -60,6 +63,8 @@ FIELDS = (
     "trunk",
     "did",
     "external_number",
+    "redirect_reason",
+    "redirected_from",
 )
 # Columns added after the first schema: (name, declaration). A database written by an older
 # version gets them (ALTER TABLE) when it is opened; its old rows read as the default.
@@ -69,6 +74,8 @@ _ADDED_COLUMNS = (
     ("trunk", "TEXT NOT NULL DEFAULT ''"),
     ("did", "TEXT NOT NULL DEFAULT ''"),
     ("external_number", "TEXT NOT NULL DEFAULT ''"),
+    ("redirect_reason", "TEXT NOT NULL DEFAULT ''"),
+    ("redirected_from", "TEXT NOT NULL DEFAULT ''"),
 )
 
 _SCHEMA = """

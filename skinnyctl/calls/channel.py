@@ -41,6 +41,7 @@ class Kind(Enum):
     PHONE = "phone"  # a line of SCCP phones (endpoints/sccp)
     APP = "app"  # our own code: echo test, music, ... (apps/)
     TRUNK = "trunk"  # the outside world (SIP)
+    HUNT = "hunt"  # a route only: a hunt group, whose members the switch offers (calls.hunt)
 
 
 class Ind(Enum):

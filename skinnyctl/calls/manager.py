@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from skinnyctl.apps import KINDS, Apps, VoicemailApp
+from skinnyctl.apps import KINDS, Apps, Park, VoicemailApp
 from skinnyctl.endpoints.sccp.phone import Phones
 from skinnyctl.endpoints.sccp.registration import Registrar
 from skinnyctl.endpoints.sccp.stations import Stations
@@ -32,23 +32,31 @@ from skinnyctl.site.model import Site
 
 from .clock import Clock
 from .events import Action, Conn, Connected, Disconnected, Input, Received
+from .forward import Forwarding
 from .media import MediaDtmf, MediaFailed, MediaPlayDone, MediaRecordDone
 from .switch import Refs, Switch
+from .userstate import ForwardKind, UserState
 
 
 class CallManager:
     def __init__(
-        self, site: Site, clock: Clock, heard: Callable[[Conn], float | None] | None = None
+        self,
+        site: Site,
+        clock: Clock,
+        heard: Callable[[Conn], float | None] | None = None,
+        state: UserState | None = None,
     ) -> None:
         """``heard``: when the edge last received input on an SCCP connection (the
-        registration's rule 4); the SCCP server sets it when it runs this core."""
+        registration's rule 4); the SCCP server sets it when it runs this core. ``state``:
+        what users set at run time, as the edge read it from the state directory."""
         self.site = site
         self.clock = clock
         self.refs = Refs(clock)
-        self.switch = Switch(site, clock, self.refs)
+        self.switch = Switch(site, clock, self.refs, state)
         self.sccp = Registrar(site, clock, heard=heard)
         self.phones = Phones(site, clock, self.switch, self.sccp.stations)
         self.sccp.calls = self.phones
+        self.sccp.features = self.phones.features
         # voicemail lights the lamps of its boxes' lines through the registrar's MWI; serve
         # gives it its store (``voicemail.service``) once open
         self.voicemail = VoicemailApp()
@@ -56,6 +64,9 @@ class CallManager:
         self.voicemail.lamps_now = lambda: self.sccp.mwi
         kinds = {kind: cls() for kind, cls in KINDS.items() if kind != VoicemailApp.kind}
         self.apps = Apps(site, self.switch, {**kinds, VoicemailApp.kind: self.voicemail})
+        park = self.apps.kinds["park"]
+        assert isinstance(park, Park)
+        self.parking = self.phones.features.parking = park
         self.trunks = Trunks(site, clock, self.switch)
 
     # --- the three entry points ---------------------------------------------------------------
@@ -73,11 +84,12 @@ class CallManager:
 
     def on_timer(self, now: float | None = None) -> list[Action]:
         now = self.clock.now() if now is None else now
-        return self.sccp.on_timer(now) + self.phones.on_timer(now) + self.apps.on_timer(now)
+        parts = (self.sccp, self.phones, self.switch, self.apps)
+        return [a for p in parts for a in p.on_timer(now)]
 
     def next_deadline(self) -> float | None:
-        parts = (self.sccp.next_deadline(), self.phones.next_deadline(), self.apps.next_deadline())
-        due = [d for d in parts if d]
+        parts = (self.sccp, self.phones, self.switch, self.apps)
+        due = [d for d in (p.next_deadline() for p in parts) if d]
         return min(due) if due else None
 
     # --- queries (core thread) ----------------------------------------------------------------
@@ -103,6 +115,14 @@ class CallManager:
         """Calls in progress as plain data (``status calls``)."""
         return self.switch.snapshot()
 
+    def forwarding(self, number: str) -> Forwarding:
+        """Line ``number``'s forwards as they apply now (site.toml, then run-time changes)."""
+        return self.switch.forwards.of(number)
+
+    @property
+    def user_state(self) -> UserState:
+        return self.switch.state
+
     def changed_devices(self) -> list[str]:
         return self.sccp.changed_devices()
 
@@ -113,6 +133,11 @@ class CallManager:
 
     def set_mwi(self, number: str, on: bool) -> list[Action]:
         return self.sccp.set_mwi(number, on)
+
+    def set_forward(self, number: str, kind: ForwardKind, target: str | None) -> list[Action]:
+        """Forward line ``number``'s calls of ``kind`` to ``target`` ("" = off, None = as
+        site.toml says); kept in the state directory and shown on the line's phones."""
+        return self.phones.features.set_forward(number, kind, target)
 
     def reload(self, site: Site) -> list[Action]:
         """Use a new (already validated) site: new calls see it at once; registrations and

@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from skinnyctl.site.model import Server
 
+from .userstate import SaveState
+
 PTIME_MS = 20
 Codec = Literal["ulaw", "alaw"]
 
@@ -214,7 +216,7 @@ MediaAction = (
     | MediaListenDtmf
     | MediaSendDtmf
 )
-EdgeAction = MediaAction | WriteCdr
+EdgeAction = MediaAction | WriteCdr | SaveState
 
 
 # --- inputs: what the engine reports back ------------------------------------------------------

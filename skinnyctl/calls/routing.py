@@ -7,9 +7,10 @@ number into a :class:`Route`, in this order:
    dial plan says (it is not even asked);
 2. a dial plan rule with ``action = "trunk"`` matching the whole number: out through the
    rule's trunk, ``strip`` leading digits removed and ``prefix`` put in front;
-3. a line (its phones), then an application (``[[applications]]``, and voicemail's own
-   numbers: ``Site.voicemail_application``): an application cannot shadow a directory
-   number (the loader refuses the clash anyway);
+3. a line (its phones), an application (``[[applications]]``, and voicemail's own numbers:
+   ``Site.voicemail_application``), a hunt group (``[[hunt_groups]]``: the switch offers the
+   call to its members), a park slot (``[park]``: the park application); the loader refuses
+   numbers that clash;
 4. nothing (unallocated).
 
 ``inbound`` turns a number the outside world called (a DID of ``[[inbound]]``) into the route
@@ -32,7 +33,15 @@ import logging
 import re
 from dataclasses import dataclass
 
-from skinnyctl.site.model import Application, DialAction, DialRule, Line, Site, Trunk
+from skinnyctl.site.model import (
+    Application,
+    DialAction,
+    DialRule,
+    HuntGroup,
+    Line,
+    Site,
+    Trunk,
+)
 
 from .channel import Kind
 
@@ -96,6 +105,8 @@ class Route:
     line: Line | None = None
     application: Application | None = None
     trunk: Trunk | None = None  # Kind.TRUNK: the trunk; ``number`` is what goes out
+    group: HuntGroup | None = None  # Kind.HUNT
+    hunt: str = ""  # a line offered as a member of this hunt group (its own forwards do not apply)
 
 
 class Router:
@@ -103,6 +114,7 @@ class Router:
         self.site = site
         self.dialplan = Dialplan.of(site)
         self._inbound = {i.did: i.target for i in site.inbound}
+        self._slots = frozenset(site.park.slots)
 
     def resolve(self, number: str) -> Route | None:
         decision = self.dialplan.decide(number)
@@ -135,4 +147,9 @@ class Router:
         app = self.site.application(number) or self.site.voicemail_application(number)
         if app is not None:
             return Route(Kind.APP, number, app.name or app.kind, application=app)
+        group = self.site.hunt_group(number)
+        if group is not None:
+            return Route(Kind.HUNT, number, group.name or number, group=group)
+        if number in self._slots:
+            return Route(Kind.APP, number, "Park", application=Application(number, "park", "Park"))
         return None

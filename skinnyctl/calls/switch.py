@@ -38,18 +38,27 @@ Call state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
 10. Records: an end may add fields to its calls' records (``Channel.record``: a trunk's
    direction, trunk, DID and external number), taken when it joins the call (originates, is
    offered, or is transferred into it), so a record keeps them whoever left the call first.
-11. Redirect (``redirect(ch, number, reason)``): an end that is not the originator sends the
-    call on to ``number`` as if the originator had dialled it: a ringing end forwarding it, an
-    application handing its caller over (voicemail's "call back"). The call remembers who sent
-    it on (``Call.redirected_from``, ``Call.redirect_reason``: what voicemail reads to pick the
-    mailbox and greeting; whoever redirects sets them, this operation or a forward that never
-    offered the call). Before the answer the same call rings elsewhere (every offer is released
-    with REDIRECTION_TO_NEW_DESTINATION, the originator goes on hearing ring-back); after it,
-    the answered call ends there (its record written) and a new call carries the originator
-    on, hearing music until the new end answers, as for a blind transfer; if that new call
-    fails, it ends at once (a caller who was talking is not left on a dead line).
-12. Media reports: several parties may listen to one media leg (``listen``): the owner of the
-    leg and an application working on it; each gets every report of that leg.
+11. Forwarding (``calls.forward``) happens here, before and instead of ringing: a line whose
+   forward_all is set is not offered the call at all; a refusal by USER_BUSY or CALL_REJECTED
+   (at once, or EndCall while ringing) goes to forward_busy; no answer within the line's
+   no_answer_timeout (a timer of this switch), or no device registered, goes to
+   forward_no_answer. ``forward`` sends the call on and records why on the call
+   (``original_called``, ``redirected_from``, ``redirect_reason``: what the far display and
+   voicemail read: the mailbox, and the busy or unavailable greeting); numbers already visited
+   are not visited again (the last one rings).
+12. A hunt group (``calls.hunt``) is offered member by member or all at once; while it hunts,
+   the members' own forwards do not apply and a member's refusal or silence moves the hunt on.
+13. Pick-up (``pickup``): another end takes a ringing offer's place (the offer is hung up with
+   PICKED_OFF) and answers; the record names the picker. ``divert`` sends an answered call's
+   far end to another number in a new call (park, park reversion, iDivert, voicemail's call
+   back), ending the old one; the far end hears music until the new end answers, and if that
+   new call fails it ends at once (a caller who was talking is not left on a dead line).
+   ``redirect`` is what an end that is not the originator uses: ``forward`` while it rings,
+   ``divert`` once it answered.
+14. Timers (no answer, hunting, park) are the switch's own (``timers``, merged by CallManager);
+   a timer that fires after its call moved on does nothing.
+15. Media reports: several parties may listen to one media leg (``listen``): the owner of the
+   leg and an application working on it; each gets every report of that leg.
 """
 
 from __future__ import annotations
@@ -59,16 +68,21 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import partial
 from typing import Any
 
 from skinnyctl.site.model import Site
 
-from . import causes
+from . import causes, forward
 from .channel import Channel, ChState, Endpoint, Ind, Kind, Refused
 from .clock import Clock
 from .events import Action, Event, Publish
+from .forward import Forwards
+from .hunt import Hunting, Hunts
 from .media import MediaBridge, MediaEvent, Ports, WriteCdr
 from .routing import Route, Router
+from .timers import Timers
+from .userstate import UserState
 
 log = logging.getLogger("skinnyctl.calls")
 
@@ -101,7 +115,6 @@ class CE(Enum):
     REFUSED = "refused"  # the offer was refused, or every offered end went before answering
     HANGUP_A = "hangup_a"
     HANGUP_B = "hangup_b"
-    REDIRECT = "redirect"  # an offered or answered end sends the call on (rule 11)
 
 
 TABLE: dict[tuple[CS, CE], tuple[CS, str]] = {
@@ -120,9 +133,6 @@ TABLE: dict[tuple[CS, CE], tuple[CS, str]] = {
     (CS.CONNECTED, CE.HANGUP_A): (CS.ENDED, "end"),
     (CS.CONNECTED, CE.HANGUP_B): (CS.ENDED, "end"),
     (CS.FAILED, CE.HANGUP_A): (CS.ENDED, "end"),
-    (CS.ROUTING, CE.REDIRECT): (CS.ROUTING, "redirect"),
-    (CS.ALERTING, CE.REDIRECT): (CS.ROUTING, "redirect"),
-    (CS.CONNECTED, CE.REDIRECT): (CS.ENDED, "redirect"),  # a new call carries the caller on
 }
 
 
@@ -140,13 +150,15 @@ class Call:
     cause: str = ""  # the first cause that decided the call's fate
     # who called, for the record (an end may move to another call on transfer)
     caller: tuple[str, str, str] = ("", "", "")  # number, name, device
+    # redirection (rules 11-13): where it is offered now, and why it is not where it was dialled
+    routed_to: str = ""
+    original_called: str = ""  # the first number that sent it elsewhere ("": never redirected)
+    redirected_from: str = ""  # the last one (a line: the mailbox voicemail should open)
+    redirect_reason: str = ""  # calls.forward's: forward_all, busy, no_answer, hunt, park...
+    hops: list[str] = field(default_factory=list)  # numbers it was redirected from (loops)
+    hunt: Hunting | None = None  # a hunt group is looking for a member to take it
     record: dict[str, str] = field(default_factory=dict)  # what its ends add (rule 10)
-    # rule 11: the number that sent the call on to where it is now (a line forwarding it), and
-    # why ("no_answer", "busy", "dnd", "forward_all", "callback"...); "" when never redirected.
-    # Voicemail leaves the message in redirected_from's mailbox (busy: the busy greeting).
-    redirected_from: str = ""
-    redirect_reason: str = ""
-    after_answer: bool = False  # rule 11: carries on a caller whose call had been answered
+    after_answer: bool = False  # rule 13: carries on a caller whose call had been answered
 
     def ends(self) -> list[Channel]:
         """Every channel of the call: the originator, the offered ends, the answered one."""
@@ -177,11 +189,22 @@ class Transferred:
 class Switch:
     """Owns every call; endpoints own their channels. Core thread only."""
 
-    def __init__(self, site: Site, clock: Clock, refs: Refs | None = None) -> None:
+    def __init__(
+        self,
+        site: Site,
+        clock: Clock,
+        refs: Refs | None = None,
+        state: UserState | None = None,
+    ) -> None:
+        """``state``: what users set at run time (forwards...), as kept by the edge."""
         self.site = site
         self.clock = clock
         self.refs = refs or Refs(clock)
         self.router = Router(site)
+        self.state = state or UserState()
+        self.timers = Timers()
+        self.forwards = Forwards(site, self.state)
+        self.hunts = Hunts(self)
         s = site.server
         self.ports = Ports(s.rtp_port_min, s.rtp_port_max)  # every endpoint's media legs
         self.endpoints: dict[Kind, Endpoint] = {}
@@ -194,6 +217,7 @@ class Switch:
     def reload(self, site: Site) -> None:
         self.site = site
         self.router = Router(site)
+        self.forwards.site = site
         self.ports = self.ports.renew(site.server.rtp_port_min, site.server.rtp_port_max)
 
     # --- from endpoints -----------------------------------------------------------------------
@@ -249,8 +273,185 @@ class Switch:
             call.offers.remove(ch)
             ch.call = None
             if call.b is None and not call.offers:
-                return self._step(call, CE.REFUSED, Refused(cause, reason))
+                return self._offers_gone(call, ch, Refused(cause, reason))
         return []
+
+    # --- redirection (rules 11-14) -------------------------------------------------------------
+
+    def forward(
+        self, call: Call, frm: str, target: str, reason: str, withdraw: bool = False
+    ) -> list[Action]:
+        """Offer the unanswered ``call`` to ``target`` instead, because of ``frm`` (a line, a
+        hunt group...) for ``reason`` (``calls.forward``); the caller's display follows.
+        ``withdraw``: every end it rings now stops first (and a hunt group stops hunting)."""
+        actions: list[Action] = []
+        if withdraw:
+            if call.hunt is not None:
+                self.hunts.stop(call)
+            for o in list(call.offers):
+                actions += self.withdraw(call, o, causes.NORMAL_CLEARING)
+        if frm not in call.hops:
+            call.hops.append(frm)
+        call.original_called = call.original_called or frm
+        call.redirected_from = frm
+        call.redirect_reason = reason
+        route = self.router.resolve(target)
+        log.info("call %d: %s -> %s (%s)", call.id, frm, target, reason)
+        if route is None:
+            why = f"{target} ({reason}) is unknown"
+            return actions + self._refuse(call, causes.UNALLOCATED_NUMBER, why)
+        call.routed_to = route.number
+        if call.a is not None:
+            actions += call.a.indicate(Ind.UPDATE)
+        return actions + self._offer(call, route)
+
+    def pickup(self, picked: Channel, by: Channel) -> list[Action]:
+        """``by`` (a new end: another phone's) takes the place of the ringing offer ``picked``
+        (rule 13), which is hung up with PICKED_OFF; ``by``'s endpoint answers it next."""
+        call = picked.call
+        if call is None or picked not in call.offers or call.b is not None:
+            return []
+        call.original_called = call.original_called or picked.number
+        call.redirected_from = picked.number
+        call.redirect_reason = forward.PICKUP
+        actions = self.withdraw(call, picked, causes.PICKED_OFF)
+        by.call = call
+        by.state = ChState.RINGING
+        call.offers.append(by)
+        call.record.update(by.record())
+        log.info("call %d: %s picked up by %s", call.id, picked.number, by.device or by.number)
+        return actions
+
+    def divert(
+        self, ch: Channel, number: str, reason: str, cause: str = causes.BLIND_TRANSFER
+    ) -> list[Action]:
+        """``ch``'s far end leaves ``ch``'s call for a new call to ``number`` (rule 13: park,
+        park reversion, iDivert); ``ch``'s call ends. Nothing happens when ``number`` is
+        unknown or ``ch`` has no far end (the caller checks the result)."""
+        c1, p = ch.call, self.far(ch)
+        route = self.router.resolve(number)
+        if c1 is None or p is None or route is None:
+            return []
+        c3 = Call(self.refs(), p, start=self.clock.wall(), state=CS.ROUTING)
+        c3.caller = (p.number, p.name, p.device)
+        c3.record.update(p.record())
+        c3.called, c3.called_name, c3.routed_to = number, route.name, route.number
+        c3.original_called = c3.redirected_from = ch.number
+        c3.redirect_reason = reason
+        c3.after_answer = True
+        self.calls[c3.id] = c3
+        self._detach(c1, p)
+        p.call = c3
+        log.info("call %d: %s sent %s to %s (%s)", c3.id, ch.number, p.number, number, reason)
+        actions = self._end(c1, cause, reason, by=None)
+        actions += self._tell_held(p, True)  # music until its new far end answers
+        actions += p.indicate(Ind.UPDATE)
+        return actions + self._offer(c3, route)
+
+    def redirect(self, ch: Channel, number: str, reason: str) -> list[Action]:
+        """``ch``, an offered or answered end (not the originator), sends its call on to
+        ``number`` as if the originator had dialled it (rule 13: iDivert, voicemail's call
+        back): still ringing, the same call is forwarded (every end it rings stops); answered,
+        the originator is diverted into a new call. Nothing happens otherwise."""
+        call = ch.call
+        if call is None or ch is call.a or call.a is None:
+            log.info("redirect of %s to %s: not an offered or answered end", ch, number)
+            return []
+        if call.b is None and ch in call.offers:
+            return self.forward(call, ch.number, number, reason, withdraw=True)
+        if call.b is ch and call.state is CS.CONNECTED:
+            return self.divert(ch, number, reason, causes.REDIRECTION_TO_NEW_DESTINATION)
+        return []
+
+    def _offer(self, call: Call, route: Route) -> list[Action]:
+        """Offer ``call`` to ``route``, or where a forward sends it first (rule 11); a hunt
+        group hunts (rule 12)."""
+        call.routed_to = route.number
+        if route.kind is Kind.HUNT:
+            return self.hunts.start(call, route)
+        if route.kind is Kind.PHONE and not route.hunt:
+            to = self.forwards.of(route.number).all
+            if self._may_forward(call, route.number, to):
+                return self.forward(call, route.number, to, forward.FORWARD_ALL)
+        offered = self.take(call, route)
+        if isinstance(offered, Refused):
+            return self._refused(call, route.number, offered, route)
+        if route.kind is Kind.PHONE and not route.hunt:
+            fwd = self.forwards.of(route.number)
+            if fwd.no_answer and fwd.timeout:
+                self.timers.at(self.clock.now() + fwd.timeout, partial(self._no_answer, offered))
+        return offered.endpoint.start(offered)
+
+    def take(self, call: Call, route: Route) -> Channel | Refused:
+        """``route``'s endpoint's channel for ``call``, now one of its offers (not started)."""
+        endpoint = self.endpoints.get(route.kind)
+        if endpoint is None:
+            return Refused(causes.UNALLOCATED_NUMBER, f"no {route.kind.value} here")
+        offered = endpoint.offer(call, route)
+        if isinstance(offered, Refused):
+            return offered
+        offered.call = call
+        offered.state = ChState.RINGING
+        call.offers.append(offered)
+        call.record.update(offered.record())
+        a = call.a
+        if a is not None:
+            log.info("call %d: %s (%s) -> %s", call.id, a.number, a.device or "?", route.number)
+        return offered
+
+    def _may_forward(self, call: Call, frm: str, to: str) -> bool:
+        caller = call.a.number if call.a is not None else ""
+        return self.forwards.follow(frm, to, call.hops, caller)
+
+    def _refused(
+        self, call: Call, number: str, refused: Refused, route: Route | None = None
+    ) -> list[Action]:
+        """``number`` cannot take ``call``: its forward_busy or forward_no_answer (rule 11),
+        else the call fails with the refusal's cause."""
+        if route is None or (route.kind is Kind.PHONE and not route.hunt):
+            fwd = self.forwards.of(number)
+            if refused.cause in forward.BUSY_REFUSALS and self._may_forward(call, number, fwd.busy):
+                return self.forward(call, number, fwd.busy, forward.FORWARD_BUSY)
+            unregistered = refused.cause == causes.USER_NOT_REGISTERED
+            if unregistered and self._may_forward(call, number, fwd.no_answer):
+                return self.forward(call, number, fwd.no_answer, forward.FORWARD_NO_ANSWER)
+        return self._refuse(call, refused.cause, refused.reason)
+
+    def _offers_gone(self, call: Call, last: Channel, refused: Refused) -> list[Action]:
+        """Every offer of the unanswered ``call`` went (the last, ``last``, refused it)."""
+        if call.hunt is not None:
+            return self.hunts.gone(call, refused)
+        if last.kind is Kind.PHONE:
+            return self._refused(call, last.number, refused)
+        return self._refuse(call, refused.cause, refused.reason)
+
+    def _no_answer(self, ch: Channel) -> list[Action]:
+        """The no-answer timer of ``ch``'s line (rule 11): ``ch`` still rings (in the call it
+        was offered, or the one a blind transfer moved it to)."""
+        call = ch.call
+        if call is None or call.b is not None or ch not in call.offers or call.hunt is not None:
+            return []
+        to = self.forwards.of(ch.number).no_answer
+        if not self._may_forward(call, ch.number, to):
+            return []  # the last hop rings on
+        return self.withdraw(call, ch, causes.NO_ANSWER) + self.forward(
+            call, ch.number, to, forward.FORWARD_NO_ANSWER
+        )
+
+    def withdraw(self, call: Call, ch: Channel, cause: str) -> list[Action]:
+        """Stop offering ``call`` to ``ch`` (it stops ringing), whatever happens next."""
+        if ch not in call.offers:
+            return []
+        call.offers.remove(ch)
+        ch.call = None
+        ch.state = ChState.GONE
+        return ch.indicate(Ind.HANGUP, cause)
+
+    def next_deadline(self) -> float | None:
+        return self.timers.next_deadline()
+
+    def on_timer(self, now: float) -> list[Action]:
+        return self.timers.fire(now)
 
     def hold(self, ch: Channel) -> list[Action]:
         """``ch`` puts its far end on hold: the far end hears music."""
@@ -296,10 +497,19 @@ class Switch:
             actions += far.indicate(Ind.DTMF, digit)
         return actions
 
-    def transfer(self, x: Channel, y: Channel, blind_if_ringing: bool = True) -> Transferred:
+    def transfer(
+        self,
+        x: Channel,
+        y: Channel,
+        blind_if_ringing: bool = True,
+        cause: str | None = None,
+        reason: str = "transferred",
+    ) -> Transferred:
         """Join ``x``'s far end with ``y``'s far end (``y`` answered: attended) or with what
-        ``y`` is ringing (blind); ``x`` and ``y`` end. Refused, with nothing changed, when
-        either call is not in a state to be joined or the far end would reach itself."""
+        ``y`` is ringing (blind); ``x`` and ``y`` end (with ``cause``, else the transfer's
+        kind). Refused, with nothing changed, when either call is not in a state to be joined
+        or the far end would reach itself."""
+        override = cause
         c1, c2 = x.call, y.call
         p = self.far(x)
         if c1 is None or c2 is None or c1 is c2 or p is None:
@@ -343,25 +553,16 @@ class Switch:
             actions += p.indicate(Ind.UPDATE)  # it keeps hearing music until the answer
             cause = causes.BLIND_TRANSFER
             log.info("call %d: %s transferred %s to %s (blind)", c3.id, x, p.number, c3.called)
-        actions += self._end(c2, cause, "transferred", by=None)
-        actions += self._end(c1, cause, "transferred", by=None)
+        cause = override or cause
+        actions += self._end(c2, cause, reason, by=None)
+        actions += self._end(c1, cause, reason, by=None)
         return Transferred(True, actions)
-
-    def redirect(self, ch: Channel, number: str, reason: str) -> list[Action]:
-        """``ch``, an offered or answered end (not the originator), sends its call on to
-        ``number`` (rule 11). Nothing happens when ``ch`` is the originator or its call is not
-        ringing or connected."""
-        call = ch.call
-        if call is None or ch is call.a or call.a is None:
-            log.info("redirect of %s to %s: not an offered or answered end", ch, number)
-            return []
-        return self._step(call, CE.REDIRECT, (ch, number, reason))
 
     # --- media events -------------------------------------------------------------------------
 
     def listen(self, key: int, handler: Callable[[MediaEvent], list[Action]]) -> None:
         """``handler`` gets what the engine reports about media leg ``key`` (an application
-        working on its far end's leg, a trunk for its own) until ``unlisten`` (rule 12: each
+        working on its far end's leg, a trunk for its own) until ``unlisten`` (rule 15: each
         of several listeners gets every report)."""
         handlers = self._listeners.setdefault(key, [])
         if handler not in handlers:
@@ -412,6 +613,12 @@ class Switch:
 
     def _state_name(self, call: Call) -> str:
         if call.state is CS.CONNECTED:
+            if (
+                call.redirect_reason == forward.PARK
+                and call.b is not None
+                and call.b.kind is Kind.APP
+            ):
+                return "parked"  # waiting on a park slot (apps/park.py)
             held = any(x is not None and x.holding for x in (call.a, call.b))
             return "held" if held else "connected"
         if call.state in (CS.ROUTING, CS.ALERTING):
@@ -439,28 +646,11 @@ class Switch:
         if number is None:
             return self._refuse(call, causes.INVALID_NUMBER_FORMAT, "dropped by the dialplan")
         call.called = number
-        return self._offer(call, number, route)
-
-    def _offer(self, call: Call, number: str, route: Route | None = None) -> list[Action]:
-        """Offer ``call`` to ``number``'s endpoint (after a dial, or a redirect)."""
-        a = call.a
-        assert a is not None
         route = route or self.router.resolve(number)
         if route is None:
             return self._refuse(call, causes.UNALLOCATED_NUMBER, f"{number} is not a line")
         call.called_name = route.name
-        endpoint = self.endpoints.get(route.kind)
-        if endpoint is None:
-            return self._refuse(call, causes.UNALLOCATED_NUMBER, f"no {route.kind.value} here")
-        offered = endpoint.offer(call, route)
-        if isinstance(offered, Refused):
-            return self._refuse(call, offered.cause, offered.reason)
-        offered.call = call
-        offered.state = ChState.RINGING
-        call.offers.append(offered)
-        call.record.update(offered.record())
-        log.info("call %d: %s (%s) -> %s", call.id, a.number, a.device or a.kind.value, number)
-        return endpoint.start(offered)
+        return self._offer(call, route)
 
     def _refuse(self, call: Call, cause: str, reason: str) -> list[Action]:
         return self._step(call, CE.REFUSED, Refused(cause, reason))
@@ -490,6 +680,8 @@ class Switch:
             other.call = None
             other.state = ChState.GONE
             actions += other.indicate(Ind.HANGUP, causes.LOSE_RACE)
+        if call.hunt is not None:
+            self.hunts.answered(call, ch)
         if call.a is not None:
             actions += call.a.indicate(Ind.ANSWER)
         log.info("call %d answered by %s", call.id, ch.device or ch.number)
@@ -511,40 +703,9 @@ class Switch:
         if a is None:
             return []
         actions = a.indicate(Ind.HANGUP, refused.cause)
-        if call.after_answer:  # rule 11: told; the call ends now, not when it hangs up
+        if call.after_answer:  # rule 13: told; the call ends now, not when it hangs up
             actions += self._end(call, refused.cause, refused.reason, by=a)
         return actions
-
-    def _on_redirect(self, call: Call, arg: tuple[Channel, str, str], old: CS) -> list[Action]:
-        """Rule 11: ``ch`` sends ``call`` on to ``number``."""
-        ch, number, reason = arg
-        a = call.a
-        assert a is not None
-        log.info("call %d: %s sends %s on to %s (%s)", call.id, ch.number, a.number, number, reason)
-        cause = causes.REDIRECTION_TO_NEW_DESTINATION
-        actions: list[Action] = []
-        if old is not CS.CONNECTED:  # still ringing: the same call goes on elsewhere
-            for o in list(call.offers):
-                call.offers.remove(o)
-                o.call = None
-                if o.state is not ChState.GONE:
-                    o.state = ChState.GONE
-                    actions += o.indicate(Ind.HANGUP, cause)
-            call.redirected_from, call.redirect_reason = ch.number, reason
-            return actions + self._offer(call, number)
-        # answered: this call ends for ch (its record), a new one carries the originator on
-        on = Call(self.refs(), a, start=self.clock.wall())
-        on.caller = call.caller
-        on.record.update(a.record())
-        on.redirected_from, on.redirect_reason = ch.number, reason
-        on.after_answer = True
-        self.calls[on.id] = on
-        self._detach(call, a)
-        a.call = on
-        actions += self._end(call, cause, reason, by=None)
-        actions += self._tell_held(a, True)  # music until the new end answers (rule 11)
-        actions += a.indicate(Ind.UPDATE)
-        return actions + self._step(on, CE.DIAL, (number, None))
 
     def _on_cancel(self, call: Call, arg: tuple[Channel, str, str], old: CS) -> list[Action]:
         ch, _cause, reason = arg
@@ -562,6 +723,7 @@ class Switch:
             return []
         call.state = CS.ENDED
         call.cause = call.cause or cause
+        self.hunts.ended(call)
         actions: list[Action] = []
         for ch in call.ends():
             if ch.call is call:
@@ -601,6 +763,8 @@ class Switch:
             "end": self.clock.wall(),
             "reason": reason,
             "cause": call.cause or causes.NORMAL_CLEARING,
+            "redirected_from": call.redirected_from,
+            "redirect_reason": call.redirect_reason,
             "direction": "internal",
             **call.record,
         }

@@ -23,6 +23,7 @@ from skinnyctl.apps.voicemail.store import Message
 from skinnyctl.calls import Action
 from skinnyctl.calls.cdr import CdrStore, cdr_path
 from skinnyctl.calls.manager import CallManager
+from skinnyctl.calls.userstate import FORWARD_KINDS
 from skinnyctl.endpoints.sccp.stations import ButtonSlot
 from skinnyctl.site.model import Device, Site
 
@@ -200,6 +201,7 @@ class Commands:
                         "number": line.number,
                         "display_name": line.display_name,
                         "mwi": core.mwi.get(line.number, False),
+                        "forward": core.forwarding(line.number).to_dict(),
                         "state": _line_state(line.number, calls),
                         "configured_on": [d.name for d in site.devices_with_line(line.number)],
                         "registered_on": [
@@ -212,9 +214,13 @@ class Commands:
         return self._core(q)
 
     def cmd_calls(self) -> dict[str, Any]:
-        calls = self._core(self._calls)
+        calls, parked = self._core(lambda core: (self._calls(core), core.parking.parked()))
         relay = self.service.relay
-        return {"calls": calls, "rtp": relay.stats() if relay is not None else []}
+        return {
+            "calls": calls,
+            "parked": parked,
+            "rtp": relay.stats() if relay is not None else [],
+        }
 
     def cmd_trunks(self) -> list[dict[str, Any]]:
         sip = self.service.sip
@@ -261,6 +267,34 @@ class Commands:
 
         self.service.command(act)
         return {"line": line, "mwi": bool(on), "devices": devices}
+
+    def cmd_forward(self, line: str, target: str, kind: str = "all") -> dict[str, Any]:
+        """Forward ``line``'s calls of ``kind`` (all, busy, no_answer) to ``target``; "off"
+        stops forwarding them, "site" goes back to what site.toml says. Kept across
+        restarts in the state directory, never written to site.toml."""
+        site = self.service.site
+        if site.line(line) is None:
+            raise ControlError(
+                f"no line {line!r} in the site", valid=[ln.number for ln in site.lines]
+            )
+        if kind not in FORWARD_KINDS:
+            raise ControlError(f"no forward kind {kind!r}", valid=list(FORWARD_KINDS))
+        to: str | None = {"off": "", "site": None}.get(target.lower(), target)
+        if to == line:
+            raise ControlError(f"{line} cannot forward to itself")
+
+        def act(core: CallManager) -> list[Action]:
+            if to and core.switch.router.resolve(to) is None:
+                raise ControlError(
+                    f"{to} leads nowhere: no line, application or hunt group has that number "
+                    "and no trunk rule of the dial plan takes it",
+                    valid=["off", "site", *(ln.number for ln in site.lines if ln.number != line)],
+                )
+            return core.set_forward(line, kind, to)
+
+        self.service.command(act)
+        result: dict[str, Any] = self._core(lambda core: core.forwarding(line).to_dict())
+        return {"line": line, **result}
 
     # --- voicemail (skinnyctl voicemail ... while serve runs) ---------------------------------
 

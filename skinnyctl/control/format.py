@@ -196,19 +196,40 @@ def device(d: dict[str, Any]) -> str:
 
 def lines(data: list[dict[str, Any]]) -> str:
     return table(
-        ["line", "name", "state", "mwi", "registered on", "configured on"],
+        ["line", "name", "state", "mwi", "forwards", "registered on", "configured on"],
         [
             [
                 ln["number"],
                 ln["display_name"],
                 ln["state"],
                 ln["mwi"],
+                forwards(ln.get("forward") or {}),
                 [f"{r['device_name']}:{r['instance']}" for r in ln["registered_on"]],
                 ln["configured_on"],
             ]
             for ln in data
         ],
     )
+
+
+_FORWARD_NAMES = (("all", "all"), ("busy", "busy"), ("no_answer", "no answer"))
+
+
+def forwards(fwd: dict[str, Any]) -> str:
+    """A line's forwards in a few words: "all>1003*" (* = set at run time, not site.toml)."""
+    changed = set(fwd.get("set_at_run_time") or ())
+    out = []
+    for kind, name in _FORWARD_NAMES:
+        target = fwd.get("forward_" + kind)
+        if target:
+            extra = f" after {fwd.get('no_answer_timeout', 0):g}s" if kind == "no_answer" else ""
+            out.append(f"{name}>{target}{extra}{'*' if kind in changed else ''}")
+    return ", ".join(out)
+
+
+def forward(data: dict[str, Any]) -> str:
+    shown = forwards(data) or "no forward"
+    return f"line {data['line']}: {shown} (* = set at run time, kept across restarts)"
 
 
 def calls(data: dict[str, Any]) -> str:
@@ -245,6 +266,25 @@ def calls(data: dict[str, Any]) -> str:
             "relay port",
         ]
         out = [table(headers, rows)]
+    parked = data.get("parked") or []
+    if parked:
+        out.append("\nParked:")
+        out.append(
+            table(
+                ["slot", "call", "parked party", "parked by", "device", "since"],
+                [
+                    [
+                        p["slot"],
+                        p["call_id"],
+                        p["parked"],
+                        p["parker"],
+                        p["parker_device"],
+                        _time(p["since"]),
+                    ]
+                    for p in parked
+                ],
+            )
+        )
     rtp = data.get("rtp") or []
     if rtp:
         out.append("\nRTP relay:")

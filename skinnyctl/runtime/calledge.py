@@ -1,10 +1,11 @@
 """The edge side of the core's media, record and SIP actions (``calls.media``, ``sip.events``).
 
 The core chooses media ports itself and emits media actions (open, learn, bridge, music, echo,
-plays, recordings, conference mixing, codecs, DTMF) and WriteCdr; this applies them to the
-media engine (``media.Relay``) and the ``CdrStore``, on the core thread, in order, and hands
-the SIP commands to the SIP edge (``sip.edge.SipEdge.apply`` only queues them for its own
-thread: the core never waits on the network). Failures are
+plays, recordings, conference mixing, codecs, DTMF), WriteCdr and SaveState; this applies them
+to the media engine (``media.Relay``), the ``CdrStore`` and the run-time settings file
+(``statefile``), on the core thread, in order, and hands the SIP commands to the SIP edge
+(``sip.edge.SipEdge.apply`` only queues them for its own thread: the core never waits on the
+network). Failures are
 logged (a call without audio, a record not written) and never stop the server; a leg that
 cannot be opened is reported back to the core (``MediaFailed``) so it can take another port.
 What the engine reports later (a play or a recording ended, a digit arrived) comes from its
@@ -48,8 +49,11 @@ from skinnyctl.calls.media import (
     Sound,
     WriteCdr,
 )
+from skinnyctl.calls.userstate import SaveState
 from skinnyctl.media import Leg, Music, Prompt, Relay, Silence, Source, Tone
 from skinnyctl.sip.events import SipCommand
+
+from . import statefile
 
 log = logging.getLogger("skinnyctl.runtime.calls")
 
@@ -81,6 +85,7 @@ class CallEdge:
         self.relay = relay
         self.cdr = cdr
         self.post = post  # to the core's queue, from the engine's notifier thread
+        self.state_path: Path | None = None  # users' run-time settings (SaveState)
         self.sip = sip  # the SIP trunks' edge, when the site has trunks
         self._legs: dict[int, Leg] = {}  # media key -> the engine's leg
         self._keys: dict[int, int] = {}  # the engine's leg id -> media key
@@ -117,6 +122,10 @@ class CallEdge:
         if isinstance(a, WriteCdr):
             if self.cdr is not None:
                 self.cdr.submit(a.record)  # a writer thread: no fsync on the core thread
+            return
+        if isinstance(a, SaveState):
+            if self.state_path is not None:  # a few per day: written here, synchronously
+                statefile.save(self.state_path, a.data)
             return
         relay = self.relay
         if relay is None:

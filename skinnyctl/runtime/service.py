@@ -24,6 +24,7 @@ from skinnyctl.apps.voicemail.store import voicemail_dir
 from skinnyctl.calls import Action, Clock, Event, SystemClock
 from skinnyctl.calls.cdr import CdrStore, cdr_path
 from skinnyctl.calls.manager import CallManager
+from skinnyctl.calls.userstate import state_path
 from skinnyctl.control.protocol import ControlError, default_socket
 from skinnyctl.control.server import ControlServer
 from skinnyctl.errors import UserError
@@ -34,6 +35,7 @@ from skinnyctl.site.discovered import DiscoveredDevices
 from skinnyctl.site.model import Site, Trunk
 from skinnyctl.tftp.server import TftpService
 
+from . import statefile
 from .bus import EventBus
 from .limits import raise_nofile
 from .server import SccpServer
@@ -78,10 +80,13 @@ class Service:
         self.clock = clock or SystemClock()
         self.bus = EventBus()
         self.discovered = DiscoveredDevices()
-        self.core = CallManager(site, self.clock)
+        # forwards, DND, HLog set from phones or the control API survive restarts
+        settings = state_path(site)
+        self.core = CallManager(site, self.clock, state=statefile.load(settings))
         self.sccp = SccpServer(
             site, clock=self.clock, bus=self.bus, discovered=self.discovered, core=self.core
         )
+        self.sccp.call_edge.state_path = settings
         self.tftp: TftpService | None = None
         self.relay: Relay | None = None  # the call layer drives it through SccpServer.call_edge
         self.cdr: CdrStore | None = None

@@ -174,6 +174,8 @@ class SoftKeyEventValue(IntEnum):
     GROUP_PICKUP = 18
     DND = 19
     IDIVERT = 20
+    BARGE = 21  # skinnyctl's template goes on (answers.SOFTKEY_EVENT): events 21, 22
+    HLOG = 22
 
 
 class Label(IntEnum):

@@ -9,57 +9,36 @@ or named by a test that shows its effect.
 
 from __future__ import annotations
 
-from skinnyctl.site.locate import Path as KeyPath
-from skinnyctl.site.model import Site
+from dataclasses import fields
 
-# key (dotted, list indexes left out) -> why it does nothing yet
-NOT_YET: dict[str, str] = {
-    "lines.forward_all": "call forwarding is not built yet",
-    "lines.forward_busy": "call forwarding is not built yet",
-    "lines.forward_no_answer": "call forwarding is not built yet",
-    "lines.no_answer_timeout": "call forwarding is not built yet",
-}
+from skinnyctl.site.locate import Path as KeyPath
+from skinnyctl.site.model import Line, Site
+
+# key of [[lines]] (dotted, list indexes left out) -> why it does nothing yet
+NOT_YET: dict[str, str] = {}
 
 # feature button values and softkey names the phones show but that answer "Key is not active"
 FEATURES_NOT_YET: dict[str, str] = {
-    "dnd": "do not disturb is not built yet",
-    "forward_all": "call forwarding is not built yet",
-    "park": "call park is not built yet",
-    "pickup": "call pick-up is not built yet",
-    "group_pickup": "call pick-up is not built yet",
     "conference": "conferences are not built yet",
 }
 SOFTKEYS_NOT_YET: dict[str, str] = {
-    "CFwdAll": "call forwarding is not built yet",
-    "CFwdBusy": "call forwarding is not built yet",
-    "CFwdNoAnswer": "call forwarding is not built yet",
     "Info": "the Info key has nothing to show",
     "Confrn": "conferences are not built yet",
     "Join": "conferences are not built yet",
     "MeetMe": "conferences are not built yet",
-    "Park": "call park is not built yet",
-    "PickUp": "call pick-up is not built yet",
-    "GPickUp": "call pick-up is not built yet",
-    "DND": "do not disturb is not built yet",
-    "iDivert": "divert to voicemail is not built yet",
 }
 
 
 def no_effect(site: Site) -> list[tuple[KeyPath, str, str]]:
     """Where ``site`` sets something that does nothing yet: (key path, message, hint)."""
     out: list[tuple[KeyPath, str, str]] = []
-    defaults = {
-        "forward_all": "",
-        "forward_busy": "",
-        "forward_no_answer": "",
-        "no_answer_timeout": 0.0,
-    }
+    defaults = {f.name: f.default for f in fields(Line)}
+    unbuilt = [(d.partition(".")[2], w) for d, w in NOT_YET.items() if d.startswith("lines.")]
     for i, line in enumerate(site.lines):
-        for key, default in defaults.items():
-            why = NOT_YET.get(f"lines.{key}")
-            if why and getattr(line, key) != default:
+        for key, because in unbuilt:
+            if getattr(line, key) != defaults[key]:
                 out.append(
-                    (("lines", i, key), f"{key} of line {line.number} has no effect: {why}", "")
+                    (("lines", i, key), f"{key} of line {line.number} has no effect: {because}", "")
                 )
     for d, device in enumerate(site.devices):
         for b, button in enumerate(device.buttons):

@@ -24,7 +24,7 @@ from typing import Any, TypeGuard
 import tomlkit
 import tomlkit.exceptions
 
-from skinnyctl.site import catalog, timezones, vendorconfig
+from skinnyctl.site import catalog, office, timezones, vendorconfig
 from skinnyctl.site.files import (
     MOH_LIMIT,
     UNIX_PATH_MAX,
@@ -63,6 +63,8 @@ BUTTON_KINDS = ("line", "speed_dial", "service_url", "feature")
 FEATURES = (
     "dnd",
     "forward_all",
+    "forward_busy",
+    "forward_no_answer",
     "park",
     "pickup",
     "group_pickup",
@@ -71,6 +73,9 @@ FEATURES = (
     "voicemail",
     "hold",
     "transfer",
+    "hlog",
+    "barge",
+    "idivert",
 )
 DHCP_FLAVOURS = ("isc", "dnsmasq", "kea", "udhcpd")
 # Names other systems use for our keys, for "did you mean" hints.
@@ -658,6 +663,8 @@ def _devices(r: _Reader, raw: Any, lines: list[Line], sets: Iterable[str]) -> li
         "ip",
         "vendor_config",
         "provision",
+        "dnd",
+        "auto_answer",
     ]
     sets = list(sets)
     for path, t in _aot(r, raw, "devices"):
@@ -763,6 +770,16 @@ def _devices(r: _Reader, raw: Any, lines: list[Line], sets: Iterable[str]) -> li
         provision = r.get(t, path, "provision", bool, True, "true or false")
         if model and model.family == "ata" and provision:
             _refuse_ata(r, (*path, "model"), model)
+        dnd = r.get(t, path, "dnd", str, "reject", '"reject" or "silent"')
+        if dnd not in ("reject", "silent"):
+            r.problem(
+                (*path, "dnd"),
+                f"dnd = '{dnd}' is not a do-not-disturb mode",
+                'write "reject" (callers get busy or the line\'s forward_busy) or "silent" '
+                "(the phone shows calls without ringing)",
+            )
+            dnd = "reject"
+        auto_answer = r.get(t, path, "auto_answer", bool, False, "true or false")
         if mac and model:
             devices.append(
                 Device(
@@ -776,6 +793,8 @@ def _devices(r: _Reader, raw: Any, lines: list[Line], sets: Iterable[str]) -> li
                     ip=ip,
                     vendor_config=vendor,
                     provision=provision,
+                    dnd=dnd,
+                    auto_answer=auto_answer,
                 )
             )
     return devices
@@ -1308,8 +1327,9 @@ def _trunks(r: _Reader, raw: Any, base_dir: Path) -> list[Trunk]:
     return trunks
 
 
-def _inbound(r: _Reader, raw: Any, lines: list[Line]) -> list[Inbound]:
-    numbers = [ln.number for ln in lines]
+def _inbound(r: _Reader, raw: Any, lines: list[Line], groups: list[str]) -> list[Inbound]:
+    """``groups``: hunt group numbers, which a DID may ring too."""
+    numbers = [ln.number for ln in lines] + groups
     out: list[Inbound] = []
     seen: dict[str, KeyPath] = {}
     for path, t in _aot(r, raw, "inbound"):
@@ -1335,7 +1355,9 @@ def _inbound(r: _Reader, raw: Any, lines: list[Line]) -> list[Inbound]:
             near = difflib.get_close_matches(target, numbers, n=3)
             r.problem(
                 (*path, "target") if "target" in t else path,
-                f"target {target} is not a line" if target else "this inbound entry has no target",
+                f"target {target} is not a line or a hunt group"
+                if target
+                else "this inbound entry has no target",
                 (f"did you mean {' or '.join(near)}? " if near else "")
                 + ("defined lines: " + ", ".join(numbers) if numbers else "define [[lines]]"),
             )
@@ -1881,6 +1903,8 @@ TOP_LEVEL = (
     "trunks",
     "inbound",
     "voicemail",
+    "hunt_groups",
+    "park",
 )
 
 
@@ -1983,13 +2007,16 @@ def parse_site(text: str, path: Path | None = None) -> Site:
     applications = _applications(r, doc.get("applications"), lines)
     base_dir = path.parent if path else Path.cwd()
     trunks = _trunks(r, doc.get("trunks"), base_dir)
-    inbound = _inbound(r, doc.get("inbound"), lines)
+    groups = office.hunt_groups(r, doc.get("hunt_groups"), lines)
+    inbound = _inbound(r, doc.get("inbound"), lines, [g.number for g in groups])
     server = replace(server, emergency=_emergency(r, doc.get("server"), trunks))
     _check_external_numbers(r, doc.get("lines"))
     _check_trunk_references(r, doc.get("dialplan"), trunks)
     voicemail = _voicemail(
         r, doc.get("voicemail"), doc.get("lines"), doc.get("applications"), base_dir
     )
+    parking = office.park(r, doc.get("park"))
+    office.check(r, doc, server, lines, applications, groups, parking, dialplan)
     _cross_checks(r, doc, server, dhcp)
     _trunk_port_checks(r, server, doc.get("trunks"))
     if path is not None:
@@ -2010,6 +2037,8 @@ def parse_site(text: str, path: Path | None = None) -> Site:
         trunks=tuple(trunks),
         inbound=tuple(inbound),
         voicemail=voicemail,
+        hunt_groups=tuple(groups),
+        park=parking,
     )
 
 

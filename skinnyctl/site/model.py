@@ -17,8 +17,12 @@ MediaMode = Literal["relay", "direct"]
 DialAction = Literal["wait", "process", "drop", "trunk"]
 ButtonKind = Literal["line", "speed_dial", "service_url", "feature"]
 DhcpFlavour = Literal["isc", "dnsmasq", "kea", "udhcpd"]
-ApplicationKind = Literal["echo", "music", "voicemail"]
+ApplicationKind = Literal["echo", "music", "voicemail", "park"]
+# what [[applications]] may name; "park" numbers come from [park] slots
 APPLICATION_KINDS: tuple[ApplicationKind, ...] = ("echo", "music", "voicemail")
+DndMode = Literal["reject", "silent"]
+HuntStrategy = Literal["ring_all", "linear", "round_robin", "longest_idle"]
+HUNT_STRATEGIES: tuple[HuntStrategy, ...] = ("ring_all", "linear", "round_robin", "longest_idle")
 
 # The seed's default soft key sets (mod_skinny conf/skinny_profiles/internal.xml). "" leaves a
 # slot blank. Order of the sets is the SoftKeySetIndex order (sccp-protocol.md §6.3).
@@ -59,6 +63,8 @@ SOFTKEY_NAMES: tuple[str, ...] = (
     "GPickUp",
     "DND",
     "iDivert",
+    "Barge",  # shared line: take over the call connected on another device (issue 16)
+    "HLog",  # log this phone in or out of its hunt groups
 )
 
 
@@ -107,14 +113,17 @@ class Line:
     voicemail_box: str = ""
     mwi: bool = False  # message waiting at start-up
     label: str = ""  # default label of buttons carrying this line
-    # room for later per-line options: ring behaviour, forwarding
     ring_on_idle: bool = True
     ring_on_active: bool = True
     busy_trigger: int = 0  # calls before busy; 0 = no limit
+    # forwards (calls.forward); users override them at run time (calls.userstate)
     forward_all: str = ""
     forward_busy: str = ""
     forward_no_answer: str = ""
-    no_answer_timeout: float = 0.0
+    no_answer_timeout: float = 20.0  # seconds of ringing before forward_no_answer
+    pickup_group: str = ""  # lines with the same value pick up each other's calls
+    auto_answer: bool = False  # calls are answered at once on an idle phone's speaker
+    intercom: str = ""  # an intercom line: off-hook dials this, the far phone answers muted
     external_number: str = ""  # presented to a trunk's far end; "" = the trunk's caller_id
 
     @property
@@ -144,6 +153,8 @@ class Device:
     ip: str = ""  # DHCP reservation, optional
     vendor_config: tuple[tuple[str, str], ...] = ()  # per-device vendorConfig overrides
     provision: bool = True  # False: no config file is written; the phone is set up by hand
+    dnd: DndMode = "reject"  # what do-not-disturb does on it: refuse calls or ring silently
+    auto_answer: bool = False  # calls are answered at once on its speaker when it is idle
 
     @property
     def name(self) -> str:
@@ -178,6 +189,27 @@ class Application:
     number: str
     kind: ApplicationKind
     name: str = ""  # what the caller's display shows; default: the kind
+
+
+@dataclass(frozen=True)
+class HuntGroup:
+    """A number that rings a list of lines (``[[hunt_groups]]``, ``calls.hunt``)."""
+
+    number: str
+    members: tuple[str, ...]  # line numbers, in the order linear hunting tries them
+    name: str = ""
+    strategy: HuntStrategy = "linear"
+    member_timeout: float = 10.0  # seconds each member rings (not ring_all)
+    hunt_timeout: float = 60.0  # seconds before the call goes to ``final``
+    final: str = ""  # where an unanswered call goes: a line, voicemail, a group; "" = busy
+
+
+@dataclass(frozen=True)
+class Park:
+    """``[park]``: the slots a call is parked on, and how long it may stay."""
+
+    slots: tuple[str, ...] = ()
+    timeout: float = 60.0  # then it rings the parker again; 0 = never
 
 
 @dataclass(frozen=True)
@@ -319,6 +351,8 @@ class Site:
     trunks: tuple[Trunk, ...] = ()
     inbound: tuple[Inbound, ...] = ()
     voicemail: Voicemail = field(default_factory=Voicemail)
+    hunt_groups: tuple[HuntGroup, ...] = ()
+    park: Park = field(default_factory=Park)
 
     def __post_init__(self) -> None:
         lines: dict[str, Line] = {}
@@ -350,6 +384,9 @@ class Site:
         if key.startswith("SEP"):
             key = key[3:]
         return self._devices_by_mac.get(key)
+
+    def hunt_group(self, number: str) -> HuntGroup | None:
+        return next((g for g in self.hunt_groups if g.number == number), None)
 
     def trunk(self, name: str) -> Trunk | None:
         return next((t for t in self.trunks if t.name == name), None)

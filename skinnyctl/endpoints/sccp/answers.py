@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Callable
 
+from skinnyctl.calls.forward import Forwarding
 from skinnyctl.sccp import (
     ButtonTemplate,
     ConfigStat,
@@ -76,6 +78,8 @@ _BUTTON_TYPE = {
 FEATURE_IDS: dict[str, StimulusType] = {
     "dnd": StimulusType.DO_NOT_DISTURB,
     "forward_all": StimulusType.FORWARD_ALL,
+    "forward_busy": StimulusType.FORWARD_BUSY,
+    "forward_no_answer": StimulusType.FORWARD_NO_ANSWER,
     "park": StimulusType.CALL_PARK,
     "pickup": StimulusType.CALL_PICKUP,
     "group_pickup": StimulusType.GROUP_CALL_PICKUP,
@@ -84,11 +88,16 @@ FEATURE_IDS: dict[str, StimulusType] = {
     "voicemail": StimulusType.VOICEMAIL,
     "hold": StimulusType.HOLD,
     "transfer": StimulusType.TRANSFER,
+    "hlog": StimulusType.HUNT_GROUP,
+    "barge": StimulusType.FEATURE,
+    "idivert": StimulusType.FEATURE,
 }
 
 FEATURE_TITLES: dict[str, str] = {
     "dnd": "Do Not Disturb",
     "forward_all": "Forward All",
+    "forward_busy": "Forward Busy",
+    "forward_no_answer": "Forward No Answer",
     "park": "Park",
     "pickup": "Pickup",
     "group_pickup": "Group Pickup",
@@ -97,6 +106,9 @@ FEATURE_TITLES: dict[str, str] = {
     "voicemail": "Voicemail",
     "hold": "Hold",
     "transfer": "Transfer",
+    "hlog": "Hunt Group",
+    "barge": "Barge",
+    "idivert": "iDivert",
 }
 
 
@@ -135,11 +147,15 @@ def speed_dial_stat(station: Station, instance: int) -> SpeedDialStat:
     )
 
 
-def forward_stat(station: Station, instance: int) -> ForwardStat:
+def forward_stat(station: Station, instance: int, fwd: Forwarding | None = None) -> ForwardStat:
+    """A line's forwards: ``fwd`` as they apply now (run-time settings included), else the
+    line's site.toml keys."""
     line = station.line_at(instance)
     if line is None:
         return ForwardStat(line_number=instance)
-    fa, fb, fn = line.forward_all, line.forward_busy, line.forward_no_answer
+    if fwd is None:
+        fwd = Forwarding(line.forward_all, line.forward_busy, line.forward_no_answer)
+    fa, fb, fn = fwd.all, fwd.busy, fwd.no_answer
     return ForwardStat(
         active_forward=int(bool(fa or fb or fn)),
         line_number=instance,
@@ -164,7 +180,10 @@ def service_url_stat(station: Station, instance: int) -> ServiceURLStat:
     )
 
 
-def feature_stat(station: Station, instance: int) -> FeatureStat:
+def feature_stat(
+    station: Station, instance: int, status: Callable[[Station, str], int] | None = None
+) -> FeatureStat:
+    """A feature button: its kind, title and (``status``) whether it is lit."""
     slot = station.slot("feature", instance)
     if slot is None:
         return FeatureStat(feature_index=instance, feature_id=StimulusType.FEATURE)
@@ -173,7 +192,7 @@ def feature_stat(station: Station, instance: int) -> FeatureStat:
         feature_index=instance,
         feature_id=FEATURE_IDS.get(b.feature, StimulusType.FEATURE),
         feature_text_label=b.label or FEATURE_TITLES.get(b.feature, b.feature),
-        feature_status=0,
+        feature_status=status(station, b.feature) if status is not None else 0,
     )
 
 
@@ -214,7 +233,7 @@ def _is_ipv4(text: str) -> bool:
 # Built-in label ids of the template keys, in template order: events 1-18 use labels 1-18,
 # DND is label 63 and iDivert label 80 (mod_skinny's template, §4.24).
 _SOFTKEY_LABEL_IDS = {name: i for i, name in enumerate(SOFTKEY_NAMES[:18], start=1)}
-_SOFTKEY_LABEL_IDS.update({"DND": 63, "iDivert": 80})
+_SOFTKEY_LABEL_IDS.update({"DND": 63, "iDivert": 80, "Barge": 67, "HLog": 92})
 
 # Template position (1-based) == softkey event number (SoftKeyEventValue).
 SOFTKEY_EVENT: dict[str, int] = {name: i for i, name in enumerate(SOFTKEY_NAMES, start=1)}

@@ -74,6 +74,12 @@ Plane state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
    the far end's ring-back or announcement is what the caller hears until the answer.
 15. Who a call is with (CallInfo): a number of the site (line, application) is shown with the
    site's name for it; any other far end (a trunk's caller) with the name its channel carries.
+16. Office features (forward, DND, pick-up, park, HLog, Barge, iDivert, intercom, auto-answer)
+   live in ``features.py`` with their own rules; here they are hooks: ``_feature`` hands it
+   the keys, a DIALING plane may collect digits for a feature (``PhoneChannel.collect``)
+   instead of a call, offers and ring-ins ask it (DND, hunt login, auto-answer, why a
+   redirected call rings), and BARGE (a REMOTE plane takes the connected call over; the
+   other device's plane is ELSEWHERE) has table handlers there.
 """
 
 from __future__ import annotations
@@ -200,6 +206,7 @@ class Ev(Enum):
     FAR_FAILED = "far_failed"  # the call failed before the answer (busy, unknown number...)
     FAR_HOLD = "far_hold"  # shared line: the device carrying the call held it
     FAR_RESUME = "far_resume"  # ... resumed it (or another device picked it up)
+    BARGE = "barge"  # shared line: take over the call connected on another device (rule 16)
 
 
 D, RO, RI, CO, HO, FA, RE, RH, G = (
@@ -241,6 +248,7 @@ TABLE: dict[tuple[PS, Ev], tuple[PS, str]] = {
     (CO, Ev.FAR_END): (G, "gone"),
     (CO, Ev.FAR_ANSWER): (CO, "far_answer"),  # a transferee already talking (blind transfer)
     (CO, Ev.FAR_UPDATE): (CO, "update"),
+    (CO, Ev.ELSEWHERE): (RE, "barged"),  # another device of the line barged in (rule 16)
     (HO, Ev.RESUME): (CO, "resume"),
     (HO, Ev.TIMEOUT): (HO, "hold_reminder"),
     (HO, Ev.HANGUP): (G, "hang_up"),
@@ -253,6 +261,7 @@ TABLE: dict[tuple[PS, Ev], tuple[PS, str]] = {
     (RE, Ev.FAR_END): (G, "gone"),
     (RE, Ev.FAR_HOLD): (RH, "remote_hold"),
     (RE, Ev.FAR_UPDATE): (RE, "update"),
+    (RE, Ev.BARGE): (RE, "barge"),  # the handler takes the call (CONNECTED) or says why not
     (RH, Ev.FAR_RESUME): (RE, "remote_resume"),
     (RH, Ev.RESUME): (RH, "pickup"),  # shared line: take over the held call here (§7.5)
     (RH, Ev.FAR_END): (G, "gone"),
@@ -283,6 +292,7 @@ class Plane:
     moh_only: bool = False  # direct media: its media leg exists only for that music
     smt: tuple[str, int] | None = None  # where StartMediaTransmission told it to send
     codec: int = int(Codec.G711_ULAW_64K)
+    muted: bool = False  # an intercom call answered one way: nothing sent until talk-back
 
     @property
     def device(self) -> str:
@@ -302,6 +312,8 @@ class PhoneChannel(Channel):
         self.transfer_from: PhoneChannel | None = None  # a consultation: the held end
         self.consult: PhoneChannel | None = None  # the held end: its consultation
         self.last_device = ""
+        # digits dialled on it are for a feature (a forward target...), not a call (rule 16)
+        self.collect: Callable[[Plane, str | None], list[Action]] | None = None
 
     @property
     def media_key(self) -> int | None:
@@ -339,6 +351,9 @@ class Phones:
         self._last: dict[str, str] = {}  # device name -> last number dialled (Redial)
         switch.endpoints[Kind.PHONE] = self
         switch.native[Kind.PHONE] = self._native_join
+        from .features import PhoneFeatures  # it builds on this module
+
+        self.features: PhoneFeatures = PhoneFeatures(self)
 
     def reload(self, site: Site) -> list[Action]:
         """A new site: dialplan, numbers, names, media mode apply to the next calls; calls in
@@ -473,19 +488,33 @@ class Phones:
             return Refused(causes.USER_NOT_REGISTERED, f"no device of {number} is registered")
         if line is not None and line.busy_trigger and self._calls_on(number) >= line.busy_trigger:
             return Refused(causes.USER_BUSY, f"{number} has {line.busy_trigger} calls")
+        kept = self.features.carriers(route, carriers)  # DND, hunt login (rule 16)
+        if isinstance(kept, Refused):
+            return kept
         ch = PhoneChannel(self.switch.refs(), self, number, route.name)
-        ch.carriers = carriers
+        ch.carriers = kept
         return ch
 
     def start(self, ch: Channel) -> list[Action]:
         assert isinstance(ch, PhoneChannel)
         actions: list[Action] = []
+        auto, muted = self.features.auto_answer(ch)  # it answers at once, unrung (rule 16)
+        answering = None
         for st, instance in ch.carriers:
             plane = self._new_plane(st, instance, ch.number, RI, ch)
-            actions += self._ringin_block(plane)
+            if st is auto:
+                answering = plane
+            else:
+                actions += self._ringin_block(plane)
             actions.append(self._event(plane))
         ch.carriers = []
-        return actions + self.switch.alerting(ch)
+        actions += self.switch.alerting(ch)
+        if answering is not None and answering.state is RI:
+            log.info("%s answers %s automatically", answering.st.label, ch.number)
+            if muted:
+                actions += self.features.answered_muted(answering)
+            actions += self._step(answering, Ev.ANSWER)
+        return actions
 
     def indicate(self, ch: Channel, ind: Ind, arg: Any = None) -> list[Action]:
         assert isinstance(ch, PhoneChannel)
@@ -544,7 +573,8 @@ class Phones:
         new_state, handler = entry
         old = plane.state
         actions = self._set_state(plane, new_state)
-        actions += getattr(self, "_on_" + handler)(plane, arg, old)
+        run = getattr(self, "_on_" + handler, None) or getattr(self.features, "_on_" + handler)
+        actions += run(plane, arg, old)
         return actions
 
     def _set_state(self, plane: Plane, state: PS) -> list[Action]:
@@ -560,8 +590,9 @@ class Phones:
         plane = self._plane_of(st, msg.call_reference)
         if plane is not None and plane.state is RI and self._active(st) is None:
             return self._step(plane, Ev.ANSWER)
-        if self._active(st) is not None:
-            return []  # already off-hook (e.g. NewCall then the handset)
+        active = self._active(st)
+        if active is not None:  # already off-hook (NewCall then the handset), or intercom
+            return self.features.talk_back(active)
         ringing = self._first(st, RI, msg.line_instance)
         if ringing is not None:
             return self._step(ringing, Ev.ANSWER)
@@ -640,7 +671,7 @@ class Phones:
             if active is None and held is not None:
                 return self._step(held, Ev.RESUME)
             if active is not None and active.line == inst:
-                return []
+                return self.features.talk_back(active)
             return self._new_call(st, inst, autodial=True)
         if s == T.NEW_CALL:
             return self._new_call(st, inst, autodial=True)
@@ -668,6 +699,9 @@ class Phones:
             return self._step(held, Ev.RESUME) if held and target is None else []
         if name == "transfer":
             return self._transfer(target)
+        done = self.features.press(st, name, line, plane)  # rule 16
+        if done is not None:
+            return done
         log.info("%s: %s is not active", st.label, name)
         return [Send(st.conn, DisplayNotify(timeout=5, text=label(Label.KEY_IS_NOT_ACTIVE)))]
 
@@ -750,6 +784,7 @@ class Phones:
         dial: str | None = None,
         autodial: bool = False,
         features: bool = False,
+        collect: Callable[[Plane, str | None], list[Action]] | None = None,
     ) -> list[Action]:
         instance, number = self._line(st, line)
         if number is None:
@@ -758,6 +793,9 @@ class Phones:
         active = self._active(st)
         if active is not None and active.state is D and not active.digits and dial:
             return self._step(active, Ev.ROUTE, dial)  # off-hook and empty: use it (§7.11)
+        if active is not None and active.state is D and not active.digits and collect:
+            active.ch.collect = collect  # off-hook and empty: collect on it
+            return []
         actions = self._make_room(st)
         line_cfg = self.site.line(number)
         ch = PhoneChannel(
@@ -766,6 +804,7 @@ class Phones:
         plane = self._new_plane(st, instance, number, D, ch)
         ch.active = plane
         ch.last_device = st.name
+        ch.collect = collect
         self.switch.originate(ch)
         keys = SoftKeySetIndex.OFF_HOOK_WITH_FEATURES if features else SoftKeySetIndex.OFF_HOOK
         L, C = plane.line, plane.ref
@@ -783,8 +822,8 @@ class Phones:
             ),
         )
         actions.append(self._event(plane))
-        if dial is None and autodial and self.site.server.autodial and not features:
-            dial = self.site.server.autodial
+        if dial is None and autodial and not features and not collect:
+            dial = self.features.intercom_target(number) or self.site.server.autodial or None
         if dial:
             return actions + self._step(plane, Ev.ROUTE, dial)
         self._arm_off_hook(plane)
@@ -852,6 +891,8 @@ class Phones:
         """Routing (§7.3 end, then the switch): the phone shows what was dialled; the switch's
         answer (ALERTING, ANSWER or HANGUP with a cause) moves the plane on."""
         plane.deadline = None
+        if plane.ch.collect is not None:  # digits for a feature, not a call (rule 16)
+            return plane.ch.collect(plane, number)
         dialled = number if number is not None else plane.digits
         plane.digits = dialled
         call = plane.ch.call
@@ -1025,17 +1066,23 @@ class Phones:
         if held is None or held.state is not HO or ch.consult is not None:
             log.info("%s: nothing to pick up on line %s", plane.st.label, plane.number)
             return []
-        actions = self._set_state(plane, CO)
-        actions += self._make_room(plane.st, keep=plane)
-        ch.active = plane
-        ch.last_device = plane.device
-        actions += self._seize(plane)
-        actions += self._connected_block(plane)
+        actions = self._take_over(plane)
         actions += self.switch.resume(ch)
         actions += self._step(held, Ev.ELSEWHERE)
         actions += self._tell_sharers(plane, Ev.FAR_RESUME)
         log.info("%s picked up line %s from %s", plane.st.label, ch.number, held.device)
         return actions
+
+    def _take_over(self, plane: Plane) -> list[Action]:
+        """``plane``'s device carries its channel's call from now (a shared line's call picked
+        up or barged into here): connected, with its own media."""
+        ch = plane.ch
+        actions = self._set_state(plane, CO)
+        actions += self._make_room(plane.st, keep=plane)
+        ch.active = plane
+        ch.last_device = plane.device
+        actions += self._seize(plane)
+        return actions + self._connected_block(plane)
 
     def _on_taken(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
         """The call this device held was picked up on another one: it shows it in use."""
@@ -1190,17 +1237,20 @@ class Phones:
             x.state in _ACTIVE or x.state is HO for x in self._on(plane.st) if x is not plane
         )
         L, C = plane.line, plane.ref
+        why = self.features.ringin_prompt(plane)  # a redirected call says why (rule 16)
         actions = self._to(
             plane,
             self._state(plane, CallStateValue.RING_IN),
             self._keys(plane, SoftKeySetIndex.RING_IN),
-            self._prompt(plane, label(Label.FROM, " " + number)),
+            self._prompt(plane, why or label(Label.FROM, " " + number)),
             self._info_for(plane),
             SetLamp(stimulus=StimulusType.LINE, stimulus_instance=L, lamp_mode=LampMode.BLINK),
         )
         ring = line is None or (line.ring_on_active if busy else line.ring_on_idle)
+        silent = self.features.silent(plane.st)  # do not disturb, silent mode
+        ring = ring and not silent
         active = self._active(plane.st)
-        if busy and active is not None:
+        if busy and active is not None and not silent:
             # call waiting: a tone on the active call instead of the ringer (§7.4)
             return actions + self._call_waiting_tone(active)
         mode = RingType.INSIDE if ring else RingType.FLASH_ONLY
@@ -1248,7 +1298,7 @@ class Phones:
                 line_instance=L,
                 call_reference=plane.ref,
                 soft_key_set_index=SoftKeySetIndex.IN_USE_HINT,
-                valid_key_mask=0x0002,
+                valid_key_mask=0xFFFF,  # Barge may be there
             ),
             self._prompt(plane, label(Label.IN_USE_REMOTE)),
             _ringer_off(L, plane.ref),
@@ -1280,6 +1330,8 @@ class Phones:
         if active:
             actions += self._to(plane, SetSpeakerMode(speaker_mode=SpeakerMode.OFF))
         actions += self._to(plane, _ringer_off(0, 0))
+        if not rest:  # idle again: what its features show (DND, forwarded...)
+            actions += self._to(plane, *self.features.idle(plane))
         return actions + self._rering(plane.st, except_plane=plane)
 
     def _rering(self, st: Station, except_plane: Plane) -> list[Action]:
@@ -1409,7 +1461,7 @@ class Phones:
         return [MediaClose(plane.ref)]
 
     def _smt(self, plane: Plane, to: tuple[str, int]) -> list[Action]:
-        if plane.smt == to:
+        if plane.smt == to or plane.muted:  # a muted intercom call sends nothing (rule 16)
             return []
         actions: list[Action] = []
         C = plane.ref
@@ -1602,12 +1654,15 @@ class Phones:
         if ch is call.a:
             far = call.far(ch)
             if far is None:
-                return self._info(plane, plane.number, call.called, True)
-            return self._info(plane, plane.number, far.number, True, called_name=far.name)
+                called = call.routed_to or call.called  # where it rings now (forwarded...)
+                return self._info(plane, plane.number, called, True, via=call)
+            return self._info(plane, plane.number, far.number, True, called_name=far.name, via=call)
         caller = call.a
         if caller is None:
-            return self._info(plane, "", plane.number, outbound=False)
-        return self._info(plane, caller.number, plane.number, False, calling_name=caller.name)
+            return self._info(plane, "", plane.number, outbound=False, via=call)
+        return self._info(
+            plane, caller.number, plane.number, False, calling_name=caller.name, via=call
+        )
 
     def _info(
         self,
@@ -1617,9 +1672,13 @@ class Phones:
         outbound: bool,
         calling_name: str = "",
         called_name: str = "",
+        via: Call | None = None,
     ) -> CallInfo:
         """``*_name``: what the far channel calls itself, for a number not of the site
-        (rule 15)."""
+        (rule 15). ``via``: the call, when it was redirected (forwarded, hunt group, pick-up,
+        park): its redirect fields are shown, an inbound one as a forwarded call (rule 16)."""
+        redirect = self.features.redirect_fields(via)
+        call_type = 2 if outbound else (3 if redirect else 1)
         return CallInfo(
             calling_party_name=self._name(calling, calling_name)[:39],
             calling_party=calling[:23],
@@ -1627,9 +1686,10 @@ class Phones:
             called_party=called[:23],
             line_instance=plane.line,
             call_reference=plane.ref,
-            call_type=2 if outbound else 1,
+            call_type=call_type,
             call_instance=1,
             call_security_status=1,
+            **redirect,
         )
 
     def _name(self, number: str, given: str = "") -> str:
@@ -1739,6 +1799,8 @@ _SOFTKEY_FEATURES: dict[int, str] = {
     SoftKeyEventValue.GROUP_PICKUP: "group_pickup",
     SoftKeyEventValue.DND: "dnd",
     SoftKeyEventValue.IDIVERT: "idivert",
+    SoftKeyEventValue.BARGE: "barge",
+    SoftKeyEventValue.HLOG: "hlog",
 }
 _STIMULUS_FEATURES: dict[int, str] = {
     StimulusType.FORWARD_ALL: "forward_all",
@@ -1754,7 +1816,7 @@ _STIMULUS_FEATURES: dict[int, str] = {
     StimulusType.CONF_LIST: "conference_list",
     StimulusType.REMOVE_LAST_PARTICIPANT: "remove_last_participant",
     StimulusType.CALLBACK: "callback",
-    StimulusType.HUNT_GROUP: "hunt_group_login",
+    StimulusType.HUNT_GROUP: "hlog",
     StimulusType.PARKING_LOT: "parking_lot",
 }
 

@@ -68,6 +68,7 @@ from skinnyctl.calls.events import (
     Send,
     SetVersion,
 )
+from skinnyctl.calls.forward import Forwarding
 from skinnyctl.ratelog import RateLimitedLog
 from skinnyctl.sccp import (
     AccessoryStatus,
@@ -191,6 +192,17 @@ class CallLayer(Protocol):
         ...
 
 
+class DeviceFeatures(Protocol):
+    """What a phone's office features (endpoints/sccp/features.py) add to its registration:
+    forwards and feature-button states as they are now, and what to show once registered."""
+
+    def forwarding(self, number: str) -> Forwarding: ...
+
+    def feature_status(self, st: Station, feature: str) -> int: ...
+
+    def shown(self, st: Station) -> list[Message]: ...
+
+
 class NoCalls:
     """No call layer (registration alone, as in some tests): takes no message."""
 
@@ -235,6 +247,7 @@ class Registrar:
         self.site = site
         self.clock = clock
         self.calls: CallLayer = calls or NoCalls()
+        self.features: DeviceFeatures | None = None  # set with the phone endpoint
         self.heard = heard
         self.stations = Stations()
         # Connections refused by the rules, by reason (status shows them).
@@ -256,12 +269,17 @@ class Registrar:
             SpeedDialStatReq: lambda st, m: [
                 Send(st.conn, answers.speed_dial_stat(st, m.speed_dial_number))
             ],
-            ForwardStatReq: lambda st, m: [Send(st.conn, answers.forward_stat(st, m.line_number))],
+            ForwardStatReq: self._forward_stat,
             ServiceURLStatReq: lambda st, m: [
                 Send(st.conn, answers.service_url_stat(st, m.service_url_index))
             ],
             FeatureStatReq: lambda st, m: [
-                Send(st.conn, answers.feature_stat(st, m.feature_index))
+                Send(
+                    st.conn,
+                    answers.feature_stat(
+                        st, m.feature_index, self.features.feature_status if self.features else None
+                    ),
+                )
             ],
             ConfigStatReq: lambda st, m: [Send(st.conn, answers.config_stat(st))],
             TimeDateReq: lambda st, m: [
@@ -661,10 +679,17 @@ class Registrar:
     def _button_template(self, st: Station, msg: ButtonTemplateReq) -> list[Action]:
         assert st.layout is not None
         # MWI lamps follow the template: the phone knows its line instances by then.
+        shown = self.features.shown(st) if self.features is not None else []
         return [
             Send(st.conn, answers.button_template(st.layout)),
             *(Send(st.conn, m) for m in mwi.device_lamps(st, self.mwi)),
+            *(Send(st.conn, m) for m in shown),  # forward lamps, DND prompt...
         ]
+
+    def _forward_stat(self, st: Station, msg: ForwardStatReq) -> list[Action]:
+        line = st.line_at(msg.line_number)
+        fwd = self.features.forwarding(line.number) if line and self.features else None
+        return [Send(st.conn, answers.forward_stat(st, msg.line_number, fwd))]
 
     def _softkey_sets(self, st: Station, msg: SoftKeySetReq) -> list[Action]:
         name = st.device.softkeys if st.device else "default"
