@@ -1007,7 +1007,7 @@ def test_idivert_sends_a_ringing_or_connected_caller_to_voicemail(
     hang_up(a)
     rows = records(rig, 3)
     assert sorted((r["called"], r["redirect_reason"], r["cause"]) for r in rows) == [
-        ("1002", "", "BLIND_TRANSFER"),  # the connected call B sent on
+        ("1002", "", "REDIRECTION_TO_NEW_DESTINATION"),  # the connected call B sent on
         ("1002", "divert", "NORMAL_CLEARING"),  # rang B, answered at voicemail (C)
         ("1003", "divert", "NORMAL_CLEARING"),  # A's new call to voicemail
     ]
