@@ -42,6 +42,7 @@ from skinnyctl.site.model import (
     TRUNK_CODECS,
     Application,
     Button,
+    ConferenceRoom,
     Device,
     Dhcp,
     DhcpFlavour,
@@ -350,6 +351,15 @@ def _server(r: _Reader, raw: Any) -> Server:
     off_hook_timeout = _seconds_or_off(r, t, path, "off_hook_timeout", d.off_hook_timeout, 5, 300)
     hold_reversion = _seconds_or_off(r, t, path, "hold_reversion", d.hold_reversion, 5, 3600)
     transfer_on_hook = r.get(t, path, "transfer_on_hook", bool, d.transfer_on_hook, "true or false")
+    conference_max = _parties(r, t, path, "conference_max", d.conference_max, CONFERENCE_MIN)
+    end_with_controller = r.get(
+        t,
+        path,
+        "conference_end_with_controller",
+        bool,
+        d.conference_end_with_controller,
+        "true or false",
+    )
     media = r.get(t, path, "media", str, d.media, '"relay" or "direct"')
     if media not in ("relay", "direct"):
         r.problem(
@@ -424,6 +434,8 @@ def _server(r: _Reader, raw: Any) -> Server:
         off_hook_timeout=off_hook_timeout,
         hold_reversion=hold_reversion,
         transfer_on_hook=transfer_on_hook,
+        conference_max=conference_max,
+        conference_end_with_controller=end_with_controller,
         music_on_hold=Path(moh) if moh else None,
         media=media,
         rtp_port_min=rtp_min,
@@ -468,6 +480,23 @@ def _seconds_or_off(
         )
         return default
     return float(value)
+
+
+CONFERENCE_MIN = 3  # an ad-hoc conference starts with three parties
+CONFERENCE_MAX = 100  # parties one conference may hold (the engine mixes far more: bench/)
+
+
+def _parties(r: _Reader, t: dict[str, Any], path: KeyPath, key: str, default: int, low: int) -> int:
+    """A number of conference parties from ``low`` to CONFERENCE_MAX."""
+    value: int = r.get(t, path, key, int, default, "a number of parties")
+    if not low <= value <= CONFERENCE_MAX:
+        r.problem(
+            (*path, key),
+            f"{key} = {value} is out of range",
+            f"write a number of parties from {low} to {CONFERENCE_MAX}",
+        )
+        return default
+    return value
 
 
 def _aot(r: _Reader, raw: Any, name: str) -> list[tuple[KeyPath, dict[str, Any]]]:
@@ -1598,6 +1627,59 @@ def _applications(r: _Reader, raw: Any, lines: list[Line]) -> list[Application]:
     return out
 
 
+# --- [[conferences]]: meet-me rooms (issue 17) --------------------------------------------------
+
+_PIN_RE = re.compile(r"^[0-9]{1,16}$")
+
+
+def _conferences(
+    r: _Reader, raw: Any, lines: list[Line], applications: list[Application]
+) -> list[ConferenceRoom]:
+    """``[[conferences]]``: meet-me room numbers, their optional PIN and size."""
+    out: list[ConferenceRoom] = []
+    taken = {ln.number: "a line" for ln in lines}
+    taken.update({a.number: f"the {a.kind} application" for a in applications})
+    seen: dict[str, KeyPath] = {}
+    for path, t in _aot(r, raw, "conferences"):
+        r.check_keys(t, path, [f.name for f in fields(ConferenceRoom)])
+        if "number" not in t:
+            r.problem(path, "a conference room needs a number", 'add e.g. number = "8000"')
+            continue
+        number = r.get(t, path, "number", str, "", "a number in quotes")
+        if not _NUMBER_RE.match(number):
+            r.problem(
+                (*path, "number"), f"'{number}' is not a number", "use 1 to 24 digits, * # or +"
+            )
+            continue
+        if number in taken:
+            r.problem(
+                (*path, "number"),
+                f"{number} is already {taken[number]}",
+                "give the room a number of its own",
+            )
+            continue
+        if number in seen:
+            r.problem(
+                (*path, "number"),
+                f"conference room {number} is defined twice",
+                f"the first is at line {r.locations.of(seen[number])[0]}; remove one",
+            )
+            continue
+        seen[number] = (*path, "number")
+        name = r.get(t, path, "name", str, "", "a display name")
+        pin = r.get(t, path, "pin", str, "", 'digits in quotes, e.g. "4321"')
+        if pin and not _PIN_RE.match(pin):
+            r.problem(
+                (*path, "pin"),
+                "a room's pin must be 1 to 16 digits",
+                "callers key it in on the phone's keypad, then #: use digits 0-9 only",
+            )
+            pin = ""
+        max_parties = _parties(r, t, path, "max_parties", 0, 2) if "max_parties" in t else 0
+        out.append(ConferenceRoom(number, name, pin, max_parties))
+    return out
+
+
 # --- [voicemail] -------------------------------------------------------------------------------
 
 _BOX_RE = re.compile(r"^[0-9]{1,24}$")
@@ -1838,6 +1920,7 @@ TOP_LEVEL = (
     "trunks",
     "inbound",
     "voicemail",
+    "conferences",
 )
 
 
@@ -1941,6 +2024,7 @@ def parse_site(text: str, path: Path | None = None) -> Site:
     base_dir = path.parent if path else Path.cwd()
     trunks = _trunks(r, doc.get("trunks"), base_dir)
     inbound = _inbound(r, doc.get("inbound"), lines)
+    conferences = _conferences(r, doc.get("conferences"), lines, applications)
     server = replace(server, emergency=_emergency(r, doc.get("server"), trunks))
     _check_external_numbers(r, doc.get("lines"))
     _check_trunk_references(r, doc.get("dialplan"), trunks)
@@ -1967,6 +2051,7 @@ def parse_site(text: str, path: Path | None = None) -> Site:
         trunks=tuple(trunks),
         inbound=tuple(inbound),
         voicemail=voicemail,
+        conferences=tuple(conferences),
     )
 
 

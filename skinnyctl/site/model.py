@@ -97,6 +97,8 @@ class Server:
     information_url: str = ""
     authentication_url: str = ""
     emergency: tuple[str, ...] = ()  # numbers that always go out through the first trunk
+    conference_max: int = 8  # parties in one conference (ad-hoc; a room's default)
+    conference_end_with_controller: bool = False  # the controller hanging up ends an ad-hoc one
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,17 @@ class Application:
     number: str
     kind: ApplicationKind
     name: str = ""  # what the caller's display shows; default: the kind
+
+
+@dataclass(frozen=True)
+class ConferenceRoom:
+    """A meet-me conference room (``[[conferences]]``): whoever calls ``number`` talks with
+    everyone else who did (``apps.conference``)."""
+
+    number: str
+    name: str = ""  # shown as the far party; default "Conference"
+    pin: str = ""  # digits asked for (then #) before a caller joins; "" = none
+    max_parties: int = 0  # 0 = [server] conference_max
 
 
 @dataclass(frozen=True)
@@ -316,6 +329,10 @@ class Site:
     trunks: tuple[Trunk, ...] = ()
     inbound: tuple[Inbound, ...] = ()
     voicemail: Voicemail = field(default_factory=Voicemail)
+    conferences: tuple[ConferenceRoom, ...] = ()
+    _rooms_by_number: dict[str, ConferenceRoom] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         lines: dict[str, Line] = {}
@@ -327,6 +344,7 @@ class Site:
         object.__setattr__(self, "_lines_by_number", lines)
         object.__setattr__(self, "_devices_by_mac", devices)
         object.__setattr__(self, "_apps_by_number", {a.number: a for a in self.applications})
+        object.__setattr__(self, "_rooms_by_number", {c.number: c for c in self.conferences})
 
     @property
     def base_dir(self) -> Path:
@@ -341,6 +359,9 @@ class Site:
 
     def application(self, number: str) -> Application | None:
         return self._apps_by_number.get(number)
+
+    def conference(self, number: str) -> ConferenceRoom | None:
+        return self._rooms_by_number.get(number)
 
     def device(self, name_or_mac: str) -> Device | None:
         key = name_or_mac.upper()
