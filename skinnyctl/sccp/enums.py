@@ -174,6 +174,9 @@ class SoftKeyEventValue(IntEnum):
     GROUP_PICKUP = 18
     DND = 19
     IDIVERT = 20
+    CBARGE = 21
+    RMLSTC = 22
+    CONFLIST = 23
 
 
 class Label(IntEnum):

@@ -22,7 +22,7 @@ APPLICATION_KINDS: tuple[ApplicationKind, ...] = ("echo", "music")
 
 # The seed's default soft key sets (mod_skinny conf/skinny_profiles/internal.xml). "" leaves a
 # slot blank. Order of the sets is the SoftKeySetIndex order (sccp-protocol.md §6.3).
-DEFAULT_SOFTKEY_SET: dict[str, tuple[str, ...]] = {
+SEED_SOFTKEY_SET: dict[str, tuple[str, ...]] = {
     "KeySetOnHook": ("NewCall", "Redial"),
     "KeySetConnected": ("EndCall", "Hold", "NewCall", "Transfer"),
     "KeySetOnHold": ("NewCall", "Resume", "EndCall"),
@@ -34,6 +34,27 @@ DEFAULT_SOFTKEY_SET: dict[str, tuple[str, ...]] = {
     "KeySetRingOut": ("", "", "EndCall", "Transfer"),
     "KeySetOffHookWithFeatures": ("", "Redial", "EndCall"),
     "KeySetInUseHint": ("NewCall", "Redial"),
+}
+# Ours: the seed's, with the conference keys after its own (issue 17), so a key keeps its slot.
+DEFAULT_SOFTKEY_SET: dict[str, tuple[str, ...]] = {
+    **SEED_SOFTKEY_SET,
+    "KeySetConnected": (*SEED_SOFTKEY_SET["KeySetConnected"], "Confrn", "Join"),
+    "KeySetOffHook": (*SEED_SOFTKEY_SET["KeySetOffHook"], "MeetMe"),
+    "KeySetConnectedWithTransfer": (
+        *SEED_SOFTKEY_SET["KeySetConnectedWithTransfer"],
+        "Confrn",
+        "Join",
+    ),
+    "KeySetConnectedWithConference": (
+        "EndCall",
+        "Hold",
+        "Confrn",
+        "RmLstC",
+        "ConfList",
+        "NewCall",
+        "Transfer",
+    ),
+    "KeySetInUseHint": (*SEED_SOFTKEY_SET["KeySetInUseHint"], "cBarge"),
 }
 SOFTKEY_SET_NAMES: tuple[str, ...] = tuple(DEFAULT_SOFTKEY_SET)
 
@@ -59,6 +80,9 @@ SOFTKEY_NAMES: tuple[str, ...] = (
     "GPickUp",
     "DND",
     "iDivert",
+    "cBarge",
+    "RmLstC",
+    "ConfList",
 )
 
 
