@@ -16,7 +16,8 @@ Switch -> channel (:class:`Ind`, through ``Endpoint.indicate``)::
 
 Channel -> switch (methods of ``Switch``): ``dial(ch, number)``, ``alerting(ch)``,
 ``answer(ch)``, ``hold(ch)``, ``resume(ch)``, ``dtmf(ch, digit)``, ``hangup(ch, cause,
-reason)``, ``transfer(x, y)``, ``media_changed(ch)``. Offering a call to an endpoint is
+reason)``, ``transfer(x, y)``, ``media_changed(ch)``; and ``connect(pairs, ...)`` to regroup
+channels in new calls (conferences). Offering a call to an endpoint is
 ``Endpoint.offer`` (may refuse with a cause) then ``Endpoint.start`` (ring, or answer at once).
 
 This is FreeSWITCH's core/endpoint split and Asterisk's channel/bridge split reduced to what a
@@ -40,6 +41,7 @@ class Kind(Enum):
     PHONE = "phone"  # a line of SCCP phones (endpoints/sccp)
     APP = "app"  # our own code: echo test, music, ... (apps/)
     TRUNK = "trunk"  # the outside world (SIP)
+    CONFERENCE = "conference"  # a conference's end facing one party (apps/conference.py)
 
 
 class Ind(Enum):

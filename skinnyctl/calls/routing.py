@@ -1,8 +1,9 @@
 """Where a number goes: the site's patterns dialplan, then the number's owner.
 
 :class:`Router` turns a dialled number into a :class:`Route`: a line (its phones), an
-application (``[[applications]]``), or nothing (unallocated). Lines come first: an application
-cannot shadow a directory number (the loader refuses the clash anyway).
+application (``[[applications]]``), a meet-me room (``[[conferences]]``), or nothing
+(unallocated). Lines come first: an application or a room cannot shadow a directory number
+(the loader refuses the clash anyway).
 
 The dialplan (mod_skinny "skinny-patterns") is decided after every digit.
 
@@ -20,7 +21,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from skinnyctl.site.model import Application, DialAction, DialRule, Line, Site
+from skinnyctl.site.model import Application, ConferenceRoom, DialAction, DialRule, Line, Site
 
 from .channel import Kind
 
@@ -67,6 +68,7 @@ class Route:
     name: str
     line: Line | None = None
     application: Application | None = None
+    conference: ConferenceRoom | None = None
 
 
 class Router:
@@ -81,4 +83,7 @@ class Router:
         app = self.site.application(number)
         if app is not None:
             return Route(Kind.APP, number, app.name or app.kind, application=app)
+        room = self.site.conference(number)
+        if room is not None:
+            return Route(Kind.CONFERENCE, number, room.name or "Conference", conference=room)
         return None

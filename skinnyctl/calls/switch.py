@@ -23,11 +23,18 @@ Call state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
 6. Hold, resume and digits are not state changes: they go to the far end (HOLD means "you
    hear music"). Transfer joins the far ends of two calls of one endpoint into a new call and
    ends the two (ATTENDED_TRANSFER / BLIND_TRANSFER).
-7. Media: once a call is answered the switch joins its two ends: an application attaches to
-   its far end's media; two phones an endpoint can join natively (direct media) are left to
-   it; anything else is a bridge of the two media legs in the media engine.
+7. Media: once a call is answered the switch joins its two ends: an application or a
+   conference's end (no media leg of its own) attaches to its far end's media; two phones an
+   endpoint can join natively (direct media) are left to it; anything else is a bridge of the
+   two media legs in the media engine.
 8. A pair missing from the table is a request that makes no sense in that state: logged and
    ignored.
+11. Regrouping (conferences): ``connect(pairs)`` puts each pair of channels in an answered
+   call of its own, taking them out of the calls they were in; those calls end, for whoever
+   is left in them (told HANGUP with the cause given) or quietly when nobody is, each with
+   its record. Both ends are then told UPDATE and joined (rule 7). A conference
+   (``apps.conference``) is such calls, one per party, each party facing one of the
+   conference's ends.
 """
 
 from __future__ import annotations
@@ -49,6 +56,10 @@ from .media import MediaBridge, MediaEvent, Ports, WriteCdr
 from .routing import Router
 
 log = logging.getLogger("skinnyctl.calls")
+
+
+# Ends with no media leg of their own: they work on their far end's (rule 7).
+_FAR_MEDIA = frozenset({Kind.APP, Kind.CONFERENCE})
 
 
 class Refs:
@@ -299,6 +310,40 @@ class Switch:
         actions += self._end(c1, cause, "transferred", by=None)
         return Transferred(True, actions)
 
+    def connect(
+        self, pairs: list[tuple[Channel, Channel]], cause: str, reason: str
+    ) -> list[Action]:
+        """Put each pair ``(p, q)`` in an answered call of its own (rule 11): ``p`` is its
+        originator, ``q`` (a conference's end, a party for a direct call again) what it
+        reached. Channels leave the calls they are in; those end with ``cause``."""
+        now = self.clock.wall()
+        old: list[Call] = []
+        new: list[Call] = []
+        for p, q in pairs:
+            for ch in (p, q):
+                was = ch.call
+                if was is not None:
+                    if was not in old:
+                        old.append(was)
+                    self._detach(was, ch)
+            call = Call(self.refs(), p, CS.CONNECTED, offers=[q], b=q, start=now, answer=now)
+            call.called, call.called_name = q.number, q.name
+            call.caller = (p.number, p.name, p.device)
+            for ch in (p, q):
+                ch.call = call
+                ch.state = ChState.UP
+            self.calls[call.id] = call
+            new.append(call)
+        actions: list[Action] = []
+        for call in old:
+            actions += self._end(call, cause, reason, by=None)
+        for call in new:
+            for ch in call.ends():
+                actions += ch.indicate(Ind.UPDATE)
+            actions += self._join(call)
+            log.info("call %d: %s joined to %s (%s)", call.id, call.a, call.b, reason)
+        return actions
+
     # --- media events -------------------------------------------------------------------------
 
     def listen(self, key: int, handler: Callable[[MediaEvent], list[Action]]) -> None:
@@ -497,10 +542,10 @@ class Switch:
         actions: list[Action] = []
         for x, y in ((a, b), (b, a)):
             actions += self._tell_held(x, y.holding)
-        if a.kind is Kind.APP or b.kind is Kind.APP:
+        if a.kind in _FAR_MEDIA or b.kind in _FAR_MEDIA:
             # an application works on its far end's leg (apps/): tell it where that is now
             for x in (a, b):
-                if x.kind is Kind.APP:
+                if x.kind in _FAR_MEDIA:
                     actions += x.indicate(Ind.UPDATE)
             return actions
         native = self.native.get(a.kind) if a.kind is b.kind else None
