@@ -7,10 +7,10 @@ Driving it::
     actions = cm.on_timer()                         # when cm.next_deadline() has passed
 
 It owns the switch (``calls.switch``) and the endpoints whose channels the switch joins: the
-SCCP phones (``endpoints.sccp``: registration, then the phone lines' call planes) and the
-applications (``apps``). Each input goes to the part that owns it; the timers of every part
-are merged here. The edge (``skinnyctl.runtime``) carries out the actions in order. Nothing
-here touches a socket, a thread or the system clock.
+SCCP phones (``endpoints.sccp``: registration, then the phone lines' call planes), the
+applications (``apps``) and the conferences (``apps.conference``). Each input goes to the part
+that owns it; the timers of every part are merged here. The edge (``skinnyctl.runtime``)
+carries out the actions in order. Nothing here touches a socket, a thread or the system clock.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from skinnyctl.apps import KINDS, Apps
+from skinnyctl.apps.conference import Conferences
 from skinnyctl.endpoints.sccp.phone import Phones
 from skinnyctl.endpoints.sccp.registration import Registrar
 from skinnyctl.endpoints.sccp.stations import Stations
@@ -46,6 +47,7 @@ class CallManager:
         self.phones = Phones(site, clock, self.switch, self.sccp.stations)
         self.sccp.calls = self.phones
         self.apps = Apps(site, self.switch, {kind: cls() for kind, cls in KINDS.items()})
+        self.conferences = Conferences(site, self.switch)
 
     # --- the three entry points ---------------------------------------------------------------
 
@@ -104,4 +106,5 @@ class CallManager:
         self.site = site
         self.switch.reload(site)
         self.apps.reload(site)
+        self.conferences.reload(site)
         return self.phones.reload(site) + self.sccp.reload(site)
