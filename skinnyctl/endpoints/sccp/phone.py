@@ -68,6 +68,14 @@ Plane state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
    not built yet answers DisplayNotify "Key is not active".
 13. Transfer on hook (``transfer_on_hook``): hanging up a consultation completes the transfer
    while it rings (blind) and, by default, once it is answered too; EndCall only ends it.
+15. Who a call is with (CallInfo): a number of the site (line, application) is shown with the
+   site's name for it; any other far end (a trunk's caller) with the name its channel carries.
+16. Conferences (Confrn, Join, cBarge, RmLstC, ConfList, MeetMe) are ``conference.py``'s,
+   reached through ``_feature``. A far end that changes (UPDATE: a transfer, joining a
+   conference) is shown; a connected plane then also gets the keys of what it is connected to
+   (KeySetConnectedWithConference facing a conference) and a media leg when the engine now
+   carries its audio (direct media to a far end that is not a phone). The speaker goes off
+   when a plane goes idle only if no other call holds it on the device.
 """
 
 from __future__ import annotations
@@ -143,6 +151,7 @@ from skinnyctl.site.catalog import MODELS_BY_DEVICE_TYPE
 from skinnyctl.site.model import Site
 
 from . import answers
+from .conference import CONFERENCE_FEATURES, PhoneConferences
 from .stations import Station, Stations
 
 log = logging.getLogger("skinnyctl.endpoints.sccp")
@@ -330,6 +339,7 @@ class Phones:
         self._last: dict[str, str] = {}  # device name -> last number dialled (Redial)
         switch.endpoints[Kind.PHONE] = self
         switch.native[Kind.PHONE] = self._native_join
+        self.conference = PhoneConferences(self)  # rule 16
 
     def reload(self, site: Site) -> list[Action]:
         """A new site: dialplan, numbers, names, media mode apply to the next calls; calls in
@@ -657,6 +667,8 @@ class Phones:
             return self._step(held, Ev.RESUME) if held and target is None else []
         if name == "transfer":
             return self._transfer(target)
+        if name in CONFERENCE_FEATURES:  # rule 16
+            return self.conference.feature(st, name, line, plane)
         log.info("%s: %s is not active", st.label, name)
         return [Send(st.conn, DisplayNotify(timeout=5, text=label(Label.KEY_IS_NOT_ACTIVE)))]
 
@@ -953,7 +965,13 @@ class Phones:
         return self._connected_block(plane)
 
     def _on_update(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
-        return self._to(plane, self._info_for(plane))
+        """Another far end (rule 16): shown; connected, its keys and, if need be, media."""
+        if plane.state is not CO:
+            return self._to(plane, self._info_for(plane))
+        actions = self._open_media(plane)
+        return actions + self._to(
+            plane, self._keys(plane, self.conference.connected_keys(plane)), self._info_for(plane)
+        )
 
     def _on_elsewhere(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
         return self._remote_block(plane) + self._rering(plane.st, except_plane=plane)
@@ -977,7 +995,7 @@ class Phones:
         actions += self.switch.hold(plane.ch)
         if self.site.server.hold_reversion:
             self._arm(plane, self.clock.now() + self.site.server.hold_reversion)
-        if arg != "transfer":  # [CS] shows no remote hold for a transfer's hold (§7.8)
+        if arg not in ("transfer", "conference"):  # [CS]: no remote hold for these (§7.8)
             actions += self._tell_sharers(plane, Ev.FAR_HOLD)
         return actions
 
@@ -1213,7 +1231,7 @@ class Phones:
         return actions + self._to(
             plane,
             self._state(plane, CallStateValue.CONNECTED),
-            self._keys(plane, SoftKeySetIndex.CONNECTED),
+            self._keys(plane, self.conference.connected_keys(plane)),
             self._prompt(plane, label(Label.CONNECTED)),
             self._info_for(plane),
         )
@@ -1231,7 +1249,7 @@ class Phones:
                 line_instance=L,
                 call_reference=plane.ref,
                 soft_key_set_index=SoftKeySetIndex.IN_USE_HINT,
-                valid_key_mask=0x0002,
+                valid_key_mask=answers.in_use_key_mask(self.site, _softkeys(plane.st)),
             ),
             self._prompt(plane, label(Label.IN_USE_REMOTE)),
             _ringer_off(L, plane.ref),
@@ -1260,7 +1278,7 @@ class Phones:
                 self.clock.wall(), answers.site_zone(self.site.server.time_zone)
             ),
         )
-        if active:
+        if active and self._active(plane.st) is None:  # rule 16: not under another call
             actions += self._to(plane, SetSpeakerMode(speaker_mode=SpeakerMode.OFF))
         actions += self._to(plane, _ringer_off(0, 0))
         return actions + self._rering(plane.st, except_plane=plane)
@@ -1328,6 +1346,8 @@ class Phones:
             if plane.moh_only:  # direct media's music leg becomes the talking leg
                 plane.moh = plane.moh_only = False
                 actions.append(MediaStop(plane.ref))
+                if plane.rx is not None and plane.relay_port is not None:  # receive channel open
+                    actions += self._smt(plane, (self._relay_ip, plane.relay_port))
             else:
                 port = self.ports.take()
                 if port is None:
@@ -1583,15 +1603,29 @@ class Phones:
             return self._info(plane, plane.number, "", outbound=True)
         if ch is call.a:
             far = call.far(ch)
-            return self._info(plane, plane.number, far.number if far else call.called, True)
+            if far is None:
+                return self._info(plane, plane.number, call.called, True)
+            return self._info(plane, plane.number, far.number, True, called_name=far.name)
         caller = call.a
-        return self._info(plane, caller.number if caller else "", plane.number, outbound=False)
+        if caller is None:
+            return self._info(plane, "", plane.number, outbound=False)
+        return self._info(plane, caller.number, plane.number, False, calling_name=caller.name)
 
-    def _info(self, plane: Plane, calling: str, called: str, outbound: bool) -> CallInfo:
+    def _info(
+        self,
+        plane: Plane,
+        calling: str,
+        called: str,
+        outbound: bool,
+        calling_name: str = "",
+        called_name: str = "",
+    ) -> CallInfo:
+        """``*_name``: what the far channel calls itself, for a number not of the site
+        (rule 15)."""
         return CallInfo(
-            calling_party_name=self._name(calling)[:39],
+            calling_party_name=self._name(calling, calling_name)[:39],
             calling_party=calling[:23],
-            called_party_name=self._name(called)[:39],
+            called_party_name=self._name(called, called_name)[:39],
             called_party=called[:23],
             line_instance=plane.line,
             call_reference=plane.ref,
@@ -1600,14 +1634,14 @@ class Phones:
             call_security_status=1,
         )
 
-    def _name(self, number: str) -> str:
+    def _name(self, number: str, given: str = "") -> str:
         line = self.site.line(number)
         if line is not None:
             return line.shown_caller_name
         app = self.site.application(number)
         if app is not None:
             return app.name or app.kind
-        return number
+        return given or number
 
     def _event(self, plane: Plane) -> Publish:
         call = plane.ch.call
@@ -1666,6 +1700,11 @@ def _old_phone(st: Station) -> bool:
     return model.family in ("legacy", "790x", "ata") or model.name in ("7920", "7935", "7936")
 
 
+def _softkeys(st: Station) -> str:
+    """The name of the device's softkey set."""
+    return st.device.softkeys if st.device is not None else "default"
+
+
 def _codec(st: Station) -> int:
     if not st.codecs or Codec.G711_ULAW_64K in st.codecs:
         return int(Codec.G711_ULAW_64K)
@@ -1707,6 +1746,9 @@ _SOFTKEY_FEATURES: dict[int, str] = {
     SoftKeyEventValue.GROUP_PICKUP: "group_pickup",
     SoftKeyEventValue.DND: "dnd",
     SoftKeyEventValue.IDIVERT: "idivert",
+    SoftKeyEventValue.CBARGE: "cbarge",
+    SoftKeyEventValue.RMLSTC: "remove_last_participant",
+    SoftKeyEventValue.CONFLIST: "conference_list",
 }
 _STIMULUS_FEATURES: dict[int, str] = {
     StimulusType.FORWARD_ALL: "forward_all",
