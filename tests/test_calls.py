@@ -138,9 +138,11 @@ class Rig:
         rtp_span: int = 63,
         extra: str = "",
         a_buttons: str = "",
+        tail: str = "",
     ) -> None:
         """``rtp_span``: rtp_port_max - rtp_port_min (8 = room for 4 relay legs, 2 calls);
-        ``extra``: more [server] keys; ``a_buttons``: more [[devices.buttons]] for phone A."""
+        ``extra``: more [server] keys; ``a_buttons``: more [[devices.buttons]] for phone A;
+        ``tail``: more tables at the end of the site."""
         (tmp / "tftp").mkdir(exist_ok=True)
         rtp_min = 30000 + (os.getpid() % 300) * 64
         text = SITE.format(
@@ -154,6 +156,7 @@ class Rig:
         )
         text = text.replace('tftp_root = "tftp"', f'tftp_root = "tftp"\nmedia = "{media}"\n{extra}')
         text = text.replace(f'[[devices]]\nmac = "{B}"', f'{a_buttons}\n[[devices]]\nmac = "{B}"')
+        text += tail
         (tmp / "site.toml").write_text(text)
         self.site = load_site(tmp / "site.toml")
         self.clock = FakeClock()
