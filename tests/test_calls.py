@@ -156,8 +156,7 @@ class Rig:
         )
         text = text.replace('tftp_root = "tftp"', f'tftp_root = "tftp"\nmedia = "{media}"\n{extra}')
         text = text.replace(f'[[devices]]\nmac = "{B}"', f'{a_buttons}\n[[devices]]\nmac = "{B}"')
-        text += tail
-        (tmp / "site.toml").write_text(text)
+        (tmp / "site.toml").write_text(text + tail)
         self.site = load_site(tmp / "site.toml")
         self.clock = FakeClock()
         self.core = CallManager(self.site, self.clock)
@@ -193,25 +192,18 @@ class Rig:
         """Wait until the core has handled everything sent so far."""
         self.server.call(lambda core: None)
 
+    def __enter__(self) -> Rig:
+        self.start()
+        return self
 
-@pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
-    r = Rig(tmp_path)
-    r.start()
-    try:
-        yield r
-    finally:
-        r.stop()
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 @pytest.fixture
 def direct_rig(tmp_path: Path) -> Iterator[Rig]:
-    r = Rig(tmp_path, media="direct")
-    r.start()
-    try:
+    with Rig(tmp_path, media="direct") as r:
         yield r
-    finally:
-        r.stop()
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -33,24 +33,10 @@ from tests.test_calls import (
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
-    r = Rig(tmp_path)
-    r.start()
-    try:
-        yield r
-    finally:
-        r.stop()
-
-
-@pytest.fixture
 def small_rig(tmp_path: Path) -> Iterator[Rig]:
     """A relay range with room for two calls (four port pairs)."""
-    r = Rig(tmp_path, rtp_span=8)
-    r.start()
-    try:
+    with Rig(tmp_path, rtp_span=8) as r:
         yield r
-    finally:
-        r.stop()
 
 
 def until(cond: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
@@ -364,12 +350,8 @@ def test_hanging_up_a_connected_consultation_completes_the_transfer(rig: Rig) ->
 
 @pytest.fixture
 def no_transfer_on_hook(tmp_path: Path) -> Iterator[Rig]:
-    r = Rig(tmp_path, extra="transfer_on_hook = false\nhold_reversion = 30")
-    r.start()
-    try:
+    with Rig(tmp_path, extra="transfer_on_hook = false\nhold_reversion = 30") as r:
         yield r
-    finally:
-        r.stop()
 
 
 def test_without_transfer_on_hook_the_held_call_reverts(no_transfer_on_hook: Rig) -> None:
@@ -472,12 +454,8 @@ feature = "hold"
 
 @pytest.fixture
 def feature_rig(tmp_path: Path) -> Iterator[Rig]:
-    r = Rig(tmp_path, a_buttons=FEATURE_BUTTONS)
-    r.start()
-    try:
+    with Rig(tmp_path, a_buttons=FEATURE_BUTTONS) as r:
         yield r
-    finally:
-        r.stop()
 
 
 def test_feature_buttons_are_handled_as_the_phone_presses_them(feature_rig: Rig) -> None:

@@ -379,3 +379,26 @@ def test_port_69_without_privilege_says_how_to_fix(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "permission denied" in proc.stderr and "setcap cap_net_bind_service" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_request_flood_does_not_flood_the_log(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    """UDP senders can be spoofed: 500 requests in a burst give the burst's lines and one
+    summary, not 500 lines; the fetch log itself keeps recent entries."""
+    caplog.set_level(logging.INFO, logger="skinnyctl.tftp")
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for i in range(500):
+            rrq = b"\x00\x01" + f"nothing-{i}.bin".encode() + b"\x00octet\x00"
+            s.sendto(rrq, ("127.0.0.1", env.service.port))
+            if i % 50 == 49:
+                time.sleep(0.02)
+        deadline = time.monotonic() + 5
+        while len(env.service.fetch_log) < 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+    finally:
+        s.close()
+    env.curl(f"SEP{MAC}.cnf.xml")  # after the flood: logged again, with the count of the rest
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("tftp")]
+    assert len(lines) < 150, len(lines)
+    assert any("requests not logged" in line for line in lines)

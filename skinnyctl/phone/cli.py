@@ -341,13 +341,45 @@ def _media(phone: SimPhone, echo: Echo) -> None:
             break
         except TimeoutError:
             continue
-    if got:
-        # a phone keeps streaming: the far end may have joined after our first packets
-        # (early media opens our path before it answers), so it must still hear us
-        phone.send_rtp(5)
-        echo(f"media: RTP received back ({got} packets so far)")
-    else:
+    if not got:
         echo("media: no RTP received within 5 s (is the far end sending?)")
+        return
+    # a phone keeps streaming: the far end may have joined after our first packets (early
+    # media opens our path before it answers), so it must still hear us
+    phone.send_rtp(5)
+    echo(f"media: RTP received back ({got} packets so far)")
+    time.sleep(0.2)
+    with phone._cond:
+        own = any(p.ssrc == phone.rtp_ssrc for p in phone.rtp_in)
+    if own:
+        _round_trip(phone, echo)
+
+
+def _round_trip(phone: SimPhone, echo: Echo, count: int = 50) -> None:
+    """Our own packets come back (an echo test): how many, unchanged and in order, and how
+    long each took, 20 ms apart like a real phone's."""
+    with phone._cond:
+        phone.rtp_in.clear()
+    sent: dict[int, float] = {}
+    for i in range(count):
+        phone.send_rtp(1, payload=i.to_bytes(2, "big") * 80)
+        sent[phone.last_seq] = time.monotonic()
+        time.sleep(0.02)
+    time.sleep(0.2)
+    with phone._cond:
+        back = [p for p in phone.rtp_in if p.ssrc == phone.rtp_ssrc]
+    rtts = sorted(1000 * (p.at - sent[p.seq]) for p in back if p.seq in sent)
+    in_order = [p.seq for p in back] == sorted(sent)[: len(back)]
+    intact = all(p.payload[:2] * 80 == p.payload for p in back)
+    if not rtts:
+        echo("echo: none of our packets came back")
+        return
+    order = "in order" if in_order else "OUT OF ORDER"
+    same = "unchanged" if intact else "CHANGED"
+    echo(
+        f"echo: {len(back)}/{count} packets came back, {order}, {same}; "
+        f"round trip p50 {rtts[len(rtts) // 2]:.1f} ms, max {rtts[-1]:.1f} ms"
+    )
 
 
 def _hang_up(phone: SimPhone, ref: int) -> None:

@@ -110,6 +110,7 @@ class RtpPacket:
     seq: int
     ssrc: int
     payload: bytes
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 class Rejected(Exception):
@@ -444,12 +445,15 @@ class SimPhone:
                 continue
             _, pt, seq, _ts, ssrc = struct.unpack_from("!BBHII", data)
             with self._cond:
-                self.rtp_in.append(RtpPacket(src, pt & 0x7F, seq, ssrc, data[12:]))
+                self.rtp_in.append(
+                    RtpPacket(src, pt & 0x7F, seq, ssrc, data[12:], time.monotonic())
+                )
                 self._cond.notify_all()
 
     def send_rtp(self, count: int = 5, payload: bytes = b"", pt: int = 0) -> int:
         """Send ``count`` RTP packets (20 ms of G.711 each) to where StartMediaTransmission
-        said; returns how many were sent (0 when no transmission was started)."""
+        said; returns how many were sent (0 when no transmission was started). The sequence
+        number of the last one sent is ``last_seq``."""
         if self.media_to is None or self._rtp is None:
             return 0
         ssrc = self.rtp_ssrc
@@ -459,6 +463,10 @@ class SimPhone:
             header = struct.pack("!BBHII", 0x80, pt, self._rtp_seq, self._rtp_seq * 160, ssrc)
             (self._rtp_tx or self._rtp).sendto(header + body, self.media_to)
         return count
+
+    @property
+    def last_seq(self) -> int:
+        return self._rtp_seq
 
     def wait_rtp(
         self, predicate: Callable[[RtpPacket], bool] | None = None, timeout: float = 5.0

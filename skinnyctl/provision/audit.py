@@ -18,6 +18,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from skinnyctl.site.effects import no_effect
 from skinnyctl.site.hostnet import HostNetwork
 from skinnyctl.site.loader import Problem
 from skinnyctl.site.locate import Locations
@@ -288,6 +289,12 @@ def check_backgrounds(site: Site, root: Path, generated: Collection[str]) -> lis
     return out
 
 
+def check_no_effect(site: Site) -> list[Problem]:
+    """Keys set in the site that do nothing yet (``site.effects``): said, at the key."""
+    where = _Where(site)
+    return [where.problem(path, message, hint) for path, message, hint in no_effect(site)]
+
+
 def audit(
     site: Site,
     root: Path,
@@ -301,6 +308,7 @@ def audit(
     result = Audit()
     if not local_only:
         result.warnings += check_addresses(site, network or HostNetwork.probe())
+    result.warnings += check_no_effect(site)
     result.warnings += check_locales(site, root)
     result.warnings += check_backgrounds(site, root, generated)
     result.warnings.sort(key=lambda p: (p.line, p.column))

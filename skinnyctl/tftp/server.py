@@ -92,6 +92,9 @@ _DEVICE_NAME_RE = re.compile(r"^(CTLSEP|ITLSEP|SEP)([0-9A-F]{12})(\..*)?$", re.I
 _SEP_CNF_RE = re.compile(r"^SEP([0-9A-F]{12})\.cnf\.xml$", re.IGNORECASE)
 
 FIRMWARE_RESCAN = 2.0  # seconds a scan of the firmware names is reused
+LOG_RATE = 20  # request log lines a second, sustained (beyond it they are counted)
+LOG_BURST = 100  # ... and at once
+SGN_WARNED_MAX = 1000  # phones remembered for the once-a-minute signed-file warning
 
 
 @dataclass(frozen=True)
@@ -253,7 +256,8 @@ class TftpService:
         self._by_fd: dict[int, _Transfer] = {}
         self._log_entries: collections.deque[FetchEntry] = collections.deque(maxlen=log_size)
         self._factory = TftpPacketFactory()
-        self._sgn_warned: dict[str, float] = {}
+        self._sgn_warned: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self._log_tokens, self._log_at, self._log_skipped = float(LOG_BURST), time.monotonic(), 0
         self._firmware = _FirmwareNames(self.root)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -442,6 +446,20 @@ class TftpService:
     def _record(self, entry: FetchEntry) -> None:
         with self._lock:
             self._log_entries.append(entry)
+        # UDP senders can be spoofed at will: a line per request is a log flood on demand.
+        # A token bucket lets a phone's boot (a dozen files) through, then sums up the rest.
+        now = time.monotonic()
+        self._log_tokens = min(LOG_BURST, self._log_tokens + (now - self._log_at) * LOG_RATE)
+        self._log_at = now
+        if self._log_tokens < 1:
+            self._log_skipped += 1
+            return
+        self._log_tokens -= 1
+        if self._log_skipped:
+            self.log.warning(
+                "tftp: %d requests not logged (more than %d a second)", self._log_skipped, LOG_RATE
+            )
+            self._log_skipped = 0
         level = logging.INFO if entry.result in ("ok", "not found") else logging.WARNING
         self.log.log(level, "tftp %s", entry)
 
@@ -619,6 +637,9 @@ class TftpService:
             now = time.monotonic()
             if now - self._sgn_warned.get(mac, -1e9) > 60.0:
                 self._sgn_warned[mac] = now
+                self._sgn_warned.move_to_end(mac)
+                if len(self._sgn_warned) > SGN_WARNED_MAX:  # spoofable names: bounded
+                    self._sgn_warned.popitem(last=False)
                 self.log.warning(
                     "TFTP: phone SEP%s (%s) asks for %s, a signed configuration: it still trusts "
                     "another call manager (an ITL/CTL from a CUCM) and will ignore unsigned "

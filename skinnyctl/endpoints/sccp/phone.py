@@ -901,15 +901,7 @@ class Phones:
         )
         active = self._active(plane.st)
         if active is not None:
-            return actions + self._to(
-                plane,
-                StartTone(
-                    tone=Tone.CALL_WAITING_TONE,
-                    tone_direction=0,
-                    line_instance=active.line,
-                    call_reference=active.ref,
-                ),
-            )
+            return actions + self._call_waiting_tone(active)
         return actions + self._to(
             plane,
             SetRinger(
@@ -1207,20 +1199,24 @@ class Phones:
         active = self._active(plane.st)
         if busy and active is not None:
             # call waiting: a tone on the active call instead of the ringer (§7.4)
-            return actions + self._to(
-                plane,
-                StartTone(
-                    tone=Tone.CALL_WAITING_TONE,
-                    tone_direction=0,
-                    line_instance=active.line,
-                    call_reference=active.ref,
-                ),
-            )
+            return actions + self._call_waiting_tone(active)
         mode = RingType.INSIDE if ring else RingType.FLASH_ONLY
         return actions + self._to(
             plane,
             SetRinger(
                 ring_mode=mode, ring_duration=RingMode.NORMAL, line_instance=L, call_reference=C
+            ),
+        )
+
+    def _call_waiting_tone(self, active: Plane) -> list[Action]:
+        """A tone on the call the device is busy with: something else wants it (§7.4)."""
+        return self._to(
+            active,
+            StartTone(
+                tone=Tone.CALL_WAITING_TONE,
+                tone_direction=0,
+                line_instance=active.line,
+                call_reference=active.ref,
             ),
         )
 
