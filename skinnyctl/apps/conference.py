@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from skinnyctl.calls import causes
-from skinnyctl.calls.channel import Channel, Ind, Kind, Refused
+from skinnyctl.calls.channel import Channel, Ind, Kind, Refused, who
 from skinnyctl.calls.events import Action
 from skinnyctl.calls.media import (
     MediaMix,
@@ -174,7 +174,7 @@ class Conferences:
     def start(self, ch: Channel) -> list[Action]:
         """Rule 1: answered at once; mixed, or asked for the PIN."""
         assert isinstance(ch, ConfEnd)
-        log.info("%s answers %s", ch.bridge.label, ch.call.a if ch.call else None)
+        log.info("%s: %s calls in", ch.bridge.label, who(self.switch.far(ch)))
         actions = self.switch.answer(ch)  # the switch joins it: UPDATE attaches it
         if ch.admitted:
             return actions + self._tones(ch.bridge, JOIN_TONE)
@@ -245,7 +245,7 @@ class Conferences:
         self, end: ConfEnd, reason: str, cause: str = causes.NORMAL_CLEARING
     ) -> list[Action]:
         """Hang up the party facing ``end`` (RmLstC); the bridge follows rule 6."""
-        log.info("%s: %s removed (%s)", end.bridge.label, self.switch.far(end), reason)
+        log.info("%s: %s removed (%s)", end.bridge.label, who(self.switch.far(end)), reason)
         actions = self._detach(end)
         actions += self.switch.hangup(end, cause, reason)
         return actions + self._left(end)
@@ -267,12 +267,13 @@ class Conferences:
         if end.digits == room.pin:
             end.admitted = True
             end.digits = ""
-            log.info("%s: %s admitted", end.bridge.label, self.switch.far(end))
+            log.info("%s: %s admitted", end.bridge.label, who(self.switch.far(end)))
             actions = self._stop_play(end) + self._attach(end)
             return actions + self._tones(end.bridge, JOIN_TONE)
         end.tries += 1
         end.digits = ""
-        log.info("%s: wrong PIN from %s (%d)", end.bridge.label, self.switch.far(end), end.tries)
+        far = who(self.switch.far(end))
+        log.info("%s: wrong PIN from %s (%d)", end.bridge.label, far, end.tries)
         if end.tries < PIN_TRIES:
             return self._ask_pin(end, first=False)
         return self.remove(end, "wrong PIN", causes.CALL_REJECTED)
@@ -288,9 +289,9 @@ class Conferences:
         was_controller = end is bridge.controller
         if was_controller:
             bridge.controller = None
-        log.info("%s: a party left, %d remain", bridge.label, len(bridge.ends))
         if bridge.closing:
             return actions
+        log.info("%s: a party left, %d remain", bridge.label, len(bridge.ends))
         if not bridge.ends:
             self._drop(bridge)
             return actions
@@ -313,7 +314,7 @@ class Conferences:
         p, q = parties
         if p is None or q is None:
             return self._end_all(bridge, "conference down to one")
-        log.info("%s: down to %s and %s, joined directly", bridge.label, p, q)
+        log.info("%s: down to %s and %s, joined directly", bridge.label, who(p), who(q))
         return self.switch.connect([(p, q)], causes.NORMAL_CLEARING, "conference down to two")
 
     def _end_all(self, bridge: Bridge, reason: str) -> list[Action]:

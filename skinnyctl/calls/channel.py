@@ -153,3 +153,8 @@ class Channel:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.id}, {self.number!r}, {self.state.value})"
+
+
+def who(ch: Channel | None) -> str:
+    """How logs name an end: its device, else its number, else its kind."""
+    return "-" if ch is None else ch.device or ch.number or ch.kind.value

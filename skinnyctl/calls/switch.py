@@ -49,7 +49,7 @@ from typing import Any
 from skinnyctl.site.model import Site
 
 from . import causes
-from .channel import Channel, ChState, Endpoint, Ind, Kind, Refused
+from .channel import Channel, ChState, Endpoint, Ind, Kind, Refused, who
 from .clock import Clock
 from .events import Action, Event, Publish
 from .media import MediaBridge, MediaEvent, Ports, WriteCdr
@@ -341,7 +341,7 @@ class Switch:
             for ch in call.ends():
                 actions += ch.indicate(Ind.UPDATE)
             actions += self._join(call)
-            log.info("call %d: %s joined to %s (%s)", call.id, call.a, call.b, reason)
+            log.info("call %d: %s with %s (%s)", call.id, who(call.a), who(call.b), reason)
         return actions
 
     # --- media events -------------------------------------------------------------------------

@@ -128,7 +128,7 @@ class PhoneConferences:
         y = p._active(st)
         if y is not None and y.state is PS.DIALING:
             self._consults[y.ch.id] = (y.ch, plane.ch)
-            log.info("%s: conference: consulting for %s", st.label, plane.ch)
+            log.info("%s: conference: consulting, %s held", st.label, plane.ch.number)
         return actions
 
     def _consultation_of(self, ch: PhoneChannel) -> tuple[PhoneChannel, PhoneChannel] | None:
