@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from tests.test_calls import (
     media_flows,
     state,
 )
+from tests.test_defects import until
 from tests.test_media_engine import TONES, ToneSender, assert_hears, drive, heard
 from tests.tshark import dissect, require_tshark, skinny_messages
 
@@ -73,31 +74,14 @@ action = "process"
 CONNCONF = SoftKeySetIndex.CONNECTED_WITH_CONFERENCE
 
 
-def make_rig(tmp: Path, **kw: Any) -> Rig:
-    r = Rig(tmp, tail=ROOMS, **kw)
-    r.start()
-    return r
-
-
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    r = make_rig(tmp_path)
-    try:
+    """The in-process server of test_calls.py with the two rooms of ROOMS."""
+    with Rig(tmp_path, tail=ROOMS) as r:
         yield r
-    finally:
-        r.stop()
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def until(cond: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"never: {what}")
 
 
 def key(p: SimPhone, event: int, ref: int, line: int = 1) -> None:
@@ -382,11 +366,9 @@ def test_a_holding_party_left_with_one_other_plays_it_music(rig: Rig) -> None:
 
 @pytest.fixture
 def strict_rig(tmp_path: Path) -> Iterator[Rig]:
-    r = make_rig(tmp_path, extra="conference_max = 3\nconference_end_with_controller = true\n")
-    try:
+    extra = "conference_max = 3\nconference_end_with_controller = true\n"
+    with Rig(tmp_path, tail=ROOMS, extra=extra) as r:
         yield r
-    finally:
-        r.stop()
 
 
 def test_conference_max_and_the_controller_ending_it(strict_rig: Rig) -> None:
@@ -505,8 +487,7 @@ def test_meetme_room_with_a_pin(rig: Rig) -> None:
 def test_conference_with_direct_media(tmp_path: Path) -> None:
     """media = "direct": phones talking to each other (or held, hearing music) are pointed at
     their legs in the engine once in a conference, and at each other again when two are left."""
-    rig = make_rig(tmp_path, media="direct")
-    try:
+    with Rig(tmp_path, tail=ROOMS, media="direct") as rig:
         a, b, c = rig.phone(A), rig.phone(B, "7961"), rig.phone(C)
         three_way(rig, a, b, c)
         relay_ports = {leg_of(rig, p)["local_port"] for p in (a, b, c)}  # type: ignore[index]
@@ -526,8 +507,6 @@ def test_conference_with_direct_media(tmp_path: Path) -> None:
         )
         media_flows(a, c)
         clean(rig, a, b, c)
-    finally:
-        rig.stop()
 
 
 # --- must show: three tones, FFT, tshark on the mixer's outputs ----------------------------------

@@ -1579,10 +1579,42 @@ def _cross_checks(r: _Reader, doc: Any, server: Server, dhcp: Dhcp) -> None:
             )
 
 
+def _own_number(
+    r: _Reader,
+    t: dict[str, Any],
+    path: KeyPath,
+    taken: dict[str, str],
+    seen: dict[str, KeyPath],
+    what: str,
+) -> str | None:
+    """The ``number`` of a list entry that needs one of its own: dialable, not one ``taken``
+    (number -> what has it), not one an earlier entry of the list has. None once reported."""
+    number: str = r.get(t, path, "number", str, "", "a number in quotes")
+    if not _NUMBER_RE.match(number):
+        r.problem((*path, "number"), f"'{number}' is not a number", "use 1 to 24 digits, * # or +")
+        return None
+    if number in taken:
+        r.problem(
+            (*path, "number"),
+            f"{number} is already {taken[number]}",
+            f"give the {what} a number of its own",
+        )
+        return None
+    if number in seen:
+        r.problem(
+            (*path, "number"),
+            f"{what} {number} is defined twice",
+            f"the first is at line {r.locations.of(seen[number])[0]}; remove one",
+        )
+        return None
+    seen[number] = (*path, "number")
+    return number
+
+
 def _applications(r: _Reader, raw: Any, lines: list[Line]) -> list[Application]:
     """``[[applications]]``: numbers our own code answers (echo test, music)."""
     out: list[Application] = []
-    taken = {ln.number for ln in lines}
+    taken = {ln.number: "a line" for ln in lines}
     seen: dict[str, KeyPath] = {}
     for path, t in _aot(r, raw, "applications"):
         r.check_keys(t, path, [f.name for f in fields(Application)])
@@ -1593,27 +1625,9 @@ def _applications(r: _Reader, raw: Any, lines: list[Line]) -> list[Application]:
                 'add e.g. number = "9196" and kind = "echo"',
             )
             continue
-        number = r.get(t, path, "number", str, "", "a number in quotes")
-        if not _NUMBER_RE.match(number):
-            r.problem(
-                (*path, "number"), f"'{number}' is not a number", "use 1 to 24 digits, * # or +"
-            )
+        number = _own_number(r, t, path, taken, seen, "application")
+        if number is None:
             continue
-        if number in taken:
-            r.problem(
-                (*path, "number"),
-                f"{number} is already a line",
-                "give the application a number of its own",
-            )
-            continue
-        if number in seen:
-            r.problem(
-                (*path, "number"),
-                f"application {number} is defined twice",
-                f"the first is at line {r.locations.of(seen[number])[0]}; remove one",
-            )
-            continue
-        seen[number] = (*path, "number")
         kind = r.get(t, path, "kind", str, "", "an application kind")
         if kind not in APPLICATION_KINDS:
             r.problem(
@@ -1645,27 +1659,9 @@ def _conferences(
         if "number" not in t:
             r.problem(path, "a conference room needs a number", 'add e.g. number = "8000"')
             continue
-        number = r.get(t, path, "number", str, "", "a number in quotes")
-        if not _NUMBER_RE.match(number):
-            r.problem(
-                (*path, "number"), f"'{number}' is not a number", "use 1 to 24 digits, * # or +"
-            )
+        number = _own_number(r, t, path, taken, seen, "conference room")
+        if number is None:
             continue
-        if number in taken:
-            r.problem(
-                (*path, "number"),
-                f"{number} is already {taken[number]}",
-                "give the room a number of its own",
-            )
-            continue
-        if number in seen:
-            r.problem(
-                (*path, "number"),
-                f"conference room {number} is defined twice",
-                f"the first is at line {r.locations.of(seen[number])[0]}; remove one",
-            )
-            continue
-        seen[number] = (*path, "number")
         name = r.get(t, path, "name", str, "", "a display name")
         pin = r.get(t, path, "pin", str, "", 'digits in quotes, e.g. "4321"')
         if pin and not _PIN_RE.match(pin):
