@@ -114,10 +114,10 @@ class PhoneConferences:
             if cp is None or cp.state is not PS.CONNECTED or cp.st is not st:
                 log.info("%s: conference: the consultation is not answered", st.label)
                 return _notify(st, Label.CAN_NOT_COMPLETE_CONFERENCE)
-            actions = self._gather(st, consult, [held])
-            if actions:
+            done, actions = self._gather(st, consult, [held], Label.CAN_NOT_COMPLETE_CONFERENCE)
+            if done:
                 self._consults.pop(consult.id, None)
-            return actions or _notify(st, Label.CAN_NOT_COMPLETE_CONFERENCE)
+            return actions
         if plane.state is not PS.CONNECTED:
             return _notify(st, Label.CAN_NOT_COMPLETE_CONFERENCE)
         end = self.rooms.facing(plane.ch)
@@ -146,15 +146,18 @@ class PhoneConferences:
 
     # --- rules 2, 3: gathering, Join -----------------------------------------------------------
 
-    def _gather(self, st: Station, keep: PhoneChannel, others: list[PhoneChannel]) -> list[Action]:
+    def _gather(
+        self, st: Station, keep: PhoneChannel, others: list[PhoneChannel], refusal: Label
+    ) -> tuple[bool, list[Action]]:
         """Rule 2: ``keep`` faces the conference; the far ends of ``keep`` and ``others`` join
-        it. [] when refused (after telling the phone)."""
+        it. (done, actions): refused, the actions tell the phone why (``refusal`` unless the
+        conference is full or a party cannot be mixed)."""
         rooms, switch = self.rooms, self.phones.switch
         facing = [rooms.facing(ch) for ch in (keep, *others)]
         bridges = {e.bridge for e in facing if e is not None}
         if len(bridges) > 1:
             log.info("%s: conference: calls in two conferences", st.label)
-            return []
+            return False, _notify(st, refusal)
         bridge = next(iter(bridges), None)
         mine = next((e for e in facing if e is not None), None)
         joiners: list[Channel] = []
@@ -169,9 +172,10 @@ class PhoneConferences:
             if end is None:
                 far = switch.far(ch)
                 if far is None:
-                    return []
+                    return False, _notify(st, refusal)
                 joiners.append(far)
-        return self._brought(st, rooms.bring(joiners, bridge, reuse, controller=keep))
+        result = rooms.bring(joiners, bridge, reuse, controller=keep)
+        return result.ok, self._brought(st, result)
 
     def _brought(self, st: Station, result: Brought) -> list[Action]:
         if result.ok:
@@ -195,7 +199,7 @@ class PhoneConferences:
         ]
         if not held:
             return _notify(st, Label.CAN_NOT_JOIN_CALLS)
-        return self._gather(st, keep.ch, held) or _notify(st, Label.CAN_NOT_JOIN_CALLS)
+        return self._gather(st, keep.ch, held, Label.CAN_NOT_JOIN_CALLS)[1]
 
     # --- rule 4: cBarge ------------------------------------------------------------------------
 
@@ -225,7 +229,7 @@ class PhoneConferences:
         actions += p._make_room(st, keep=bp)
         actions += p._seize(bp)
         # the call's originator first: it is the caller again if the barger leaves
-        first, second = (ch, far) if call_a(ch) is ch else (far, ch)
+        first, second = (ch, far) if _originator(ch) is ch else (far, ch)
         joiners: list[Channel] = [mine] if bridge is not None else [first, second, mine]
         result = rooms.bring(joiners, bridge, controller=ch)
         assert result.ok, result.why  # its size and parties were checked above
@@ -305,7 +309,7 @@ def conference_list_xml(title: str, parties: list[tuple[Channel, bool]], icons: 
     return (head + items + tail).encode()
 
 
-def call_a(ch: Channel) -> Channel | None:
+def _originator(ch: Channel) -> Channel | None:
     return ch.call.a if ch.call is not None else None
 
 
