@@ -11,7 +11,15 @@ import pytest
 from skinnyctl.errors import UserError
 from skinnyctl.site import Device, Line, Server, load_site, parse_site
 from skinnyctl.site.init import initial_site_text, write_initial_site
-from skinnyctl.site.model import HuntGroup, Park, Smtp, Trunk, Voicemail, VoicemailBox
+from skinnyctl.site.model import (
+    ConferenceRoom,
+    HuntGroup,
+    Park,
+    Smtp,
+    Trunk,
+    Voicemail,
+    VoicemailBox,
+)
 from tests.clirun import run_cli
 
 
@@ -73,6 +81,7 @@ def _every_key() -> set[str]:
     keys |= {"pattern", "action", "timeout", "trunk", "strip", "prefix"}  # dialplan
     keys |= {f.name for f in fields(Trunk)}  # [[trunks]]
     keys |= {"did", "target"}  # [[inbound]]
+    keys |= {f.name for f in fields(ConferenceRoom)}  # [[conferences]]
     keys |= {
         "servers",
         "subnet",
@@ -126,6 +135,7 @@ def test_commented_examples_are_valid_when_uncommented() -> None:
     assert site.trunks[0].name == "provider" and site.inbound[0].target == "1001"
     assert site.server.emergency == ("112", "911")
     assert site.voicemail.boxes["1001"].email and site.voicemail.smtp.host
+    assert site.conferences[0].pin == "4321" and site.conference("8000") is not None
 
 
 def test_init_then_serve_starts_without_provision(tmp_path: Path) -> None:

@@ -16,9 +16,10 @@ Switch -> channel (:class:`Ind`, through ``Endpoint.indicate``)::
 
 Channel -> switch (methods of ``Switch``): ``dial(ch, number)``, ``alerting(ch)``,
 ``progress(ch)`` (early media), ``answer(ch)``, ``hold(ch)``, ``resume(ch)``, ``dtmf(ch,
-digit)``, ``hangup(ch, cause, reason)``, ``transfer(x, y)``, ``media_changed(ch)``. Offering a
-call to an endpoint is ``Endpoint.offer`` (may refuse with a cause) then ``Endpoint.start``
-(ring, or answer at once).
+digit)``, ``hangup(ch, cause, reason)``, ``transfer(x, y)``, ``media_changed(ch)``; and
+``connect(pairs, ...)`` to regroup channels in new calls (conferences). Offering a call to an
+endpoint is ``Endpoint.offer`` (may refuse with a cause) then ``Endpoint.start`` (ring, or
+answer at once).
 
 This is FreeSWITCH's core/endpoint split and Asterisk's channel/bridge split reduced to what a
 small office needs: an endpoint never sees another endpoint's protocol, so a phone, a trunk and
@@ -42,6 +43,7 @@ class Kind(Enum):
     APP = "app"  # our own code: echo test, music, ... (apps/)
     TRUNK = "trunk"  # the outside world (SIP)
     HUNT = "hunt"  # a route only: a hunt group, whose members the switch offers (calls.hunt)
+    CONFERENCE = "conference"  # a conference's end facing one party (apps/conference.py)
 
 
 class Ind(Enum):
@@ -158,3 +160,8 @@ class Channel:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.id}, {self.number!r}, {self.state.value})"
+
+
+def who(ch: Channel | None) -> str:
+    """How logs name an end: its device, else its number, else its kind."""
+    return "-" if ch is None else ch.device or ch.number or ch.kind.value

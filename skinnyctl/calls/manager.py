@@ -9,11 +9,11 @@ Driving it::
 
 It owns the switch (``calls.switch``) and the endpoints whose channels the switch joins: the
 SCCP phones (``endpoints.sccp``: registration, then the phone lines' call planes), the
-applications (``apps``) and the SIP trunks (``endpoints.sip``: inputs of the SIP edge, media
-legs facing the outside world). Each input goes to the part that owns it (a media leg's
-input to the endpoint whose leg it is); the timers of every part are merged here. The edge
-(``skinnyctl.runtime``) carries out the actions in order. Nothing here touches a socket, a
-thread or the system clock.
+applications (``apps``), the conferences (``apps.conference``) and the SIP trunks
+(``endpoints.sip``: inputs of the SIP edge, media legs facing the outside world). Each input
+goes to the part that owns it (a media leg's input to the endpoint whose leg it is); the timers
+of every part are merged here. The edge (``skinnyctl.runtime``) carries out the actions in
+order. Nothing here touches a socket, a thread or the system clock.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from skinnyctl.apps import KINDS, Apps, Park, VoicemailApp
+from skinnyctl.apps.conference import Conferences
 from skinnyctl.endpoints.sccp.phone import Phones
 from skinnyctl.endpoints.sccp.registration import Registrar
 from skinnyctl.endpoints.sccp.stations import Stations
@@ -67,6 +68,7 @@ class CallManager:
         park = self.apps.kinds["park"]
         assert isinstance(park, Park)
         self.parking = self.phones.features.parking = park
+        self.conferences = Conferences(site, self.switch)
         self.trunks = Trunks(site, clock, self.switch)
 
     # --- the three entry points ---------------------------------------------------------------
@@ -145,6 +147,7 @@ class CallManager:
         self.site = site
         self.switch.reload(site)
         self.apps.reload(site)
+        self.conferences.reload(site)
         self.trunks.reload(site)
         # the mailboxes, not the site's static mwi key, say the lamps of lines with a box
         return self.phones.reload(site) + self.sccp.reload(site) + self.voicemail.lamps()

@@ -9,8 +9,8 @@ number into a :class:`Route`, in this order:
    rule's trunk, ``strip`` leading digits removed and ``prefix`` put in front;
 3. a line (its phones), an application (``[[applications]]``, and voicemail's own numbers:
    ``Site.voicemail_application``), a hunt group (``[[hunt_groups]]``: the switch offers the
-   call to its members), a park slot (``[park]``: the park application); the loader refuses
-   numbers that clash;
+   call to its members), a park slot (``[park]``: the park application), a meet-me room
+   (``[[conferences]]``); the loader refuses numbers that clash;
 4. nothing (unallocated).
 
 ``inbound`` turns a number the outside world called (a DID of ``[[inbound]]``) into the route
@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from skinnyctl.site.model import (
     Application,
+    ConferenceRoom,
     DialAction,
     DialRule,
     HuntGroup,
@@ -107,6 +108,7 @@ class Route:
     trunk: Trunk | None = None  # Kind.TRUNK: the trunk; ``number`` is what goes out
     group: HuntGroup | None = None  # Kind.HUNT
     hunt: str = ""  # a line offered as a member of this hunt group (its own forwards do not apply)
+    conference: ConferenceRoom | None = None
 
 
 class Router:
@@ -152,4 +154,7 @@ class Router:
             return Route(Kind.HUNT, number, group.name or number, group=group)
         if number in self._slots:
             return Route(Kind.APP, number, "Park", application=Application(number, "park", "Park"))
+        room = self.site.conference(number)
+        if room is not None:
+            return Route(Kind.CONFERENCE, number, room.name or "Conference", conference=room)
         return None

@@ -24,9 +24,10 @@ Call state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
 6. Hold, resume and digits are not state changes: they go to the far end (HOLD means "you
    hear music"). Transfer joins the far ends of two calls of one endpoint into a new call and
    ends the two (ATTENDED_TRANSFER / BLIND_TRANSFER).
-7. Media: once a call is answered the switch joins its two ends: an application attaches to
-   its far end's media; two phones an endpoint can join natively (direct media) are left to
-   it; anything else is a bridge of the two media legs in the media engine.
+7. Media: once a call is answered the switch joins its two ends: an application or a
+   conference's end (no media leg of its own) attaches to its far end's media; two phones an
+   endpoint can join natively (direct media) are left to it; anything else is a bridge of the
+   two media legs in the media engine.
 8. A pair missing from the table is a request that makes no sense in that state: logged and
    ignored.
 9. Early media: an offered end calling ``progress`` (the call is then ringing) is joined to
@@ -37,7 +38,8 @@ Call state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
    media with the call. Only one offer at a time is early joined (the latest).
 10. Records: an end may add fields to its calls' records (``Channel.record``: a trunk's
    direction, trunk, DID and external number), taken when it joins the call (originates, is
-   offered, or is transferred into it), so a record keeps them whoever left the call first.
+   offered, is transferred or regrouped into it), so a record keeps them whoever left the call
+   first.
 11. Forwarding (``calls.forward``) happens here, before and instead of ringing: a line whose
    forward_all is set is not offered the call at all; a refusal by USER_BUSY or CALL_REJECTED
    (at once, or EndCall while ringing) goes to forward_busy; no answer within the line's
@@ -59,6 +61,12 @@ Call state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
    a timer that fires after its call moved on does nothing.
 15. Media reports: several parties may listen to one media leg (``listen``): the owner of the
    leg and an application working on it; each gets every report of that leg.
+16. Regrouping (conferences): ``connect(pairs)`` puts each pair of channels in an answered
+   call of its own, taking them out of the calls they were in; those calls end, for whoever
+   is left in them (told HANGUP with the cause given) or quietly when nobody is, each with
+   its record. Both ends are then told UPDATE and joined (rule 7). A conference
+   (``apps.conference``) is such calls, one per party, each party facing one of the
+   conference's ends.
 """
 
 from __future__ import annotations
@@ -74,7 +82,7 @@ from typing import Any
 from skinnyctl.site.model import Site
 
 from . import causes, forward
-from .channel import Channel, ChState, Endpoint, Ind, Kind, Refused
+from .channel import Channel, ChState, Endpoint, Ind, Kind, Refused, who
 from .clock import Clock
 from .events import Action, Event, Publish
 from .forward import Forwards
@@ -85,6 +93,10 @@ from .timers import Timers
 from .userstate import UserState
 
 log = logging.getLogger("skinnyctl.calls")
+
+
+# Ends with no media leg of their own: they work on their far end's (rule 7).
+_FAR_MEDIA = frozenset({Kind.APP, Kind.CONFERENCE})
 
 
 class Refs:
@@ -558,6 +570,41 @@ class Switch:
         actions += self._end(c1, cause, reason, by=None)
         return Transferred(True, actions)
 
+    def connect(
+        self, pairs: list[tuple[Channel, Channel]], cause: str, reason: str
+    ) -> list[Action]:
+        """Put each pair ``(p, q)`` in an answered call of its own (rule 11): ``p`` is its
+        originator, ``q`` (a conference's end, a party for a direct call again) what it
+        reached. Channels leave the calls they are in; those end with ``cause``."""
+        now = self.clock.wall()
+        old: list[Call] = []
+        new: list[Call] = []
+        for p, q in pairs:
+            for ch in (p, q):
+                was = ch.call
+                if was is not None:
+                    if was not in old:
+                        old.append(was)
+                    self._detach(was, ch)
+            call = Call(self.refs(), p, CS.CONNECTED, offers=[q], b=q, start=now, answer=now)
+            call.called, call.called_name = q.number, q.name
+            call.caller = (p.number, p.name, p.device)
+            for ch in (p, q):
+                ch.call = call
+                ch.state = ChState.UP
+                call.record.update(ch.record())
+            self.calls[call.id] = call
+            new.append(call)
+        actions: list[Action] = []
+        for call in old:
+            actions += self._end(call, cause, reason, by=None)
+        for call in new:
+            for ch in call.ends():
+                actions += ch.indicate(Ind.UPDATE)
+            actions += self._join(call)
+            log.info("call %d: %s with %s (%s)", call.id, who(call.a), who(call.b), reason)
+        return actions
+
     # --- media events -------------------------------------------------------------------------
 
     def listen(self, key: int, handler: Callable[[MediaEvent], list[Action]]) -> None:
@@ -786,10 +833,10 @@ class Switch:
         actions: list[Action] = []
         for x, y in ((a, b), (b, a)):
             actions += self._tell_held(x, y.holding)
-        if a.kind is Kind.APP or b.kind is Kind.APP:
+        if a.kind in _FAR_MEDIA or b.kind in _FAR_MEDIA:
             # an application works on its far end's leg (apps/): tell it where that is now
             for x in (a, b):
-                if x.kind is Kind.APP:
+                if x.kind in _FAR_MEDIA:
                     actions += x.indicate(Ind.UPDATE)
             return actions
         native = self.native.get(a.kind) if a.kind is b.kind else None

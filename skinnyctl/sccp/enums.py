@@ -174,8 +174,11 @@ class SoftKeyEventValue(IntEnum):
     GROUP_PICKUP = 18
     DND = 19
     IDIVERT = 20
-    BARGE = 21  # skinnyctl's template goes on (answers.SOFTKEY_EVENT): events 21, 22
+    BARGE = 21  # skinnyctl's template goes on (answers.SOFTKEY_EVENT): events 21-25
     HLOG = 22
+    CBARGE = 23
+    RMLSTC = 24
+    CONFLIST = 25
 
 
 class Label(IntEnum):

@@ -18,14 +18,9 @@ from skinnyctl.site.model import Line, Site
 NOT_YET: dict[str, str] = {}
 
 # feature button values and softkey names the phones show but that answer "Key is not active"
-FEATURES_NOT_YET: dict[str, str] = {
-    "conference": "conferences are not built yet",
-}
+FEATURES_NOT_YET: dict[str, str] = {}
 SOFTKEYS_NOT_YET: dict[str, str] = {
     "Info": "the Info key has nothing to show",
-    "Confrn": "conferences are not built yet",
-    "Join": "conferences are not built yet",
-    "MeetMe": "conferences are not built yet",
 }
 
 

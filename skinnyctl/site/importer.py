@@ -34,7 +34,7 @@ from skinnyctl.errors import UserError
 from skinnyctl.site import catalog
 from skinnyctl.site.atomic import write_text_atomic
 from skinnyctl.site.loader import SiteError, normalize_mac, parse_site
-from skinnyctl.site.model import DEFAULT_SOFTKEY_SET, SOFTKEY_NAMES, SOFTKEY_SET_NAMES, Line
+from skinnyctl.site.model import SEED_SOFTKEY_SET, SOFTKEY_NAMES, SOFTKEY_SET_NAMES, Line
 
 _NUMBER = re.compile(r"^[0-9*#+]{1,24}$")
 _FEATURES = {  # chan-sccp feature types and mod_skinny button types -> our features
@@ -564,8 +564,8 @@ def _fs_profile(profile: _Node, where: str, draft: Draft) -> None:
                 draft.drop(f"{where}:{ks.line}", f"soft-key-set {state}", "no such key set")
                 continue
             sets[state] = _softkey_list(ks.attrs.get("value", ""), f"{where}:{ks.line}", draft)
-        if name == "default" and all(tuple(v) == DEFAULT_SOFTKEY_SET[k] for k, v in sets.items()):
-            continue  # mod_skinny's default is skinnyctl's built-in "default"
+        if name == "default" and all(tuple(v) == SEED_SOFTKEY_SET[k] for k, v in sets.items()):
+            continue  # mod_skinny's default is skinnyctl's built-in "default" (plus its keys)
         draft.softkey_sets[name] = sets
     for dt in profile.iter("device-type"):
         model = catalog.find_model(dt.attrs.get("id", ""))

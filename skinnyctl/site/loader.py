@@ -42,6 +42,7 @@ from skinnyctl.site.model import (
     TRUNK_CODECS,
     Application,
     Button,
+    ConferenceRoom,
     Device,
     Dhcp,
     DhcpFlavour,
@@ -355,6 +356,15 @@ def _server(r: _Reader, raw: Any) -> Server:
     off_hook_timeout = _seconds_or_off(r, t, path, "off_hook_timeout", d.off_hook_timeout, 5, 300)
     hold_reversion = _seconds_or_off(r, t, path, "hold_reversion", d.hold_reversion, 5, 3600)
     transfer_on_hook = r.get(t, path, "transfer_on_hook", bool, d.transfer_on_hook, "true or false")
+    conference_max = _parties(r, t, path, "conference_max", d.conference_max, CONFERENCE_MIN)
+    end_with_controller = r.get(
+        t,
+        path,
+        "conference_end_with_controller",
+        bool,
+        d.conference_end_with_controller,
+        "true or false",
+    )
     media = r.get(t, path, "media", str, d.media, '"relay" or "direct"')
     if media not in ("relay", "direct"):
         r.problem(
@@ -429,6 +439,8 @@ def _server(r: _Reader, raw: Any) -> Server:
         off_hook_timeout=off_hook_timeout,
         hold_reversion=hold_reversion,
         transfer_on_hook=transfer_on_hook,
+        conference_max=conference_max,
+        conference_end_with_controller=end_with_controller,
         music_on_hold=Path(moh) if moh else None,
         media=media,
         rtp_port_min=rtp_min,
@@ -473,6 +485,23 @@ def _seconds_or_off(
         )
         return default
     return float(value)
+
+
+CONFERENCE_MIN = 3  # an ad-hoc conference starts with three parties
+CONFERENCE_MAX = 100  # parties one conference may hold (the engine mixes far more: bench/)
+
+
+def _parties(r: _Reader, t: dict[str, Any], path: KeyPath, key: str, default: int, low: int) -> int:
+    """A number of conference parties from ``low`` to CONFERENCE_MAX."""
+    value: int = r.get(t, path, key, int, default, "a number of parties")
+    if not low <= value <= CONFERENCE_MAX:
+        r.problem(
+            (*path, key),
+            f"{key} = {value} is out of range",
+            f"write a number of parties from {low} to {CONFERENCE_MAX}",
+        )
+        return default
+    return value
 
 
 def _aot(r: _Reader, raw: Any, name: str) -> list[tuple[KeyPath, dict[str, Any]]]:
@@ -1327,9 +1356,9 @@ def _trunks(r: _Reader, raw: Any, base_dir: Path) -> list[Trunk]:
     return trunks
 
 
-def _inbound(r: _Reader, raw: Any, lines: list[Line], groups: list[str]) -> list[Inbound]:
-    """``groups``: hunt group numbers, which a DID may ring too."""
-    numbers = [ln.number for ln in lines] + groups
+def _inbound(r: _Reader, raw: Any, lines: list[Line], others: list[str]) -> list[Inbound]:
+    """``others``: hunt group and meet-me room numbers, which a DID may ring too."""
+    numbers = [ln.number for ln in lines] + others
     out: list[Inbound] = []
     seen: dict[str, KeyPath] = {}
     for path, t in _aot(r, raw, "inbound"):
@@ -1355,7 +1384,7 @@ def _inbound(r: _Reader, raw: Any, lines: list[Line], groups: list[str]) -> list
             near = difflib.get_close_matches(target, numbers, n=3)
             r.problem(
                 (*path, "target") if "target" in t else path,
-                f"target {target} is not a line or a hunt group"
+                f"target {target} is not a line, a hunt group or a meet-me room"
                 if target
                 else "this inbound entry has no target",
                 (f"did you mean {' or '.join(near)}? " if near else "")
@@ -1581,10 +1610,42 @@ def _cross_checks(r: _Reader, doc: Any, server: Server, dhcp: Dhcp) -> None:
             )
 
 
+def _own_number(
+    r: _Reader,
+    t: dict[str, Any],
+    path: KeyPath,
+    taken: dict[str, str],
+    seen: dict[str, KeyPath],
+    what: str,
+) -> str | None:
+    """The ``number`` of a list entry that needs one of its own: dialable, not one ``taken``
+    (number -> what has it), not one an earlier entry of the list has. None once reported."""
+    number: str = r.get(t, path, "number", str, "", "a number in quotes")
+    if not _NUMBER_RE.match(number):
+        r.problem((*path, "number"), f"'{number}' is not a number", "use 1 to 24 digits, * # or +")
+        return None
+    if number in taken:
+        r.problem(
+            (*path, "number"),
+            f"{number} is already {taken[number]}",
+            f"give the {what} a number of its own",
+        )
+        return None
+    if number in seen:
+        r.problem(
+            (*path, "number"),
+            f"{what} {number} is defined twice",
+            f"the first is at line {r.locations.of(seen[number])[0]}; remove one",
+        )
+        return None
+    seen[number] = (*path, "number")
+    return number
+
+
 def _applications(r: _Reader, raw: Any, lines: list[Line]) -> list[Application]:
     """``[[applications]]``: numbers our own code answers (echo test, music)."""
     out: list[Application] = []
-    taken = {ln.number for ln in lines}
+    taken = {ln.number: "a line" for ln in lines}
     seen: dict[str, KeyPath] = {}
     for path, t in _aot(r, raw, "applications"):
         r.check_keys(t, path, [f.name for f in fields(Application)])
@@ -1595,27 +1656,9 @@ def _applications(r: _Reader, raw: Any, lines: list[Line]) -> list[Application]:
                 'add e.g. number = "9196" and kind = "echo"',
             )
             continue
-        number = r.get(t, path, "number", str, "", "a number in quotes")
-        if not _NUMBER_RE.match(number):
-            r.problem(
-                (*path, "number"), f"'{number}' is not a number", "use 1 to 24 digits, * # or +"
-            )
+        number = _own_number(r, t, path, taken, seen, "application")
+        if number is None:
             continue
-        if number in taken:
-            r.problem(
-                (*path, "number"),
-                f"{number} is already a line",
-                "give the application a number of its own",
-            )
-            continue
-        if number in seen:
-            r.problem(
-                (*path, "number"),
-                f"application {number} is defined twice",
-                f"the first is at line {r.locations.of(seen[number])[0]}; remove one",
-            )
-            continue
-        seen[number] = (*path, "number")
         kind = r.get(t, path, "kind", str, "", "an application kind")
         if kind not in APPLICATION_KINDS:
             r.problem(
@@ -1626,6 +1669,41 @@ def _applications(r: _Reader, raw: Any, lines: list[Line]) -> list[Application]:
             continue
         name = r.get(t, path, "name", str, "", "a display name")
         out.append(Application(number, kind, name))
+    return out
+
+
+# --- [[conferences]]: meet-me rooms (issue 17) --------------------------------------------------
+
+_PIN_RE = re.compile(r"^[0-9]{1,16}$")
+
+
+def _conferences(
+    r: _Reader, raw: Any, lines: list[Line], applications: list[Application]
+) -> list[ConferenceRoom]:
+    """``[[conferences]]``: meet-me room numbers, their optional PIN and size."""
+    out: list[ConferenceRoom] = []
+    taken = {ln.number: "a line" for ln in lines}
+    taken.update({a.number: f"the {a.kind} application" for a in applications})
+    seen: dict[str, KeyPath] = {}
+    for path, t in _aot(r, raw, "conferences"):
+        r.check_keys(t, path, [f.name for f in fields(ConferenceRoom)])
+        if "number" not in t:
+            r.problem(path, "a conference room needs a number", 'add e.g. number = "8000"')
+            continue
+        number = _own_number(r, t, path, taken, seen, "conference room")
+        if number is None:
+            continue
+        name = r.get(t, path, "name", str, "", "a display name")
+        pin = r.get(t, path, "pin", str, "", 'digits in quotes, e.g. "4321"')
+        if pin and not _PIN_RE.match(pin):
+            r.problem(
+                (*path, "pin"),
+                "a room's pin must be 1 to 16 digits",
+                "callers key it in on the phone's keypad, then #: use digits 0-9 only",
+            )
+            pin = ""
+        max_parties = _parties(r, t, path, "max_parties", 0, 2) if "max_parties" in t else 0
+        out.append(ConferenceRoom(number, name, pin, max_parties))
     return out
 
 
@@ -1905,6 +1983,7 @@ TOP_LEVEL = (
     "voicemail",
     "hunt_groups",
     "park",
+    "conferences",
 )
 
 
@@ -2008,7 +2087,9 @@ def parse_site(text: str, path: Path | None = None) -> Site:
     base_dir = path.parent if path else Path.cwd()
     trunks = _trunks(r, doc.get("trunks"), base_dir)
     groups = office.hunt_groups(r, doc.get("hunt_groups"), lines)
-    inbound = _inbound(r, doc.get("inbound"), lines, [g.number for g in groups])
+    conferences = _conferences(r, doc.get("conferences"), lines, applications)
+    others = [g.number for g in groups] + [c.number for c in conferences]
+    inbound = _inbound(r, doc.get("inbound"), lines, others)
     server = replace(server, emergency=_emergency(r, doc.get("server"), trunks))
     _check_external_numbers(r, doc.get("lines"))
     _check_trunk_references(r, doc.get("dialplan"), trunks)
@@ -2016,7 +2097,7 @@ def parse_site(text: str, path: Path | None = None) -> Site:
         r, doc.get("voicemail"), doc.get("lines"), doc.get("applications"), base_dir
     )
     parking = office.park(r, doc.get("park"))
-    office.check(r, doc, server, lines, applications, groups, parking, dialplan)
+    office.check(r, doc, server, lines, applications, groups, parking, dialplan, conferences)
     _cross_checks(r, doc, server, dhcp)
     _trunk_port_checks(r, server, doc.get("trunks"))
     if path is not None:
@@ -2039,6 +2120,7 @@ def parse_site(text: str, path: Path | None = None) -> Site:
         voicemail=voicemail,
         hunt_groups=tuple(groups),
         park=parking,
+        conferences=tuple(conferences),
     )
 
 

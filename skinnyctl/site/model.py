@@ -26,7 +26,7 @@ HUNT_STRATEGIES: tuple[HuntStrategy, ...] = ("ring_all", "linear", "round_robin"
 
 # The seed's default soft key sets (mod_skinny conf/skinny_profiles/internal.xml). "" leaves a
 # slot blank. Order of the sets is the SoftKeySetIndex order (sccp-protocol.md §6.3).
-DEFAULT_SOFTKEY_SET: dict[str, tuple[str, ...]] = {
+SEED_SOFTKEY_SET: dict[str, tuple[str, ...]] = {
     "KeySetOnHook": ("NewCall", "Redial"),
     "KeySetConnected": ("EndCall", "Hold", "NewCall", "Transfer"),
     "KeySetOnHold": ("NewCall", "Resume", "EndCall"),
@@ -38,6 +38,27 @@ DEFAULT_SOFTKEY_SET: dict[str, tuple[str, ...]] = {
     "KeySetRingOut": ("", "", "EndCall", "Transfer"),
     "KeySetOffHookWithFeatures": ("", "Redial", "EndCall"),
     "KeySetInUseHint": ("NewCall", "Redial"),
+}
+# Ours: the seed's, with the conference keys after its own (issue 17), so a key keeps its slot.
+DEFAULT_SOFTKEY_SET: dict[str, tuple[str, ...]] = {
+    **SEED_SOFTKEY_SET,
+    "KeySetConnected": (*SEED_SOFTKEY_SET["KeySetConnected"], "Confrn", "Join"),
+    "KeySetOffHook": (*SEED_SOFTKEY_SET["KeySetOffHook"], "MeetMe"),
+    "KeySetConnectedWithTransfer": (
+        *SEED_SOFTKEY_SET["KeySetConnectedWithTransfer"],
+        "Confrn",
+        "Join",
+    ),
+    "KeySetConnectedWithConference": (
+        "EndCall",
+        "Hold",
+        "Confrn",
+        "RmLstC",
+        "ConfList",
+        "NewCall",
+        "Transfer",
+    ),
+    "KeySetInUseHint": (*SEED_SOFTKEY_SET["KeySetInUseHint"], "cBarge"),
 }
 SOFTKEY_SET_NAMES: tuple[str, ...] = tuple(DEFAULT_SOFTKEY_SET)
 
@@ -65,6 +86,9 @@ SOFTKEY_NAMES: tuple[str, ...] = (
     "iDivert",
     "Barge",  # shared line: take over the call connected on another device (issue 16)
     "HLog",  # log this phone in or out of its hunt groups
+    "cBarge",  # join a shared line's connected call as a conference (issue 17)
+    "RmLstC",  # remove the last party added to the conference
+    "ConfList",
 )
 
 
@@ -103,6 +127,8 @@ class Server:
     information_url: str = ""
     authentication_url: str = ""
     emergency: tuple[str, ...] = ()  # numbers that always go out through the first trunk
+    conference_max: int = 8  # parties in one conference (ad-hoc; a room's default)
+    conference_end_with_controller: bool = False  # the controller hanging up ends an ad-hoc one
 
 
 @dataclass(frozen=True)
@@ -210,6 +236,17 @@ class Park:
 
     slots: tuple[str, ...] = ()
     timeout: float = 60.0  # then it rings the parker again; 0 = never
+
+
+@dataclass(frozen=True)
+class ConferenceRoom:
+    """A meet-me conference room (``[[conferences]]``): whoever calls ``number`` talks with
+    everyone else who did (``apps.conference``)."""
+
+    number: str
+    name: str = ""  # shown as the far party; default "Conference"
+    pin: str = ""  # digits asked for (then #) before a caller joins; "" = none
+    max_parties: int = 0  # 0 = [server] conference_max
 
 
 @dataclass(frozen=True)
@@ -353,6 +390,10 @@ class Site:
     voicemail: Voicemail = field(default_factory=Voicemail)
     hunt_groups: tuple[HuntGroup, ...] = ()
     park: Park = field(default_factory=Park)
+    conferences: tuple[ConferenceRoom, ...] = ()
+    _rooms_by_number: dict[str, ConferenceRoom] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         lines: dict[str, Line] = {}
@@ -364,6 +405,7 @@ class Site:
         object.__setattr__(self, "_lines_by_number", lines)
         object.__setattr__(self, "_devices_by_mac", devices)
         object.__setattr__(self, "_apps_by_number", {a.number: a for a in self.applications})
+        object.__setattr__(self, "_rooms_by_number", {c.number: c for c in self.conferences})
 
     @property
     def base_dir(self) -> Path:
@@ -378,6 +420,9 @@ class Site:
 
     def application(self, number: str) -> Application | None:
         return self._apps_by_number.get(number)
+
+    def conference(self, number: str) -> ConferenceRoom | None:
+        return self._rooms_by_number.get(number)
 
     def device(self, name_or_mac: str) -> Device | None:
         key = name_or_mac.upper()

@@ -23,6 +23,7 @@ from skinnyctl.site.locate import Path as KeyPath
 from skinnyctl.site.model import (
     HUNT_STRATEGIES,
     Application,
+    ConferenceRoom,
     DialRule,
     HuntGroup,
     Line,
@@ -186,11 +187,12 @@ def check(
     groups: list[HuntGroup],
     parking: Park,
     dialplan: list[DialRule],
+    rooms: list[ConferenceRoom],
 ) -> None:
     """What links the keys above to the rest: targets that lead somewhere, numbers that do
     not clash."""
     line_numbers = {ln.number for ln in lines}
-    apps = {a.number for a in applications}
+    apps = {a.number for a in applications} | {c.number for c in rooms}  # rooms: [[conferences]]
     group_numbers = {g.number for g in groups}
     local = line_numbers | apps | group_numbers | {server.voicemail}
 
@@ -201,7 +203,7 @@ def check(
         if slot in line_numbers | apps | group_numbers:
             r.problem(
                 ("park", "slots", i) if _is_list(doc, "park", "slots") else ("park", "slots"),
-                f"park slot {slot} is already a line, an application or a hunt group",
+                f"park slot {slot} is already a line, an application, a room or a hunt group",
                 "choose slots no other number uses",
             )
     raw_groups = doc.get("hunt_groups")
@@ -214,7 +216,7 @@ def check(
         if g.number in apps or g.number in parking.slots:
             r.problem(
                 ("hunt_groups", i, "number"),
-                f"hunt group {g.number} is also an application or a park slot",
+                f"hunt group {g.number} is also an application, a meet-me room or a park slot",
                 "give it a number of its own",
             )
         if g.final and (g.final == g.number or not leads_somewhere(g.final)):

@@ -231,9 +231,12 @@ def _is_ipv4(text: str) -> bool:
 # --- soft keys ----------------------------------------------------------------------------------
 
 # Built-in label ids of the template keys, in template order: events 1-18 use labels 1-18,
-# DND is label 63 and iDivert label 80 (mod_skinny's template, §4.24).
+# DND is label 63 and iDivert label 80 (mod_skinny's template, §4.24); then the conference
+# keys cBarge 81, RmLstC 57 and ConfList 79 (§6.5).
 _SOFTKEY_LABEL_IDS = {name: i for i, name in enumerate(SOFTKEY_NAMES[:18], start=1)}
-_SOFTKEY_LABEL_IDS.update({"DND": 63, "iDivert": 80, "Barge": 67, "HLog": 92})
+_SOFTKEY_LABEL_IDS.update(
+    {"DND": 63, "iDivert": 80, "Barge": 67, "HLog": 92, "cBarge": 81, "RmLstC": 57, "ConfList": 79}
+)
 
 # Template position (1-based) == softkey event number (SoftKeyEventValue).
 SOFTKEY_EVENT: dict[str, int] = {name: i for i, name in enumerate(SOFTKEY_NAMES, start=1)}
@@ -256,6 +259,15 @@ def softkey_sets(site: Site, set_name: str) -> SoftKeySetRes:
         index += [0] * (16 - len(index))
         sets.append(SoftKeySet(soft_key_template_index=index, soft_key_info_index=[0] * 16))
     return SoftKeySetRes(soft_key_set_offset=0, total_soft_key_set_count=len(sets), sets=sets)
+
+
+def in_use_key_mask(site: Site, set_name: str) -> int:
+    """SelectSoftKeys.validKeyMask for a plane showing a shared line in use elsewhere: every
+    key of the device's KeySetInUseHint but NewCall (mod_skinny shows only Redial there: the
+    call is not this device's to start from; cBarge joins it)."""
+    chosen = site.softkey_sets.get(set_name) or DEFAULT_SOFTKEY_SET
+    keys = chosen.get("KeySetInUseHint", DEFAULT_SOFTKEY_SET["KeySetInUseHint"])[:16]
+    return sum(1 << i for i, k in enumerate(keys) if k and k != "NewCall")
 
 
 def select_on_hook() -> SelectSoftKeys:

@@ -80,6 +80,12 @@ Plane state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
    instead of a call, offers and ring-ins ask it (DND, hunt login, auto-answer, why a
    redirected call rings), and BARGE (a REMOTE plane takes the connected call over; the
    other device's plane is ELSEWHERE) has table handlers there.
+17. Conferences (Confrn, Join, cBarge, RmLstC, ConfList, MeetMe) are ``conference.py``'s,
+   reached through ``_feature``. A far end that changes (UPDATE: a transfer, joining a
+   conference) is shown; a connected plane then also gets the keys of what it is connected to
+   (KeySetConnectedWithConference facing a conference) and a media leg when the engine now
+   carries its audio (direct media to a far end that is not a phone). The speaker goes off
+   when a plane goes idle only if no other call holds it on the device.
 """
 
 from __future__ import annotations
@@ -156,6 +162,7 @@ from skinnyctl.site.catalog import MODELS_BY_DEVICE_TYPE
 from skinnyctl.site.model import Site
 
 from . import answers
+from .conference import CONFERENCE_FEATURES, PhoneConferences
 from .stations import Station, Stations
 
 log = logging.getLogger("skinnyctl.endpoints.sccp")
@@ -354,6 +361,7 @@ class Phones:
         from .features import PhoneFeatures  # it builds on this module
 
         self.features: PhoneFeatures = PhoneFeatures(self)
+        self.conference = PhoneConferences(self)  # rule 17
 
     def reload(self, site: Site) -> list[Action]:
         """A new site: dialplan, numbers, names, media mode apply to the next calls; calls in
@@ -702,6 +710,8 @@ class Phones:
         done = self.features.press(st, name, line, plane)  # rule 16
         if done is not None:
             return done
+        if name in CONFERENCE_FEATURES:  # rule 17
+            return self.conference.feature(st, name, line, plane)
         log.info("%s: %s is not active", st.label, name)
         return [Send(st.conn, DisplayNotify(timeout=5, text=label(Label.KEY_IS_NOT_ACTIVE)))]
 
@@ -1004,7 +1014,13 @@ class Phones:
         return self._connected_block(plane)
 
     def _on_update(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
-        return self._to(plane, self._info_for(plane))
+        """Another far end (rule 17): shown; connected, its keys and, if need be, media."""
+        if plane.state is not CO:
+            return self._to(plane, self._info_for(plane))
+        actions = self._open_media(plane)
+        return actions + self._to(
+            plane, self._keys(plane, self.conference.connected_keys(plane)), self._info_for(plane)
+        )
 
     def _on_elsewhere(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
         return self._remote_block(plane) + self._rering(plane.st, except_plane=plane)
@@ -1028,7 +1044,7 @@ class Phones:
         actions += self.switch.hold(plane.ch)
         if self.site.server.hold_reversion:
             self._arm(plane, self.clock.now() + self.site.server.hold_reversion)
-        if arg != "transfer":  # [CS] shows no remote hold for a transfer's hold (§7.8)
+        if arg not in ("transfer", "conference"):  # [CS]: no remote hold for these (§7.8)
             actions += self._tell_sharers(plane, Ev.FAR_HOLD)
         return actions
 
@@ -1280,7 +1296,7 @@ class Phones:
         return actions + self._to(
             plane,
             self._state(plane, CallStateValue.CONNECTED),
-            self._keys(plane, SoftKeySetIndex.CONNECTED),
+            self._keys(plane, self.conference.connected_keys(plane)),
             self._prompt(plane, label(Label.CONNECTED)),
             self._info_for(plane),
         )
@@ -1298,7 +1314,7 @@ class Phones:
                 line_instance=L,
                 call_reference=plane.ref,
                 soft_key_set_index=SoftKeySetIndex.IN_USE_HINT,
-                valid_key_mask=0xFFFF,  # Barge may be there
+                valid_key_mask=answers.in_use_key_mask(self.site, _softkeys(plane.st)),
             ),
             self._prompt(plane, label(Label.IN_USE_REMOTE)),
             _ringer_off(L, plane.ref),
@@ -1327,7 +1343,7 @@ class Phones:
                 self.clock.wall(), answers.site_zone(self.site.server.time_zone)
             ),
         )
-        if active:
+        if active and self._active(plane.st) is None:  # rule 17: not under another call
             actions += self._to(plane, SetSpeakerMode(speaker_mode=SpeakerMode.OFF))
         actions += self._to(plane, _ringer_off(0, 0))
         if not rest:  # idle again: what its features show (DND, forwarded...)
@@ -1396,6 +1412,8 @@ class Phones:
             if plane.moh_only:  # direct media's music leg becomes the talking leg
                 plane.moh = plane.moh_only = False
                 actions.append(MediaStop(plane.ref))
+                if plane.rx is not None and plane.relay_port is not None:  # receive channel open
+                    actions += self._smt(plane, (self._relay_ip, plane.relay_port))
             else:
                 port = self.ports.take()
                 if port is None:
@@ -1758,6 +1776,11 @@ def _old_phone(st: Station) -> bool:
     return model.family in ("legacy", "790x", "ata") or model.name in ("7920", "7935", "7936")
 
 
+def _softkeys(st: Station) -> str:
+    """The name of the device's softkey set."""
+    return st.device.softkeys if st.device is not None else "default"
+
+
 def _codec(st: Station) -> int:
     if not st.codecs or Codec.G711_ULAW_64K in st.codecs:
         return int(Codec.G711_ULAW_64K)
@@ -1801,6 +1824,9 @@ _SOFTKEY_FEATURES: dict[int, str] = {
     SoftKeyEventValue.IDIVERT: "idivert",
     SoftKeyEventValue.BARGE: "barge",
     SoftKeyEventValue.HLOG: "hlog",
+    SoftKeyEventValue.CBARGE: "cbarge",
+    SoftKeyEventValue.RMLSTC: "remove_last_participant",
+    SoftKeyEventValue.CONFLIST: "conference_list",
 }
 _STIMULUS_FEATURES: dict[int, str] = {
     StimulusType.FORWARD_ALL: "forward_all",
