@@ -216,6 +216,31 @@ def test_ring_on_active_chooses_ring_or_flash_beside_a_held_call(
         clean(rig, a, b, c)
 
 
+@pytest.mark.parametrize("ring", [True, False], ids=["beeps", "silent"])
+def test_ring_on_active_chooses_the_call_waiting_beep_during_a_call(
+    tmp_path: Path, ring: bool
+) -> None:
+    """B talks to A; C's call to B shows on B with a call-waiting beep, or silently with
+    ring_on_active off (mod_skinny: "will not generate call waiting beep if a call is
+    active")."""
+    with rig_with(tmp_path, (BOB, BOB + f"ring_on_active = {str(ring).lower()}\n")) as rig:
+        a, b, c = rig.phone(A), rig.phone(B, "7961"), rig.phone(C)
+        ra, _rb = call_a_to_b(rig, a, b)
+        since = len(b.received)
+        c.send(EnblocCall(called_party="1002"))
+        b.wait_for(CallState, 5, lambda m: m.call_state == S.RING_IN)
+        state(c, S.RING_OUT)
+        rig.settle()
+        got = b.received[since:]
+        beeps = [m for m in got if isinstance(m, StartTone) and m.tone == Tone.CALL_WAITING_TONE]
+        assert len(beeps) == (1 if ring else 0)
+        assert not any(isinstance(m, SetRinger) and m.ring_mode == RingType.INSIDE for m in got)
+        c.send(OnHook(line_instance=1, call_reference=0))
+        a.send(OnHook(line_instance=1, call_reference=ra))
+        state(b, S.ON_HOOK)
+        clean(rig, a, b, c)
+
+
 def test_busy_trigger_gives_busy_instead_of_call_waiting(tmp_path: Path) -> None:
     """Line 1002 takes one call at a time: a second caller hears busy (without the key, B
     would get a call-waiting tone)."""

@@ -222,7 +222,10 @@ EFFECTS: dict[str, tuple[str, ...]] = {
         "tests/test_mwi.py::test_site_mwi_is_shown_when_a_device_registers_and_again_on_re_registration",
     ),
     "lines.ring_on_idle": (RING.format("idle"),),
-    "lines.ring_on_active": (RING.format("active") + "_beside_a_held_call",),
+    "lines.ring_on_active": (
+        RING.format("active") + "_beside_a_held_call",
+        CALLS + "ring_on_active_chooses_the_call_waiting_beep_during_a_call",
+    ),
     "lines.busy_trigger": (CALLS + "busy_trigger_gives_busy_instead_of_call_waiting",),
     # [[devices]]
     "devices.mac": (REGISTER,),
