@@ -254,12 +254,14 @@ EFFECTS: dict[str, tuple[str, ...]] = {
         f"devices.buttons.feature={f}": (CALLS + f"feature_button_does_what_its_feature_says[{f}]",)
         for f in ("redial", "voicemail", "transfer")
     },
-    # [softkey_sets.NAME]: each state's keys; each soft key pressed
+    # [softkey_sets.NAME]: each state's keys (but those of the states no call shows yet, in
+    # site/effects.py); each soft key pressed
     **{
         f"softkey_sets.*.{name}": (
             CALLS + f"each_state_of_a_softkey_set_reaches_the_phone[{name}]",
         )
         for name in SOFTKEY_SET_NAMES
+        if f"softkey_sets.*.{name}" not in effects.NOT_YET
     },
     "softkey_sets.*.*=Redial": (NEW_CALL,),
     "softkey_sets.*.*=NewCall": (NEW_CALL,),
@@ -534,6 +536,10 @@ email = "reception@example.com"
 [voicemail.smtp]
 host = "smtp.example.com"
 from = "voicemail@example.com"
+
+[softkey_sets.reception]
+KeySetConnectedWithTransfer = ["EndCall", "Transfer"]
+KeySetConnectedWithConference = ["EndCall"]
 """
 NOT_YET_AT = {
     "lines.forward_all": "forward_all = ",
@@ -556,6 +562,8 @@ NOT_YET_AT = {
     "voicemail.boxes.*.pin": "pin = ",
     "voicemail.boxes.*.email": "email = ",
     "voicemail.smtp": "[voicemail.smtp]",
+    "softkey_sets.*.KeySetConnectedWithTransfer": "KeySetConnectedWithTransfer = ",
+    "softkey_sets.*.KeySetConnectedWithConference": "KeySetConnectedWithConference = ",
 }
 
 
