@@ -353,8 +353,9 @@ def softkey_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
 
 @pytest.mark.parametrize("name", SOFTKEY_SET_NAMES)
 def test_each_state_of_a_softkey_set_reaches_the_phone(softkey_rig: Rig, name: str) -> None:
-    """The set's keys for state ``name`` are what the phone shows in that state (its
-    SoftKeySetRes entry, read through the soft key template it was given)."""
+    """The set's keys for state ``name`` are what the phone is given for that state (its
+    SoftKeySetRes entry, read through the soft key template it was given), and shows whenever
+    the call manager selects the state."""
     assert DEFAULT_SOFTKEY_SET[name] != LAYOUT
     a = SimPhone("127.0.0.1", softkey_rig.server.port, A, "7960").connect()
     try:

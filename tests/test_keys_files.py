@@ -33,7 +33,7 @@ from skinnyctl.site.model import Site
 from tests.clirun import ROOT, run_cli
 from tests.test_calls import K, S, dial, state
 from tests.test_dhcp import dhcpd_check, dnsmasq_check, kea_check, need, parse_udhcpd
-from tests.test_register import free_port, stop_serve
+from tests.test_register import free_port, stop_serve, wait_listening
 from tests.tshark import assert_clean
 
 PHONE_SITE = """
@@ -334,19 +334,6 @@ def _write_hold_music(path: Path) -> None:
         w.writeframes(pcm)
 
 
-def _listening(host: str, port: int, proc: subprocess.Popen[str], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited {proc.returncode}: {proc.stderr.read()}")  # type: ignore[union-attr]
-        try:
-            socket.create_connection((host, port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"serve is not listening on {host}:{port}")
-
-
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
     """`skinnyctl serve` of SERVE_SITE (a short directory: the control socket path is bounded)."""
@@ -364,7 +351,7 @@ def served() -> Iterator[Served]:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
-        _listening("127.0.0.2", sccp, proc)
+        wait_listening(proc, sccp, host="127.0.0.2")
         yield Served(directory, site, sccp, tftp, proc)
     finally:
         stop_serve(proc)
@@ -387,7 +374,7 @@ def _tftp_refused(host: str, port: int) -> bool:
 
 
 def test_listen_is_the_one_address_serve_answers_on(served: Served) -> None:
-    _listening("127.0.0.2", served.sccp, served.proc)
+    wait_listening(served.proc, served.sccp, host="127.0.0.2")
     with socket.socket() as s, pytest.raises(ConnectionRefusedError):
         s.connect(("127.0.0.1", served.sccp))  # listen = "0.0.0.0" (the default) would answer
     assert _tftp_refused("127.0.0.1", served.tftp)

@@ -14,7 +14,10 @@ How to add a key
    ``"table.key=value"``. A ``[param]`` suffix names one case of a parametrized test.
 4. A key accepted before its feature is built goes into ``skinnyctl/site/effects.py``
    ``NOT_YET`` instead (with the reason; ``check`` then warns at it) and gets a sample in
-   :data:`NOT_YET_SAMPLES` here; move it to :data:`EFFECTS` in the change that builds it.
+   :data:`NOT_YET_SITE` and :data:`NOT_YET_AT` here; move it to :data:`EFFECTS` in the change
+   that builds it.
+5. A key whose values each do something different (a new kind of button, a strategy...):
+   add it to :data:`VALUES` and map each value.
 
 The accepted keys are not listed by hand: :func:`accepted` asks the loader itself (its "known
 keys" hint for a key it does not know, in every table), so a new key fails
@@ -48,8 +51,6 @@ from skinnyctl.site.model import (
     TrunkTransport,
 )
 from tests.clirun import run_cli
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # --- the keys the loader accepts, asked of the loader --------------------------------------------
 
@@ -102,10 +103,14 @@ def known_keys() -> dict[str, tuple[str, ...]]:
         n += block.count("\n")
         probe_lines[n] = table
         text += block
-    with pytest.raises(SiteError) as e:
+    try:
         parse_site(text)
+    except SiteError as e:
+        problems = e.problems
+    else:
+        raise AssertionError(f"the loader accepted {PROBE}")
     out: dict[str, tuple[str, ...]] = {}
-    for p in e.value.problems:
+    for p in problems:
         if f"unknown key '{PROBE}'" in p.message:
             assert p.hint.startswith("known keys: "), p
             out[probe_lines[p.line]] = tuple(p.hint.removeprefix("known keys: ").split(", "))
