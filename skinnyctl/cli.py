@@ -409,7 +409,7 @@ def _complete_field(ctx: typer.Context, incomplete: str) -> list[str]:
 @app.command()
 def status(
     what: Annotated[
-        str, typer.Argument(help="summary, devices, device NAME, lines or calls.")
+        str, typer.Argument(help="summary, devices, device NAME, lines, calls or trunks.")
     ] = "summary",
     name: Annotated[
         str | None,
@@ -421,7 +421,8 @@ def status(
     token: TokenOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Inspect a running serve: uptime and counts, devices, one device's buttons, lines, calls."""
+    """Inspect a running serve: uptime and counts, devices, one device's buttons, lines, calls,
+    SIP trunks (registration state, never the password)."""
     from skinnyctl.control import format as fmt
 
     commands = {
@@ -430,6 +431,7 @@ def status(
         "device": "device",
         "lines": "lines",
         "calls": "calls",
+        "trunks": "trunks",
     }
     if what not in commands:
         raise UserError(f"status {what!r}: write one of {', '.join(commands)}")
@@ -443,6 +445,7 @@ def status(
         "device": fmt.device,
         "lines": fmt.lines,
         "calls": fmt.calls,
+        "trunks": fmt.trunks,
     }
     printer = printers[what]
     typer.echo(fmt.as_json(result) if json else printer(result))

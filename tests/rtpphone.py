@@ -156,8 +156,8 @@ def rtp_streams(pcap: Path, port: int) -> list[dict[str, int | str]]:
 
 
 def parse_rtp_streams(text: str) -> list[dict[str, int | str]]:
-    """Rows of ``-z rtp,streams``: ssrc, packets, lost, and "X" in problem when tshark flags
-    the stream (a sequence error, a wrong timestamp, loss)."""
+    """Rows of ``-z rtp,streams``: ssrc, packets, lost, "X" in problem when tshark flags the
+    stream (a sequence error, a wrong timestamp, loss), and its sport and dport."""
     rows: list[dict[str, int | str]] = []
     for line in text.splitlines():
         parts = line.split()
@@ -170,6 +170,8 @@ def parse_rtp_streams(text: str) -> list[dict[str, int | str]]:
         rows.append(
             {
                 "ssrc": parts[ssrc_i],
+                "sport": int(parts[ssrc_i - 3]),  # start, end, src, port, dst, port, SSRC
+                "dport": int(parts[ssrc_i - 1]),
                 "packets": int(rest[nums[0]]),
                 "lost": int(rest[nums[1]]),
                 "problem": "X" if line.rstrip().endswith("X") else "",

@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -364,12 +365,16 @@ def served(
     binary: Path, served_site: Path, tmp_path: Path, tmpdir_env: dict[str, str]
 ) -> Iterator[Served]:
     """The binary running the unit's ExecStart line on the served site."""
-    command = as_installed(unit_commands()["ExecStart"], binary, served_site)
+    yield from _serve(binary, served_site, tmp_path, tmpdir_env)
+
+
+def _serve(binary: Path, site: Path, tmp_path: Path, env: dict[str, str]) -> Iterator[Served]:
+    command = as_installed(unit_commands()["ExecStart"], binary, site)
     log = tmp_path / "serve.log"
     with log.open("w") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True,
-                                env=tmpdir_env, start_new_session=True)  # fmt: skip
-    s = Served(proc, served_site, log)
+                                env=env, start_new_session=True)  # fmt: skip
+    s = Served(proc, site, log)
     try:
         s.wait_listening()
         yield s
@@ -463,6 +468,78 @@ def test_serve_reloads_on_sighup(has_reload: None, served: Served) -> None:
         time.sleep(0.2)
     assert label == "Reloaded", served.output()
     assert served.proc.poll() is None, f"serve died after SIGHUP:\n{served.output()}"
+
+
+@pytest.fixture
+def trunk_served(
+    binary: Path, served_site: Path, tmp_path: Path, tmpdir_env: dict[str, str]
+) -> Iterator[tuple[Served, int, int]]:
+    """The served site with a SIP trunk to a SIPp port on loopback and a DID for its first line:
+    (served, SIPp's port, our SIP port)."""
+    path = served_site / "site.toml"
+    doc = tomlkit.parse(path.read_text())
+    sipp_port, sip_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
+    trunk = tomlkit.table()
+    trunk.update({"name": "provider", "host": "127.0.0.1", "port": sipp_port,
+                  "register": False, "ping": 0, "local_port": sip_port,
+                  "allow": ["127.0.0.1/32"]})  # fmt: skip
+    doc["trunks"] = tomlkit.aot()
+    doc["trunks"].append(trunk)
+    inbound = tomlkit.table()
+    inbound.update({"did": "+33123456701", "target": doc["lines"][0]["number"]})
+    doc["inbound"] = tomlkit.aot()
+    doc["inbound"].append(inbound)
+    path.write_text(tomlkit.dumps(doc))
+    ok(run(binary, "check", served_site, env=tmpdir_env))
+    for served in _serve(binary, served_site, tmp_path, tmpdir_env):
+        yield served, sipp_port, sip_port
+
+
+def test_serve_with_a_trunk_takes_a_call_from_sipp(
+    binary: Path, trunk_served: tuple[Served, int, int], tmp_path: Path, tmpdir_env: dict[str, str]
+) -> None:
+    """The SIP stack (sippy, elperiodic's C library for its event loop) and the media engine
+    run from the binary: SIPp calls the DID, the phone rings and answers, SIPp hangs up."""
+    from skinnyctl.phone.sim import SimPhone
+    from skinnyctl.sccp import CallState, CallStateValue, OffHook
+
+    served, sipp_port, sip_port = trunk_served
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        _missing_tool("sipp is not installed (apt-get install sip-tester)")
+        return
+    trunks = ok(run(binary, "status", "trunks", "--site", served.site, env=tmpdir_env))
+    assert "provider" in trunks and "127.0.0.1" in trunks, trunks
+    with SimPhone("127.0.0.1", served.sccp_port, served.macs[0], model="7960") as phone:
+        phone.connect(timeout=10)
+        phone.register(timeout=10, keepalive=False)
+        scenario = tmp_path / "caller.xml"
+        audio = tmp_path / "tone.wav"
+        with audio.open("wb") as f:  # one second of µ-law for SIPp's RTP stream
+            data = bytes([0xFF, 0x7F] * 4000)
+            f.write(b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt ")
+            f.write(struct.pack("<IHHIIHH", 16, 7, 1, 8000, 8000, 1, 8))
+            f.write(b"data" + struct.pack("<I", len(data)) + data)
+        text = (ROOT / "tests" / "sipp" / "caller.xml").read_text()
+        scenario.write_text(text.replace("AUDIO_FILE", str(audio)))
+        call = subprocess.Popen(
+            [sipp, f"127.0.0.1:{sip_port}", "-sf", str(scenario), "-s", "+33123456701",
+             "-i", "127.0.0.1", "-p", str(sipp_port), "-mp", str(free_port(socket.SOCK_DGRAM)),
+             "-m", "1", "-nostdin", "-timeout", "60"],
+            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            ring = phone.wait_for(CallState, 30, lambda m: m.call_state == CallStateValue.RING_IN)
+            phone.send(OffHook(line_instance=1, call_reference=ring.call_reference))
+            phone.wait_for(CallState, 10, lambda m: m.call_state == CallStateValue.CONNECTED)
+            phone.wait_rtp(timeout=10)  # SIPp's stream, through the engine
+            phone.wait_for(CallState, 10, lambda m: m.call_state == CallStateValue.ON_HOOK)
+            assert call.wait(timeout=30) == 0, call.stderr.read() if call.stderr else ""
+        finally:
+            if call.poll() is None:
+                call.kill()
+                call.wait()
+    assert "Traceback" not in served.output()
 
 
 # ---------------------------------------------------------------------------------------------

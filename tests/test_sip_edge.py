@@ -211,6 +211,7 @@ def provider(port: int, local_port: int, **kw: Any) -> Trunk:
         "password": "s3cret",
         "register": False,
         "local_port": local_port,
+        "ping": 0,  # no OPTIONS: SIPp scenarios expect the INVITE first
     }
     base.update(kw)
     return Trunk(**base)
@@ -266,7 +267,7 @@ def test_outbound_call_answers_a_challenge_gets_early_media_and_audio_both_ways(
         "provider_answer.xml", sp, "-key", "user", "alice", "-key", "pass", "s3cret",
         "-rtp_echo", "-mp", str(media),
     )  # fmt: skip
-    h = harness_factory([provider(sp, lp)], options_interval=0)
+    h = harness_factory([provider(sp, lp)])
     h.edge.apply(SipCall("out-1", "provider", "0123456789", "1001", "Reception", h.local))
     ring = h.wait(SipRinging)
     assert ring.status == 180 and ring.remote is None
@@ -293,7 +294,7 @@ def test_outbound_call_answers_a_challenge_gets_early_media_and_audio_both_ways(
 def test_far_end_bye_ends_the_call(harness_factory: Any, sipp: Any) -> None:
     sp, lp = free_udp_port(), free_udp_port()
     run = sipp("provider_bye.xml", sp, "-key", "user", "alice", "-key", "pass", "s3cret")
-    h = harness_factory([provider(sp, lp)], options_interval=0)
+    h = harness_factory([provider(sp, lp)])
     h.edge.apply(SipCall("out-2", "provider", "0123456789", "1001", "", h.local))
     h.wait(SipAnswered)
     assert h.wait(SipEnded, timeout=5) == SipEnded("out-2", "bye")
@@ -310,7 +311,7 @@ def test_final_refusals_fail_the_call_with_their_status(
 ) -> None:
     sp, lp = free_udp_port(), free_udp_port()
     run = sipp("provider_reject.xml", sp, subst={"STATUS": str(status), "REASON": reason})
-    h = harness_factory([provider(sp, lp)], options_interval=0)
+    h = harness_factory([provider(sp, lp)])
     h.edge.apply(SipCall("out-3", "provider", "0999", "1001", "", h.local))
     assert h.wait(SipFailed) == SipFailed("out-3", status, reason)
     assert run.finish() == 0, run.errors()  # and it got our ACK
@@ -320,7 +321,7 @@ def test_final_refusals_fail_the_call_with_their_status(
 def test_hanging_up_while_it_rings_sends_cancel(harness_factory: Any, sipp: Any) -> None:
     sp, lp = free_udp_port(), free_udp_port()
     run = sipp("provider_cancel.xml", sp)
-    h = harness_factory([provider(sp, lp)], options_interval=0)
+    h = harness_factory([provider(sp, lp)])
     h.edge.apply(SipCall("out-4", "provider", "0123456789", "1001", "", h.local))
     h.wait(SipRinging)
     h.edge.apply(SipHangup("out-4"))
@@ -331,7 +332,7 @@ def test_hanging_up_while_it_rings_sends_cancel(harness_factory: Any, sipp: Any)
 
 def test_a_trunk_whose_host_does_not_resolve_fails_calls_with_503(harness_factory: Any) -> None:
     lp = free_udp_port()
-    h = harness_factory([provider(5060, lp, host="no-such-host.invalid")], options_interval=0)
+    h = harness_factory([provider(5060, lp, host="no-such-host.invalid")])
     state = h.wait(TrunkState)
     assert (state.state, state.status) == ("failed", 503)
     h.edge.apply(SipCall("out-5", "provider", "0123", "1001", "", h.local))
@@ -342,7 +343,7 @@ def test_a_trunk_whose_host_does_not_resolve_fails_calls_with_503(harness_factor
 @pytest.mark.slow
 def test_an_unanswered_invite_times_out_as_408(harness_factory: Any) -> None:
     lp, silent = free_udp_port(), free_udp_port()  # nobody listens on `silent`
-    h = harness_factory([provider(silent, lp)], options_interval=0)
+    h = harness_factory([provider(silent, lp)])
     h.edge.apply(SipCall("out-6", "provider", "0123", "1001", "", h.local))
     failed = h.wait(SipFailed, timeout=40)  # Timer B: 64 x T1 = 32 s
     assert (failed.dialog, failed.status) == ("out-6", 408)
@@ -368,7 +369,7 @@ def test_inbound_call_rings_answers_and_carries_the_callers_rtp(
     harness_factory: Any, sipp: Any, tmp_path: Path
 ) -> None:
     lp, sp, media = free_udp_port(), free_udp_port(), free_udp_port()
-    h = harness_factory([provider(sp, lp)], options_interval=0)
+    h = harness_factory([provider(sp, lp)])
     run = sipp(
         "caller.xml", sp, f"127.0.0.1:{lp}", "-s", "+33123456701", "-mp", str(media),
         subst={"AUDIO_FILE": str(_audio_file(tmp_path))},
@@ -392,7 +393,7 @@ def test_inbound_call_rings_answers_and_carries_the_callers_rtp(
 
 def test_inbound_cancel_before_the_answer_ends_the_dialog(harness_factory: Any, sipp: Any) -> None:
     lp, sp = free_udp_port(), free_udp_port()
-    h = harness_factory([provider(sp, lp)], options_interval=0)
+    h = harness_factory([provider(sp, lp)])
     run = sipp("caller_cancel.xml", sp, f"127.0.0.1:{lp}", "-s", "1001")
     inc = h.wait(SipIncoming)
     h.edge.apply(SipRing(inc.dialog))
@@ -405,7 +406,7 @@ def test_an_invite_from_an_address_not_allowed_gets_403_and_no_input(
     harness_factory: Any, sipp: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     lp, sp = free_udp_port(), free_udp_port()
-    h = harness_factory([provider(sp, lp, allow=("127.0.0.1/32",))], options_interval=0)
+    h = harness_factory([provider(sp, lp, allow=("127.0.0.1/32",))])
     with caplog.at_level(logging.WARNING, logger="skinnyctl.sip"):
         run = sipp("caller_refused.xml", sp, f"127.0.0.1:{lp}", "-s", "1001", ip="127.0.0.2")
         assert run.finish() == 0, run.errors()
@@ -435,7 +436,7 @@ def test_garbage_and_floods_are_refused_while_a_call_keeps_its_audio(
         "provider_answer.xml", sp, "-key", "user", "alice", "-key", "pass", "s3cret",
         "-rtp_echo", "-mp", str(media),
     )  # fmt: skip
-    h = harness_factory([provider(sp, lp)], options_interval=0)
+    h = harness_factory([provider(sp, lp)])
     h.edge.apply(SipCall("out-7", "provider", "0123456789", "1001", "", h.local))
     answered = h.wait(SipAnswered)
     attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -485,7 +486,7 @@ def test_garbage_and_floods_are_refused_while_a_call_keeps_its_audio(
 
 def test_an_unknown_did_is_the_cores_404(harness_factory: Any) -> None:
     lp = free_udp_port()
-    h = harness_factory([provider(5060, lp, allow=("127.0.0.3/32",))], options_interval=0)
+    h = harness_factory([provider(5060, lp, allow=("127.0.0.3/32",))])
     caller = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     caller.bind(("127.0.0.3", 0))
     caller.settimeout(3.0)
@@ -592,7 +593,7 @@ def test_an_ip_authenticated_trunk_is_up_when_options_are_answered(
     harness_factory: Any, kamailio: Kamailio
 ) -> None:
     port = int(kamailio.cfg.read_text().split("listen=udp:127.0.0.1:")[1].split()[0])
-    h = harness_factory([provider(port, free_udp_port())], options_interval=30)
+    h = harness_factory([provider(port, free_udp_port(), ping=30)])
     state = h.wait(TrunkState)
     assert (state.state, state.status) == ("registered", 200)
     assert [m.split(" ")[0] for _, m in h.sent] == ["OPTIONS"]

@@ -25,6 +25,7 @@ ATTENDED_TRANSFER: Final = "ATTENDED_TRANSFER"  # this leg was transferred after
 BLIND_TRANSFER: Final = "BLIND_TRANSFER"  # ... while the target still rang
 LOSE_RACE: Final = "LOSE_RACE"  # another device or branch answered the call
 RECOVERY_ON_TIMER_EXPIRE: Final = "RECOVERY_ON_TIMER_EXPIRE"  # 102: left off-hook, timed out
+OUTGOING_CALL_BARRED: Final = "OUTGOING_CALL_BARRED"  # 52: a trunk refused us (403, bad auth)
 
 # What a caller hears for a cause, whatever the endpoint: busy tone or reorder.
 BUSY_CAUSES: Final = frozenset({USER_BUSY, CALL_REJECTED})

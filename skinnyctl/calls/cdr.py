@@ -19,8 +19,10 @@ when it works again (``on_state``, one log line each), not once per call; ``fail
 A record (dict) holds: call_id, caller, caller_name, caller_device, called, called_name,
 callee_device, start, answer, end (Unix time; answer None when never answered), reason (what
 ended it, in words: "onhook", "transferred", "device gone: ..."), cause (the Q.850 name of
-what decided the call, ``calls.causes``), duration (end - start) and talk (end - answer, 0
-when unanswered). ``query`` returns them in
+what decided the call, ``calls.causes``), direction ("internal", "inbound" or "outbound":
+through a trunk), trunk, did (ours on the trunk: the number called for inbound, the caller ID
+presented for outbound), external_number (the outside party), duration (end - start) and talk
+(end - answer, 0 when unanswered). ``query`` returns them in
 start order, times as Unix floats plus ``*_iso`` UTC strings.
 """
 
@@ -54,10 +56,20 @@ FIELDS = (
     "end",
     "reason",
     "cause",
+    "direction",
+    "trunk",
+    "did",
+    "external_number",
 )
 # Columns added after the first schema: (name, declaration). A database written by an older
 # version gets them (ALTER TABLE) when it is opened; its old rows read as the default.
-_ADDED_COLUMNS = (("cause", "TEXT NOT NULL DEFAULT ''"),)
+_ADDED_COLUMNS = (
+    ("cause", "TEXT NOT NULL DEFAULT ''"),
+    ("direction", "TEXT NOT NULL DEFAULT 'internal'"),
+    ("trunk", "TEXT NOT NULL DEFAULT ''"),
+    ("did", "TEXT NOT NULL DEFAULT ''"),
+    ("external_number", "TEXT NOT NULL DEFAULT ''"),
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cdr (
@@ -99,22 +111,17 @@ def _ts(value: dt.datetime | float | None) -> float | None:
     return float(value)
 
 
-_INSERT = (
-    "INSERT INTO cdr ("
-    + ", ".join(f'"{f}"' for f in FIELDS)
-    + ") VALUES ("
-    + ", ".join(f":{f}" for f in FIELDS)
-    + ")"
-)
+_COLUMNS = ", ".join(f'"{f}"' for f in FIELDS)  # "end" is an SQL keyword
+_INSERT = f"INSERT INTO cdr ({_COLUMNS}) VALUES ({', '.join(f':{f}' for f in FIELDS)})"
+_NOT_TEXT = ("call_id", "start", "answer", "end")
 
 
 def _row(record: dict[str, Any]) -> dict[str, Any]:
     row = {k: record.get(k) for k in FIELDS}
-    for k in ("caller", "caller_name", "caller_device", "called", "called_name"):
-        row[k] = str(row[k] or "")
-    row["callee_device"] = str(row["callee_device"] or "")
-    row["reason"] = str(row["reason"] or "")
-    row["cause"] = str(row["cause"] or "")
+    for k in FIELDS:
+        if k not in _NOT_TEXT:
+            row[k] = str(row[k] or "")
+    row["direction"] = row["direction"] or "internal"
     row["call_id"] = int(row["call_id"] or 0)
     row["start"] = _ts(row["start"]) or 0.0
     row["answer"] = _ts(row["answer"])
@@ -282,15 +289,15 @@ class CdrStore:
         where: list[str] = []
         args: list[str | float | None] = []
         if number:
-            where.append("(caller = ? OR called = ?)")
-            args += [number, number]
+            where.append("(caller = ? OR called = ? OR external_number = ? OR did = ?)")
+            args += [number] * 4
         if since is not None:
             where.append("start >= ?")
             args.append(_ts(since))
         if until is not None:
             where.append("start <= ?")
             args.append(_ts(until))
-        sql = f"SELECT {', '.join(f'{chr(34)}{f}{chr(34)}' for f in FIELDS)} FROM cdr"
+        sql = f"SELECT {_COLUMNS} FROM cdr"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY start, id"

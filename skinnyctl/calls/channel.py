@@ -15,9 +15,10 @@ Switch -> channel (:class:`Ind`, through ``Endpoint.indicate``)::
     HANGUP    the call is over for you, or failed (arg: the cause, ``calls.causes``)
 
 Channel -> switch (methods of ``Switch``): ``dial(ch, number)``, ``alerting(ch)``,
-``answer(ch)``, ``hold(ch)``, ``resume(ch)``, ``dtmf(ch, digit)``, ``hangup(ch, cause,
-reason)``, ``transfer(x, y)``, ``media_changed(ch)``. Offering a call to an endpoint is
-``Endpoint.offer`` (may refuse with a cause) then ``Endpoint.start`` (ring, or answer at once).
+``progress(ch)`` (early media), ``answer(ch)``, ``hold(ch)``, ``resume(ch)``, ``dtmf(ch,
+digit)``, ``hangup(ch, cause, reason)``, ``transfer(x, y)``, ``media_changed(ch)``. Offering a
+call to an endpoint is ``Endpoint.offer`` (may refuse with a cause) then ``Endpoint.start``
+(ring, or answer at once).
 
 This is FreeSWITCH's core/endpoint split and Asterisk's channel/bridge split reduced to what a
 small office needs: an endpoint never sees another endpoint's protocol, so a phone, a trunk and
@@ -126,6 +127,11 @@ class Channel:
     @property
     def party(self) -> Party:
         return Party(self.number, self.name)
+
+    def record(self) -> dict[str, str]:
+        """Fields this end adds to the records of the calls it joins (a trunk: direction,
+        trunk, DID, external number); none by default."""
+        return {}
 
     def status(self) -> list[dict[str, Any]]:
         """``status calls`` data: one entry per place the end shows (a phone line: one per

@@ -3,7 +3,10 @@
 Connections are opaque ids chosen by the edge (``Conn`` = int). The core never touches a
 socket: it answers every input with a list of actions the edge carries out in order: to phone
 connections (Send, SetVersion, Close), to the event bus (Publish), to the media engine and the
-call records (``calls.media``), to the discovered-devices registry (RecordDiscovered).
+call records (``calls.media``), to the SIP trunks (``sip.events``: SipCall, SipAnswer...), to
+the discovered-devices registry (RecordDiscovered). Inputs come from the phones' connections,
+the media engine (MediaFailed, MediaPlayDone, MediaDtmf...) and the SIP trunks
+(``sip.events``: SipIncoming...).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skinnyctl.sccp import Message
+from skinnyctl.sip.events import SipCommand, SipInput
 
 from .media import EdgeAction, MediaEvent, MediaFailed
 
@@ -40,7 +44,7 @@ class Disconnected:
     reason: str
 
 
-Input = Connected | Received | Disconnected | MediaFailed | MediaEvent
+Input = Connected | Received | Disconnected | MediaFailed | MediaEvent | SipInput
 
 # --- actions ----------------------------------------------------------------------------------
 
@@ -92,7 +96,16 @@ class RecordDiscovered:
     device_name: str
 
 
-Action = Send | SetVersion | MarkRegistered | Close | Publish | RecordDiscovered | EdgeAction
+Action = (
+    Send
+    | SetVersion
+    | MarkRegistered
+    | Close
+    | Publish
+    | RecordDiscovered
+    | EdgeAction
+    | SipCommand
+)
 
 # --- published events ---------------------------------------------------------------------------
 
@@ -108,6 +121,8 @@ EVENT_KINDS = (
     "dtmf",
     "storage_full",  # call records cannot be written (disk full...): they wait in memory
     "storage_ok",  # written again
+    "trunk_registered",
+    "trunk_failed",
 )
 
 
@@ -117,6 +132,8 @@ class Event:
 
     Device events: device_name, instance, user_id, ip, device_type, max_streams, port, codecs
     (list of codec names), model. Alarm: severity, text, param1, param2. xml_alarm: xml.
+    Trunk events (trunk_registered, trunk_failed): trunk, status (the SIP status), reason,
+    expires (seconds, when registered).
     """
 
     kind: str

@@ -3,14 +3,17 @@
 Driving it::
 
     cm = CallManager(site, clock)
-    actions = cm.handle(Received(conn, message))   # also Connected, Disconnected, MediaFailed
+    actions = cm.handle(Received(conn, message))   # also Connected, Disconnected, the engine's
+                                                    # reports, the SIP edge's inputs
     actions = cm.on_timer()                         # when cm.next_deadline() has passed
 
 It owns the switch (``calls.switch``) and the endpoints whose channels the switch joins: the
-SCCP phones (``endpoints.sccp``: registration, then the phone lines' call planes) and the
-applications (``apps``). Each input goes to the part that owns it; the timers of every part
-are merged here. The edge (``skinnyctl.runtime``) carries out the actions in order. Nothing
-here touches a socket, a thread or the system clock.
+SCCP phones (``endpoints.sccp``: registration, then the phone lines' call planes), the
+applications (``apps``) and the SIP trunks (``endpoints.sip``: inputs of the SIP edge, media
+legs facing the outside world). Each input goes to the part that owns it (a media leg's
+input to the endpoint whose leg it is); the timers of every part are merged here. The edge
+(``skinnyctl.runtime``) carries out the actions in order. Nothing here touches a socket, a
+thread or the system clock.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ from skinnyctl.apps import KINDS, Apps
 from skinnyctl.endpoints.sccp.phone import Phones
 from skinnyctl.endpoints.sccp.registration import Registrar
 from skinnyctl.endpoints.sccp.stations import Stations
+from skinnyctl.endpoints.sip.trunk import Trunks
 from skinnyctl.sccp import Message
 from skinnyctl.site.model import Site
 
 from .clock import Clock
-from .events import Action, Conn, Input
+from .events import Action, Conn, Connected, Disconnected, Input, Received
 from .media import MediaDtmf, MediaFailed, MediaPlayDone, MediaRecordDone
 from .switch import Refs, Switch
 
@@ -46,15 +50,20 @@ class CallManager:
         self.phones = Phones(site, clock, self.switch, self.sccp.stations)
         self.sccp.calls = self.phones
         self.apps = Apps(site, self.switch, {kind: cls() for kind, cls in KINDS.items()})
+        self.trunks = Trunks(site, clock, self.switch)
 
     # --- the three entry points ---------------------------------------------------------------
 
     def handle(self, event: Input) -> list[Action]:
+        if isinstance(event, Connected | Received | Disconnected):
+            return self.sccp.handle(event)
         if isinstance(event, MediaFailed):
+            if self.trunks.owns(event.key):
+                return self.trunks.media_failed(event.key, event.port, event.reason)
             return self.phones.media_failed(event.key, event.port, event.reason)
         if isinstance(event, MediaPlayDone | MediaRecordDone | MediaDtmf):
             return self.switch.media_event(event)
-        return self.sccp.handle(event)
+        return self.trunks.handle(event)  # the SIP edge's
 
     def on_timer(self, now: float | None = None) -> list[Action]:
         now = self.clock.now() if now is None else now
@@ -104,4 +113,5 @@ class CallManager:
         self.site = site
         self.switch.reload(site)
         self.apps.reload(site)
+        self.trunks.reload(site)
         return self.phones.reload(site) + self.sccp.reload(site)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from skinnyctl.site.model import Server
+
 PTIME_MS = 20
 Codec = Literal["ulaw", "alaw"]
 
@@ -23,11 +25,14 @@ Codec = Literal["ulaw", "alaw"]
 @dataclass(frozen=True)
 class MediaOpen:
     """Open an RTP endpoint: bind ``port`` (RTP) and ``port + 1`` (RTCP) as leg ``key`` of
-    call ``call_key``."""
+    call ``call_key``. ``codec``: the G.711 law its far side speaks, when known (a bridge
+    between legs of different laws converts); None: not yet (a trunk learns it from SDP and
+    says it with :class:`MediaCodec`)."""
 
     call_key: int
     key: int
     port: int
+    codec: Codec | None = None
 
 
 @dataclass(frozen=True)
@@ -256,6 +261,13 @@ class MediaDtmf:
 
 
 MediaEvent = MediaPlayDone | MediaRecordDone | MediaDtmf
+
+
+def media_address(server: Server) -> str:
+    """The address our media legs are reached at (named in StartMediaTransmission and SDP)."""
+    if server.listen and server.listen not in ("0.0.0.0", "::"):
+        return server.listen
+    return server.addresses[0] if server.addresses else "127.0.0.1"
 
 
 class Ports:

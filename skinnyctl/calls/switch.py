@@ -12,7 +12,8 @@ Call state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
    endpoint collects what is dialled and calls ``dial``; routing (``Router``) finds the
    number's endpoint, which may refuse (busy, not registered...) or take it: ROUTING.
 2. The offered end rings (ALERTING) or answers at once (applications): CONNECTED. The first
-   offer to answer is ``b``; the others are hung up with LOSE_RACE.
+   offer to answer is ``b``; the others are hung up with LOSE_RACE. An end that sends early
+   media before answering (PROGRESS: a trunk's 183) is *early joined* (rule 9).
 3. A refusal, or every offer gone before the answer, makes the call FAILED: the originating
    end is told HANGUP(cause) and hears busy or reorder until it hangs up; the call ends then.
 4. Hanging up a connected call ends it for the other end. The originator hanging up before
@@ -28,6 +29,15 @@ Call state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
    it; anything else is a bridge of the two media legs in the media engine.
 8. A pair missing from the table is a request that makes no sense in that state: logged and
    ignored.
+9. Early media: an offered end calling ``progress`` (the call is then ringing) is joined to
+   the originator before the answer: the originator is told PROGRESS (it stops its own
+   ring-back and keeps its receive channel open) and the two media legs are bridged both
+   ways, so what the far end plays (ring-back, announcements) is heard. The answer joins the
+   call as in rule 7 (the same bridge, or the answering end's); a failure ends the early
+   media with the call. Only one offer at a time is early joined (the latest).
+10. Records: an end may add fields to its calls' records (``Channel.record``: a trunk's
+   direction, trunk, DID and external number), taken when it joins the call (originates, is
+   offered, or is transferred into it), so a record keeps them whoever left the call first.
 """
 
 from __future__ import annotations
@@ -46,7 +56,7 @@ from .channel import Channel, ChState, Endpoint, Ind, Kind, Refused
 from .clock import Clock
 from .events import Action, Event, Publish
 from .media import MediaBridge, MediaEvent, Ports, WriteCdr
-from .routing import Router
+from .routing import Route, Router
 
 log = logging.getLogger("skinnyctl.calls")
 
@@ -74,6 +84,7 @@ class CS(Enum):
 class CE(Enum):
     DIAL = "dial"
     ALERTING = "alerting"
+    PROGRESS = "progress"  # an offered end sends early media (rule 9)
     ANSWER = "answer"
     REFUSED = "refused"  # the offer was refused, or every offered end went before answering
     HANGUP_A = "hangup_a"
@@ -84,6 +95,8 @@ TABLE: dict[tuple[CS, CE], tuple[CS, str]] = {
     (CS.DIALING, CE.DIAL): (CS.ROUTING, "route"),  # the handler may fail it at once
     (CS.DIALING, CE.HANGUP_A): (CS.ENDED, "end"),
     (CS.ROUTING, CE.ALERTING): (CS.ALERTING, "alerting"),
+    (CS.ROUTING, CE.PROGRESS): (CS.ALERTING, "progress"),
+    (CS.ALERTING, CE.PROGRESS): (CS.ALERTING, "progress"),
     (CS.ROUTING, CE.ANSWER): (CS.CONNECTED, "answer"),
     (CS.ROUTING, CE.REFUSED): (CS.FAILED, "fail"),
     (CS.ROUTING, CE.HANGUP_A): (CS.ENDED, "cancel"),
@@ -111,6 +124,7 @@ class Call:
     cause: str = ""  # the first cause that decided the call's fate
     # who called, for the record (an end may move to another call on transfer)
     caller: tuple[str, str, str] = ("", "", "")  # number, name, device
+    record: dict[str, str] = field(default_factory=dict)  # what its ends add (rule 10)
 
     def ends(self) -> list[Channel]:
         """Every channel of the call: the originator, the offered ends, the answered one."""
@@ -166,22 +180,31 @@ class Switch:
         """A new originating end (off-hook): its call exists from now, DIALING."""
         call = Call(self.refs(), ch, start=self.clock.wall())
         call.caller = (ch.number, ch.name, ch.device)
+        call.record.update(ch.record())
         ch.call = call
         ch.state = ChState.DOWN
         self.calls[call.id] = call
         return call
 
-    def dial(self, ch: Channel, number: str | None) -> list[Action]:
+    def dial(self, ch: Channel, number: str | None, route: Route | None = None) -> list[Action]:
         """Route ``number`` for the originating ``ch``; None: its dial plan refused what was
-        dialled (``ch.call.called`` holds it)."""
+        dialled (``ch.call.called`` holds it). ``route``: already known (a DID's target, from
+        ``Router.inbound``), else the router finds it."""
         call = ch.call
         if call is None or call.a is not ch:
             return []
-        return self._step(call, CE.DIAL, number)
+        return self._step(call, CE.DIAL, (number, route))
 
     def alerting(self, ch: Channel) -> list[Action]:
         call = ch.call
         return self._step(call, CE.ALERTING, ch) if call is not None else []
+
+    def progress(self, ch: Channel) -> list[Action]:
+        """The offered ``ch`` sends early media (rule 9)."""
+        call = ch.call
+        if call is None or ch not in call.offers or call.b is not None:
+            return []
+        return self._step(call, CE.PROGRESS, ch)
 
     def answer(self, ch: Channel) -> list[Action]:
         call = ch.call
@@ -269,6 +292,7 @@ class Switch:
         now = self.clock.wall()
         c3 = Call(self.refs(), p, start=now)
         c3.caller = (p.number, p.name, p.device)
+        c3.record.update(p.record())
         self.calls[c3.id] = c3
         self._detach(c1, p)
         p.call = c3
@@ -278,6 +302,7 @@ class Switch:
             q.call = c3
             c3.offers = [q]
             c3.b = q
+            c3.record.update(q.record())
             c3.called, c3.called_name = q.number, q.name
             c3.state = CS.CONNECTED
             c3.answer = now
@@ -291,6 +316,7 @@ class Switch:
             c3.state = CS.ALERTING
             for o in c3.offers:
                 o.call = c3
+                c3.record.update(o.record())
                 actions += o.indicate(Ind.UPDATE)
             actions += p.indicate(Ind.UPDATE)  # it keeps hearing music until the answer
             cause = causes.BLIND_TRANSFER
@@ -364,14 +390,15 @@ class Switch:
         actions: list[Action] = getattr(self, "_on_" + handler)(call, arg, old)
         return actions
 
-    def _on_route(self, call: Call, number: str | None, old: CS) -> list[Action]:
+    def _on_route(self, call: Call, arg: tuple[str | None, Route | None], old: CS) -> list[Action]:
+        number, route = arg
         a = call.a
         assert a is not None
         a.state = ChState.UP
         if number is None:
             return self._refuse(call, causes.INVALID_NUMBER_FORMAT, "dropped by the dialplan")
         call.called = number
-        route = self.router.resolve(number)
+        route = route or self.router.resolve(number)
         if route is None:
             return self._refuse(call, causes.UNALLOCATED_NUMBER, f"{number} is not a line")
         call.called_name = route.name
@@ -384,6 +411,7 @@ class Switch:
         offered.call = call
         offered.state = ChState.RINGING
         call.offers.append(offered)
+        call.record.update(offered.record())
         log.info("call %d: %s (%s) -> %s", call.id, a.number, a.device or a.kind.value, number)
         return endpoint.start(offered)
 
@@ -393,6 +421,17 @@ class Switch:
     def _on_alerting(self, call: Call, ch: Channel, old: CS) -> list[Action]:
         a = call.a
         return a.indicate(Ind.ALERTING) if a is not None and old is not CS.ALERTING else []
+
+    def _on_progress(self, call: Call, ch: Channel, old: CS) -> list[Action]:
+        """Rule 9: the originator stops its ring-back and hears ``ch``'s early media."""
+        a = call.a
+        if a is None:
+            return []
+        actions = a.indicate(Ind.PROGRESS)
+        ka, kb = a.media_key, ch.media_key
+        if ka is not None and kb is not None:
+            actions.append(MediaBridge(ka, kb, call.id))
+        return actions
 
     def _on_answer(self, call: Call, ch: Channel, old: CS) -> list[Action]:
         call.b = ch
@@ -478,6 +517,8 @@ class Switch:
             "end": self.clock.wall(),
             "reason": reason,
             "cause": call.cause or causes.NORMAL_CLEARING,
+            "direction": "internal",
+            **call.record,
         }
 
     # --- media ----------------------------------------------------------------------------------

@@ -214,6 +214,10 @@ class Commands:
         relay = self.service.relay
         return {"calls": calls, "rtp": relay.stats() if relay is not None else []}
 
+    def cmd_trunks(self) -> list[dict[str, Any]]:
+        sip = self.service.sip
+        return sip.status() if sip is not None else []
+
     def cmd_history(
         self, number: str | None = None, since: str | None = None, until: str | None = None
     ) -> list[dict[str, Any]]:

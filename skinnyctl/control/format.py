@@ -270,16 +270,40 @@ def calls(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def trunks(data: list[dict[str, Any]]) -> str:
+    if not data:
+        return "no trunks"
+    return table(
+        ["trunk", "host", "user", "register", "state", "status", "reason", "expires", "calls"],
+        [
+            [
+                t["name"],
+                f"{t['host']}:{t['port']}",
+                t["username"] or None,
+                t["register"],
+                t["state"],
+                t["status"] or None,
+                t["reason"] or None,
+                f"{t['expires_in']} s" if t["expires_in"] else None,
+                t["calls"],
+            ]
+            for t in data
+        ],
+    )
+
+
 # What a plain-text event line shows, when present (call_state: the state, which line, which
 # call; dtmf: the digit).
 _EVENT_MAIN = (
     "device_name",
+    "trunk",
     "ip",
     "state",
     "line",
     "number",
     "call_id",
     "digit",
+    "status",
     "reason",
     "severity",
     "text",
@@ -304,16 +328,22 @@ def history(rows: list[dict[str, Any]]) -> str:
         return "no calls recorded"
     wanted = (
         "start_iso",
+        "direction",
         "caller",
         "caller_device",
         "called",
         "callee_device",
+        "trunk",
+        "did",
+        "external_number",
         "duration",
         "talk",
         "reason",
         "cause",
     )
     keys = [k for k in wanted if any(k in r for r in rows)]
+    if not any(r.get("trunk") for r in rows):  # no trunk call: no trunk columns
+        keys = [k for k in keys if k not in ("direction", "trunk", "did", "external_number")]
     if not keys:
         keys = list(rows[0])
     return table(keys, [[r.get(k) for k in keys] for r in rows])

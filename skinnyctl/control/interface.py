@@ -47,6 +47,12 @@ class RelayStats(Protocol):
         ...
 
 
+class TrunkStatus(Protocol):
+    def status(self) -> list[dict[str, Any]]:
+        """One entry per trunk, never its password (``status trunks``)."""
+        ...
+
+
 class Served(Protocol):
     """The running service, as seen by control requests (any thread)."""
 
@@ -70,6 +76,9 @@ class Served(Protocol):
 
     @property
     def cdr(self) -> CdrStore | None: ...
+
+    @property
+    def sip(self) -> TrunkStatus | None: ...
 
     def on_core(self, fn: Callable[[CallManager], T]) -> T:
         """``fn(core)`` on the core thread: a consistent view, no race with the phones."""

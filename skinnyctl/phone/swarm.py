@@ -10,6 +10,7 @@ everything else is matched by message id alone, so the client stays cheap::
     result = swarm.register_all(timeout=30)     # connect + register every phone at once
     swarm.keepalive_for(10.0, interval=2.0)     # each phone sends KeepAlive, counts acks
     call = swarm.place_call(a, b, "10001")      # a calls b's number: b answers, RTP, a hangs up
+    swarm.auto_answer(phones)                   # they answer every call (from outside: a trunk)
     swarm.close()
 
 Like a real phone, a registered phone sends KeepAlive at the interval of its RegisterAck by
@@ -121,7 +122,8 @@ class SwarmPhone:
     keepalive_acks: int = 0
     keepalive_interval: float = 0.0  # from RegisterAck (0: the phone sends none by itself)
     keepalive_sent: float = 0.0  # when it last sent KeepAlive
-    busy: bool = False  # in a call placed by place_call
+    busy: bool = False  # in a call placed by place_call, or answering (auto_answer)
+    answered: int = 0  # calls it answered and saw connected (auto_answer)
     media_to: tuple[str, int] | None = None  # where StartMediaTransmission said to send RTP
     rtp_sent: int = 0
     rtp_received: int = 0
@@ -285,6 +287,15 @@ class Swarm:
         self._start(caller, self._caller(caller, call, hold, dial))
         return call
 
+    def auto_answer(self, phones: Iterable[SwarmPhone]) -> None:
+        """Each phone answers every call that rings it (OffHook on its RingIn, then RTP as in
+        ``place_call``) and waits for the next once the far end hung up: callees of calls that
+        come from outside (a trunk). ``answered`` counts the calls it saw connected."""
+        for p in phones:
+            p.busy = True
+            p._pending.clear()
+            self._start(p, self._answerer(p))
+
     def later(self, delay: float, fn: Callable[[], None]) -> None:
         """Call ``fn`` on the loop ``delay`` seconds from now."""
         at = time.perf_counter() + delay
@@ -398,6 +409,15 @@ class Swarm:
         finally:
             call.callee_rtp = p.rtp_received
             self._leg_done(p, call)
+
+    def _answerer(self, p: SwarmPhone) -> Script:
+        while not p.error:
+            _, _, body = yield (_CALL_STATE,)
+            value, _line, ref = _HDR.unpack_from(body)
+            if value == CallStateValue.RING_IN:
+                self._send(p, encode(OffHook(line_instance=1, call_reference=ref), p.version))
+            elif value == CallStateValue.CONNECTED:
+                p.answered += 1
 
     def _say(self, p: SwarmPhone, message: Message) -> None:
         self._send(p, encode(message, p.version))

@@ -1,8 +1,10 @@
-"""The edge side of the core's media and record actions (``calls.media``).
+"""The edge side of the core's media, record and SIP actions (``calls.media``, ``sip.events``).
 
 The core chooses media ports itself and emits media actions (open, learn, bridge, music, echo,
 plays, recordings, conference mixing, codecs, DTMF) and WriteCdr; this applies them to the
-media engine (``media.Relay``) and the ``CdrStore``, on the core thread, in order. Failures are
+media engine (``media.Relay``) and the ``CdrStore``, on the core thread, in order, and hands
+the SIP commands to the SIP edge (``sip.edge.SipEdge.apply`` only queues them for its own
+thread: the core never waits on the network). Failures are
 logged (a call without audio, a record not written) and never stop the server; a leg that
 cannot be opened is reported back to the core (``MediaFailed``) so it can take another port.
 What the engine reports later (a play or a recording ended, a digit arrived) comes from its
@@ -15,6 +17,7 @@ import logging
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 from skinnyctl.calls.cdr import CdrStore
 from skinnyctl.calls.media import (
@@ -44,6 +47,7 @@ from skinnyctl.calls.media import (
     WriteCdr,
 )
 from skinnyctl.media import Leg, Music, Prompt, Relay, Silence, Source, Tone
+from skinnyctl.sip.events import SipCommand
 
 log = logging.getLogger("skinnyctl.runtime.calls")
 
@@ -58,20 +62,28 @@ def _source(sound: Sound) -> Source:
     return Music()
 
 
+class SipEdgeLike(Protocol):
+    """What carries the SIP commands out (``sip.edge.SipEdge``)."""
+
+    def apply(self, cmd: SipCommand) -> None: ...
+
+
 class CallEdge:
     def __init__(
         self,
         relay: Relay | None = None,
         cdr: CdrStore | None = None,
         post: Callable[[MediaEvent], None] | None = None,
+        sip: SipEdgeLike | None = None,
     ) -> None:
         self.relay = relay
         self.cdr = cdr
         self.post = post  # to the core's queue, from the engine's notifier thread
+        self.sip = sip  # the SIP trunks' edge, when the site has trunks
         self._legs: dict[int, Leg] = {}  # media key -> the engine's leg
         self._keys: dict[int, int] = {}  # the engine's leg id -> media key
 
-    def apply(self, a: EdgeAction) -> MediaFailed | None:
+    def apply(self, a: EdgeAction | SipCommand) -> MediaFailed | None:
         """Carry out ``a``; what the core must hear back at once (a leg that could not be
         opened), else None."""
         try:
@@ -83,7 +95,13 @@ class CallEdge:
             log.exception("cannot carry out %r", a)
         return None
 
-    def _apply(self, a: EdgeAction) -> None:
+    def _apply(self, a: EdgeAction | SipCommand) -> None:
+        if isinstance(a, SipCommand):
+            if self.sip is None:
+                log.warning("no SIP trunk is running: %s dropped", type(a).__name__)
+            else:
+                self.sip.apply(a)
+            return
         if isinstance(a, WriteCdr):
             if self.cdr is not None:
                 self.cdr.submit(a.record)  # a writer thread: no fsync on the core thread
@@ -99,6 +117,8 @@ class CallEdge:
             opened = relay.open_leg(a.call_key, port=a.port)
             self._legs[a.key] = opened
             self._keys[opened.id] = a.key
+            if a.codec is not None:
+                relay.set_codec(opened, a.codec)
             return
         if isinstance(a, MediaClose):
             gone = self._legs.pop(a.key, None)

@@ -7,6 +7,8 @@
                  waits on the inbox with a timeout = the core's next deadline.
           --Send/SetVersion/MarkRegistered/Close--> outbox + wake-up byte --> I/O thread
           --Publish--> EventBus; --RecordDiscovered--> DiscoveredDevices
+          --media, call records, SIP commands--> CallEdge (engine, CdrStore, SIP edge queue)
+    other edges (the SIP edge's thread, the media engine's notifier) --post()--> queue
 
 Rules: a connection that breaks framing (garbage, oversized frame) is closed at once; one whose
 peer does not read is closed when its output buffer passes ``out_limit``; a Close waits at most
@@ -68,6 +70,7 @@ from skinnyctl.sccp import (
     SoftKeyTemplateRes,
     encode,
 )
+from skinnyctl.sip.events import SipCommand
 from skinnyctl.site.discovered import DiscoveredDevices
 from skinnyctl.site.model import Site
 
@@ -75,7 +78,8 @@ from . import limits
 from .bus import EventBus
 from .calledge import CallEdge
 
-_EDGE_ACTIONS = get_args(EdgeAction)  # a tuple: isinstance's fast path on the core thread
+# a tuple: isinstance's fast path on the core thread
+_EDGE_ACTIONS = get_args(EdgeAction) + get_args(SipCommand)
 _TO_IO = (Send, SetVersion, MarkRegistered, Close)
 
 log = logging.getLogger("skinnyctl.runtime")
@@ -221,7 +225,7 @@ class SccpServer:
         self.discovered = discovered if discovered is not None else DiscoveredDevices()
         self.core = core if core is not None else CallManager(site, self.clock)
         self.core.sccp.heard = self._heard  # keepalives still queued here count (its rule 4)
-        self.call_edge = CallEdge(post=self.post)  # Service sets .relay and .cdr
+        self.call_edge = CallEdge(post=self.post)  # Service sets .relay, .cdr and .sip
         self.out_limit = out_limit
         self.close_linger = close_linger
         self.max_connections = (
@@ -333,7 +337,7 @@ class SccpServer:
         return {k: n for k in keys if (n := self.stats.get(k, 0))}
 
     def post(self, event: Input) -> None:
-        """An input from another edge (the media engine's reports, later SIP), any thread:
+        """An input from another edge (the media engine's reports, the SIP trunks), any thread:
         handled on the core thread like the phones' messages."""
         self._inbox.put(event)
 
@@ -422,7 +426,8 @@ class SccpServer:
             if isinstance(a, Publish):
                 self.bus.publish(a.event)
             elif isinstance(a, _EDGE_ACTIONS):
-                feedback = self.call_edge.apply(a)  # media engine commands, call records
+                # media engine commands, call records, SIP commands (queued for the SIP thread)
+                feedback = self.call_edge.apply(a)
                 if feedback is not None:
                     more += self.core.handle(feedback)
             elif isinstance(a, RecordDiscovered):

@@ -1,11 +1,12 @@
-"""``skinnyctl serve``: the SCCP call manager, the TFTP service, the RTP relay and the control
-endpoint in one process.
+"""``skinnyctl serve``: the SCCP call manager, the TFTP service, the RTP relay (the media
+engine), the SIP trunks and the control endpoint in one process.
 
 Errors a user can fix (port taken, no TFTP root) surface as UserError before anything is served.
 """
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import signal
@@ -25,9 +26,10 @@ from skinnyctl.control.protocol import ControlError, default_socket
 from skinnyctl.control.server import ControlServer
 from skinnyctl.errors import UserError
 from skinnyctl.media import MusicOnHold, Relay
+from skinnyctl.sip.edge import SipEdge
 from skinnyctl.site import SiteError, load_site
 from skinnyctl.site.discovered import DiscoveredDevices
-from skinnyctl.site.model import Site
+from skinnyctl.site.model import Site, Trunk
 from skinnyctl.tftp.server import TftpService
 
 from .bus import EventBus
@@ -52,6 +54,10 @@ RESTART_KEYS = (
     "control_token",
     "max_connections",
 )
+# [[trunks]] keys the SIP edge holds (registration, sockets, accepted addresses): any change to
+# them, or a trunk added or removed, keeps the running trunks until a restart. The others
+# (caller_id, hold, dtmf) are read by the core per call and apply at once.
+TRUNK_CORE_KEYS = ("caller_id", "hold", "dtmf")
 
 
 class Part(Protocol):
@@ -77,6 +83,7 @@ class Service:
         self.tftp: TftpService | None = None
         self.relay: Relay | None = None  # the call layer drives it through SccpServer.call_edge
         self.cdr: CdrStore | None = None
+        self.sip: SipEdge | None = None  # the SIP trunks, when the site has any
         self.control: ControlServer | None = None
         self.started_at = time.time()
         self._started: list[Part] = []
@@ -90,6 +97,7 @@ class Service:
             self.sccp.call_edge.relay = self.relay
             self.sccp.start()
             self._started.append(self.sccp)
+            self._start_sip()
             if control:
                 self._start_control()
         except BaseException:
@@ -174,6 +182,9 @@ class Service:
             if kept:
                 # these stay as they are until a restart; everything else applies now
                 new = replace(new, server=replace(new.server, **{k: getattr(old, k) for k in kept}))
+            if _edge_trunks(self.site.trunks) != _edge_trunks(new.trunks):
+                kept.append("trunks")
+                new = replace(new, trunks=self.site.trunks)
             changed = self.apply_site(new)
         log.info("reloaded %s: %d devices, %d lines", path, len(new.devices), len(new.lines))
         return {
@@ -205,8 +216,29 @@ class Service:
         self.tftp.start()
         self._started.append(self.tftp)
 
+    def _start_sip(self) -> None:
+        """The SIP trunks' edge; its inputs go to the core's queue, its commands come from the
+        core through ``CallEdge``."""
+        if not self.site.trunks:
+            return
+        s = self.site.server
+        self.sip = SipEdge(self.site.trunks, self.sccp.post, listen=s.listen)
+        try:
+            self.sip.start()
+        except OSError as e:
+            if e.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+                raise UserError(f"cannot start the SIP trunks: {e}") from e  # a broken install
+            ports = sorted({t.local_port for t in self.site.trunks})
+            raise UserError(
+                f"cannot open the SIP port(s) {', '.join(map(str, ports))} on {s.listen}: "
+                f"{e.strerror or e}; set the trunks' local_port to a free port"
+            ) from e
+        self.sccp.call_edge.sip = self.sip
+        self._started.append(self.sip)
+
     def _start_relay(self) -> None:
-        if self.site.server.media != "relay":
+        # trunk calls always go through the engine (the far end is no phone to point at)
+        if self.site.server.media != "relay" and not self.site.trunks:
             return
         s = self.site.server
         moh = None
@@ -285,6 +317,11 @@ def run(path: Path, verbose: bool = False) -> None:
         for sig, handler in old.items():
             signal.signal(sig, handler)
         log.info("stopped")
+
+
+def _edge_trunks(trunks: tuple[Trunk, ...]) -> tuple[Trunk, ...]:
+    """The trunks as the SIP edge sees them (the core's own keys left out)."""
+    return tuple(replace(t, **{k: getattr(Trunk, k) for k in TRUNK_CORE_KEYS}) for t in trunks)
 
 
 def _reload_on_signal(service: Service) -> None:

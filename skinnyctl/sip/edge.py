@@ -19,6 +19,7 @@ import ipaddress
 import itertools
 import logging
 import random
+import signal
 import socket
 import threading
 import time
@@ -120,6 +121,15 @@ def _reactor() -> Any:
                 # ED2 was created by whichever thread imported sippy; timers must be armed
                 # from the thread that loops (it warns otherwise).
                 ed.my_ident = threading.get_ident()
+                # Work handed over from other threads (callFromThread: every datagram from the
+                # socket threads, every command of the core) wakes the loop with a signal sent
+                # to the thread that enabled it: the importing one. Enabled again from here,
+                # the loop wakes at once instead of at its next 10 ms tick (measured: 10 ms ->
+                # 0.5 ms from SipAnswer to the 200 OK on the wire, each way of a call's setup).
+                try:
+                    ed.elp.CFT_enable(signal.SIGURG)
+                except Exception:
+                    log.warning("SIP: the event loop keeps waking every 10 ms", exc_info=True)
                 ready.set()
                 while True:
                     try:
@@ -246,10 +256,19 @@ class _Socket:
     def open(self) -> None:
         from sippy.SipConf import SipConf
         from sippy.SipTransactionManager import SipTransactionManager
+        from sippy.Udp_server import Udp_server, Udp_server_opts
 
         edge = self.edge
 
+        class _InOrder(Udp_server_opts):  # type: ignore[misc]
+            # One sender and one receiver thread per socket: datagrams leave in the order we
+            # send them. sippy's default of three senders put a re-INVITE's 100 Trying behind
+            # its 200 OK at times (strict peers such as SIPp refuse that).
+            nworkers = 1
+
         class _TM(SipTransactionManager):  # type: ignore[misc]
+            model_udp_server = (Udp_server, _InOrder)
+
             def handleIncoming(self, data_in: Any, ra: Any, server: Any, rtime: Any) -> None:
                 edge._incoming_datagram(self, super().handleIncoming, data_in, ra, server, rtime)
 
@@ -306,13 +325,11 @@ class SipEdge:
         *,
         retry_base: float = 10.0,
         retry_cap: float = 600.0,
-        options_interval: float = 60.0,
         trace: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.on_input = on_input
         self.listen = listen
         self.retry_base, self.retry_cap = retry_base, retry_cap
-        self.options_interval = options_interval
         self._sip_log = _SipLog(trace)
         self._sockets: dict[int, _Socket] = {}
         self._trunks: dict[str, _TrunkRuntime] = {}
@@ -375,7 +392,7 @@ class SipEdge:
                 self._retry_later(rt)
             elif rt.trunk.register:
                 self._register(rt)
-            elif self.options_interval > 0:
+            elif rt.trunk.ping > 0:
                 self._ping(rt)  # else the trunk stays "unregistered": nobody checks it
 
     def _close(self) -> None:
@@ -385,6 +402,9 @@ class SipEdge:
                 rt.timer = None
         for d in self._dialogs.values():
             d.ended = True
+            # A dialog's go-dead timer (sippy arms it on disconnect and keeps no handle) would
+            # fire into the closed transaction manager: it changes nothing any more.
+            d.ua.changeState = lambda *args, **kwargs: None
         self._dialogs.clear()
         for sock in self._sockets.values():
             sock.close()
@@ -558,7 +578,7 @@ class SipEdge:
                 return
             rt.failures = 0
             self._set_state(rt, "registered", code, reason)
-            self._later(rt, self.options_interval, self._ping)
+            self._later(rt, rt.trunk.ping, self._ping)
 
         try:
             sock.tm.newTransaction(req, reply)
@@ -750,7 +770,9 @@ class SipEdge:
 
         body = self._body(d, cmd.local)
         caller = cmd.caller_number or t.caller_id or t.username or "anonymous"
-        ua.recvEvent(_Try((None, caller, cmd.number, body, None, cmd.caller_name or None)))
+        event = _Try((None, caller, cmd.number, body, None, cmd.caller_name or None))
+        event.extra_headers = (_asserting(caller, cmd.caller_name, domain),)
+        ua.recvEvent(event)
 
     def _dialog_command(self, d: _Dialog, cmd: SipCommand) -> None:
         from sippy.CCEvents import (
@@ -839,6 +861,19 @@ def _asserted_identity(req: Any) -> tuple[str, str]:
     except Exception:
         _limited("pai", logging.INFO, "SIP: unreadable P-Asserted-Identity ignored")
     return "", ""
+
+
+def _asserting(number: str, name: str, domain: str) -> Any:
+    """P-Asserted-Identity (RFC 3325) of an outgoing call: the caller ID we present, for
+    providers that take it from there rather than from the From header."""
+    from sippy.SipAddress import SipAddress
+    from sippy.SipHeader import SipHeader
+    from sippy.SipPAssertedIdentity import SipPAssertedIdentity
+    from sippy.SipURL import SipURL
+
+    url = SipURL(username=number, host=domain)
+    address = SipAddress(url=url, name=name or None, hadbrace=True)
+    return SipHeader(name="p-asserted-identity", body=SipPAssertedIdentity(address=address))
 
 
 def _remote(body: Any, accept: tuple[str, ...]) -> MediaDesc | None:

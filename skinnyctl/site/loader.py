@@ -1276,6 +1276,14 @@ def _trunks(r: _Reader, raw: Any, base_dir: Path) -> list[Trunk]:
             d.hold,
         )
         dtmf = _trunk_choice(r, t, path, "dtmf", {"rfc4733": "RTP telephone-events"}, d.dtmf)
+        ping = r.get(t, path, "ping", int, d.ping, "a number of seconds")
+        if ping != 0 and not 10 <= ping <= 3600:
+            r.problem(
+                (*path, "ping"),
+                f"ping = {ping} is out of range",
+                "write seconds between OPTIONS pings, 10 to 3600, or 0 for none",
+            )
+            ping = d.ping
         if host:
             trunks.append(
                 Trunk(
@@ -1294,6 +1302,7 @@ def _trunks(r: _Reader, raw: Any, base_dir: Path) -> list[Trunk]:
                     hold=hold,  # type: ignore[arg-type]
                     dtmf=dtmf,  # type: ignore[arg-type]
                     local_port=_trunk_port(r, t, path, "local_port", d.local_port),
+                    ping=ping,
                 )
             )
     return trunks

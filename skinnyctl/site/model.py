@@ -231,6 +231,7 @@ class Trunk:
     hold: TrunkHold = "music"  # what the far end gets when a phone holds: our music or a re-INVITE
     dtmf: TrunkDtmf = "rfc4733"
     local_port: int = 5060  # UDP port of our SIP socket for this trunk
+    ping: int = 60  # seconds between OPTIONS to a trunk that does not register; 0 = never
 
     @property
     def domain(self) -> str:

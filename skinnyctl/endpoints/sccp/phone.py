@@ -68,6 +68,12 @@ Plane state table. ``TABLE[(state, event)] -> (new state, handler)``. Rules:
    not built yet answers DisplayNotify "Key is not active".
 13. Transfer on hook (``transfer_on_hook``): hanging up a consultation completes the transfer
    while it rings (blind) and, by default, once it is answered too; EndCall only ends it.
+14. Early media from the far end (PROGRESS: a trunk's 183 with SDP; the switch's rule 9): the
+   local alerting tone stops, the plane shows ring-out, and its receive channel opens on a
+   media leg whatever the media mode (the far end is not a phone: the engine bridges it), so
+   the far end's ring-back or announcement is what the caller hears until the answer.
+15. Who a call is with (CallInfo): a number of the site (line, application) is shown with the
+   site's name for it; any other far end (a trunk's caller) with the name its channel carries.
 """
 
 from __future__ import annotations
@@ -91,6 +97,7 @@ from skinnyctl.calls.media import (
     MediaPlay,
     MediaStop,
     Ports,
+    media_address,
 )
 from skinnyctl.calls.media import (
     Codec as MediaCodec,
@@ -186,6 +193,7 @@ class Ev(Enum):
     TIMEOUT = "timeout"  # the plane's timer: off-hook, failed-call hang-up, hold reversion
     ELSEWHERE = "elsewhere"  # another device of the line answered / took the call
     FAR_ALERTING = "far_alerting"
+    FAR_PROGRESS = "far_progress"  # the far end sends early media (rule 14)
     FAR_ANSWER = "far_answer"
     FAR_UPDATE = "far_update"  # the far party changed (transfer): show it
     FAR_END = "far_end"  # the call is over for this plane
@@ -214,6 +222,7 @@ TABLE: dict[tuple[PS, Ev], tuple[PS, str]] = {
     (D, Ev.TIMEOUT): (FA, "off_hook_timeout"),  # dial tone left with nothing dialled
     (D, Ev.FAR_END): (G, "gone"),
     (RO, Ev.FAR_ALERTING): (RO, "ringout"),
+    (RO, Ev.FAR_PROGRESS): (RO, "progress"),
     (RO, Ev.FAR_ANSWER): (CO, "far_answer"),
     (RO, Ev.FAR_UPDATE): (RO, "update"),
     (RO, Ev.HANGUP): (G, "hang_up"),
@@ -427,7 +436,7 @@ class Phones:
             plane.relay_port = None
             return self._media_lost(plane)
         plane.relay_port = new
-        actions: list[Action] = [MediaOpen(plane.relay_key, plane.ref, new)]
+        actions: list[Action] = [MediaOpen(plane.relay_key, plane.ref, new, _media_codec(plane))]
         if plane.rx is not None:
             actions.append(MediaLearn(plane.ref, plane.rx[0], plane.rx[1], plane.nat))
         if plane.moh:
@@ -492,6 +501,8 @@ class Phones:
             return []
         if ind is Ind.ALERTING:
             return self._step(plane, Ev.FAR_ALERTING)
+        if ind is Ind.PROGRESS:
+            return self._step(plane, Ev.FAR_PROGRESS)
         if ind is Ind.ANSWER:
             return self._step(plane, Ev.FAR_ANSWER)
         if ind is Ind.HOLD:
@@ -866,6 +877,13 @@ class Phones:
         actions += self._open_media(plane)
         return actions + self._observe(plane.ch, exclude=plane.st)
 
+    def _on_progress(self, plane: Plane, arg: Any, old: PS) -> list[Action]:
+        """The far end sends early media (rule 14): its audio replaces the local ring-back."""
+        actions = self._to(plane, StopTone(line_instance=plane.line, call_reference=plane.ref))
+        actions += self._ringout_block(plane, tone=False)
+        actions += self._open_media(plane, relay=True)
+        return actions + self._observe(plane.ch, exclude=plane.st)
+
     def _on_far_failed(self, plane: Plane, cause: str, old: PS) -> list[Action]:
         return self._fail(plane, cause, cause)
 
@@ -1145,8 +1163,8 @@ class Phones:
 
     # --- blocks of messages (§7) ----------------------------------------------------------------
 
-    def _ringout_block(self, plane: Plane) -> list[Action]:
-        return self._to(
+    def _ringout_block(self, plane: Plane, tone: bool = True) -> list[Action]:
+        actions = self._to(
             plane,
             StartTone(
                 tone=Tone.ALERTING_TONE,
@@ -1154,6 +1172,9 @@ class Phones:
                 line_instance=plane.line,
                 call_reference=plane.ref,
             ),
+        )
+        return (actions if tone else []) + self._to(
+            plane,
             self._state(plane, CallStateValue.RING_OUT),
             self._keys(plane, SoftKeySetIndex.RING_OUT),
             self._prompt(plane, label(Label.RING_OUT)),
@@ -1299,10 +1320,7 @@ class Phones:
 
     @property
     def _relay_ip(self) -> str:
-        s = self.site.server
-        if s.listen and s.listen not in ("0.0.0.0", "::"):
-            return s.listen
-        return s.addresses[0] if s.addresses else "127.0.0.1"
+        return media_address(self.site.server)
 
     def _far(self, plane: Plane) -> Channel | None:
         return self.switch.far(plane.ch)
@@ -1319,9 +1337,11 @@ class Phones:
         far = self._far(plane)
         return far is not None and far.kind is not Kind.PHONE
 
-    def _open_media(self, plane: Plane) -> list[Action]:
+    def _open_media(self, plane: Plane, relay: bool = False) -> list[Action]:
+        """The plane's receive channel, and its media leg when the engine carries its audio
+        (``relay``: whatever the media mode, for early media)."""
         actions: list[Action] = []
-        if self._needs_relay(plane) and (plane.relay_port is None or plane.moh_only):
+        if (relay or self._needs_relay(plane)) and (plane.relay_port is None or plane.moh_only):
             if plane.moh_only:  # direct media's music leg becomes the talking leg
                 plane.moh = plane.moh_only = False
                 actions.append(MediaStop(plane.ref))
@@ -1337,7 +1357,9 @@ class Phones:
                 else:
                     plane.relay_port = port
                     plane.relay_key = self._call_key(plane)
-                    actions.append(MediaOpen(plane.relay_key, plane.ref, port))
+                    alaw = _codec(plane.st) == Codec.G711_ALAW_64K
+                    codec: MediaCodec = "alaw" if alaw else "ulaw"
+                    actions.append(MediaOpen(plane.relay_key, plane.ref, port, codec))
                     if plane.rx is not None:  # its receive channel was opened before
                         actions.append(MediaLearn(plane.ref, plane.rx[0], plane.rx[1], plane.nat))
                         actions += self._smt(plane, (self._relay_ip, port))
@@ -1580,15 +1602,29 @@ class Phones:
             return self._info(plane, plane.number, "", outbound=True)
         if ch is call.a:
             far = call.far(ch)
-            return self._info(plane, plane.number, far.number if far else call.called, True)
+            if far is None:
+                return self._info(plane, plane.number, call.called, True)
+            return self._info(plane, plane.number, far.number, True, called_name=far.name)
         caller = call.a
-        return self._info(plane, caller.number if caller else "", plane.number, outbound=False)
+        if caller is None:
+            return self._info(plane, "", plane.number, outbound=False)
+        return self._info(plane, caller.number, plane.number, False, calling_name=caller.name)
 
-    def _info(self, plane: Plane, calling: str, called: str, outbound: bool) -> CallInfo:
+    def _info(
+        self,
+        plane: Plane,
+        calling: str,
+        called: str,
+        outbound: bool,
+        calling_name: str = "",
+        called_name: str = "",
+    ) -> CallInfo:
+        """``*_name``: what the far channel calls itself, for a number not of the site
+        (rule 15)."""
         return CallInfo(
-            calling_party_name=self._name(calling)[:39],
+            calling_party_name=self._name(calling, calling_name)[:39],
             calling_party=calling[:23],
-            called_party_name=self._name(called)[:39],
+            called_party_name=self._name(called, called_name)[:39],
             called_party=called[:23],
             line_instance=plane.line,
             call_reference=plane.ref,
@@ -1597,14 +1633,14 @@ class Phones:
             call_security_status=1,
         )
 
-    def _name(self, number: str) -> str:
+    def _name(self, number: str, given: str = "") -> str:
         line = self.site.line(number)
         if line is not None:
             return line.shown_caller_name
         app = self.site.application(number)
         if app is not None:
             return app.name or app.kind
-        return number
+        return given or number
 
     def _event(self, plane: Plane) -> Publish:
         call = plane.ch.call
