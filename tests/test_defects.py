@@ -14,6 +14,7 @@ from skinnyctl.phone import SimPhone
 from skinnyctl.sccp import CallState as CallStateMsg
 from skinnyctl.sccp import (
     KeepAlive,
+    KeepAliveAck,
     OffHook,
     OnHook,
     SoftKeyEvent,
@@ -97,7 +98,7 @@ def test_relay_ports_are_freed_however_a_phone_leaves(small_rig: Rig) -> None:
     connected_call()
     rig.clock.advance(40)
     a.send(KeepAlive())
-    rig.settle()
+    a.wait_for(KeepAliveAck, 5)  # the core has it (settle() alone can pass it on the wire)
     rig.clock.advance(25)  # B silent 65 s > 2 x 30 s
     rig.server.poke()
     state(a, S.ON_HOOK)

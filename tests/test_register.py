@@ -146,13 +146,15 @@ def start_serve(site: Path) -> subprocess.Popen[str]:
     )
 
 
-def wait_listening(proc: subprocess.Popen[str], port: int, timeout: float = 20.0) -> None:
+def wait_listening(
+    proc: subprocess.Popen[str], port: int, timeout: float = 20.0, host: str = "127.0.0.1"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"serve exited {proc.returncode}: {proc.stderr.read()}")
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            socket.create_connection((host, port), timeout=0.5).close()
             return
         except OSError:
             time.sleep(0.05)

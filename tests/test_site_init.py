@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from skinnyctl.errors import UserError
-from skinnyctl.site import Device, Line, Server, load_site, parse_site
+from skinnyctl.site import load_site, parse_site, vendorconfig
 from skinnyctl.site.init import initial_site_text, write_initial_site
-from skinnyctl.site.model import (
-    ConferenceRoom,
-    HuntGroup,
-    Park,
-    Smtp,
-    Trunk,
-    Voicemail,
-    VoicemailBox,
-)
+from skinnyctl.site.model import SOFTKEY_SET_NAMES
 from tests.clirun import run_cli
 
 
@@ -74,31 +65,26 @@ def test_initial_site_works_on_loopback_unprivileged(tmp_path: Path) -> None:
 
 
 def _every_key() -> set[str]:
-    keys = {f.name for f in fields(Server)} - {"cisco_time_zone"}
-    keys |= {f.name for f in fields(Line)}
-    keys |= {f.name for f in fields(Device)} - {"buttons"}  # buttons: [[devices.buttons]]
-    keys |= {"type", "label", "line", "number", "url", "feature"}  # buttons
-    keys |= {"pattern", "action", "timeout", "trunk", "strip", "prefix"}  # dialplan
-    keys |= {f.name for f in fields(Trunk)}  # [[trunks]]
-    keys |= {"did", "target"}  # [[inbound]]
-    keys |= {f.name for f in fields(ConferenceRoom)}  # [[conferences]]
-    keys |= {
-        "servers",
-        "subnet",
-        "range",
-        "router",
-        "dns",
-        "domain",
-        "interface",
-        "lease_time",
-        "tftp_servers",
-        "reservations",
+    """The name of every key the loader accepts (asked of the loader itself, see
+    tests/test_site_keys.py), but the soft key states, which the template lists in prose."""
+    from tests.test_site_keys import accepted
+
+    keys = {k.rsplit(".", 1)[-1] for k in accepted() if "=" not in k}
+    return {k for k in keys if k not in SOFTKEY_SET_NAMES} - {
+        k.name
+        for k in vendorconfig.KEYS  # `check` lists a model's switches, with values
     }
-    keys |= {f.name for f in fields(Voicemail)} - {"boxes", "smtp"}  # [voicemail]
-    keys |= {f.name for f in fields(VoicemailBox)}
-    keys |= {f.name for f in fields(Smtp)} - {"sender"} | {"from"}
-    keys |= {f.name for f in fields(HuntGroup)} | {f.name for f in fields(Park)}
-    return keys
+
+
+def test_every_state_and_value_with_an_effect_is_named_in_the_initial_site() -> None:
+    """Soft key states and soft keys, button types, features, dial actions, DHCP servers,
+    application kinds, media modes, trunk choices: each is named in the template."""
+    from tests.test_site_keys import VALUES
+
+    text = initial_site_text()
+    words = set(re.findall(r"[A-Za-z0-9_]+", text))
+    named = [*SOFTKEY_SET_NAMES, *(v for values in VALUES.values() for v in values)]
+    assert not [w for w in named if w not in words], "not named in initial_site.toml"
 
 
 def test_every_key_appears_in_the_initial_site() -> None:

@@ -1267,8 +1267,9 @@ class Phones:
         ring = ring and not silent
         active = self._active(plane.st)
         if busy and active is not None and not silent:
-            # call waiting: a tone on the active call instead of the ringer (§7.4)
-            return actions + self._call_waiting_tone(active)
+            # call waiting: a tone on the active call instead of the ringer (§7.4); none with
+            # ring_on_active off (mod_skinny's ring-on-active: "no call waiting beep")
+            return actions + (self._call_waiting_tone(active) if ring else [])
         mode = RingType.INSIDE if ring else RingType.FLASH_ONLY
         return actions + self._to(
             plane,

@@ -321,7 +321,9 @@ class Registrar:
             st.last_seen = max(st.last_seen, now if event.at is None else event.at)
             if st.state is State.CONNECTED:
                 st.before_register += 1
-            return self._step(st, self._classify(st, event.message), event.message)
+            actions = self._step(st, self._classify(st, event.message), event.message)
+            self._arm(st)  # registering can bring the deadline forward (a short keepalive)
+            return actions
         except Exception:
             log.exception("error handling %r from %s; closing that connection", event, st.label)
             return self._fail(st)
@@ -330,10 +332,10 @@ class Registrar:
         now = self.clock.now() if now is None else now
         actions: list[Action] = []
         while self._timers and self._timers[0][0] <= now:
-            _, conn = heapq.heappop(self._timers)
+            at, conn = heapq.heappop(self._timers)
             st = self.stations.get(conn)
-            if st is None:
-                continue
+            if st is None or st.timer_at != at:
+                continue  # gone, or superseded by an earlier deadline
             st.timer_at = None
             if self.heard is not None and st.state is State.REGISTERED:
                 arrived = self.heard(conn)  # input still queued at the edge counts (rule 4)
@@ -463,9 +465,11 @@ class Registrar:
         return st.last_seen + EXPIRY_FACTOR * st.keepalive
 
     def _arm(self, st: Station) -> None:
-        if st.timer_at is None:
-            st.timer_at = self._deadline(st)
-            heapq.heappush(self._timers, (st.timer_at, st.conn))
+        """Make sure a timer fires by ``st``'s deadline; a later one is re-armed when it fires."""
+        due = self._deadline(st)
+        if st.timer_at is None or due < st.timer_at:
+            st.timer_at = due
+            heapq.heappush(self._timers, (due, st.conn))
 
     def _site_device(self, msg: Register) -> Device | None:
         mac = device_name_mac(msg.device_name)
