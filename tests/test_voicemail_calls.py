@@ -270,6 +270,59 @@ def test_a_call_a_line_sends_on_to_voicemail_leaves_the_message_in_that_lines_bo
     clean(rig, a, b, b2)
 
 
+@pytest.mark.parametrize(
+    ("forward", "said"),
+    [("forward_no_answer", "is_not_available"), ("forward_busy", "is_busy")],
+)
+def test_a_line_forwarded_to_voicemail_by_site_toml_takes_the_message_in_its_box(
+    forward: str, said: str
+) -> None:
+    """Forwarding (issue 16) meets voicemail (issue 19): 1002 has ``forward_no_answer`` (after
+    ``no_answer_timeout``) or ``forward_busy`` (B refuses with EndCall) to the voicemail
+    number; the caller hears 1002's greeting for that case and the message is 1002's.
+    (B and B2 both refuse: one device's EndCall only stops its own ringing.)"""
+    line = f'{forward} = "8000"\nno_answer_timeout = 5'
+    r = VmRig(line1002=line).start()
+    try:
+        a, b, b2 = r.phone(A), r.phone(B, "7961"), r.phone(B2, "7961")
+        since = len(b.received)
+        ref = call(a, "1002")
+        rb = state(b, S.RING_IN).call_reference
+        rb2 = state(b2, S.RING_IN).call_reference
+        if forward == "forward_busy":  # the line refuses once no device of it rings
+            for p, r_ in ((b, rb), (b2, rb2)):
+                p.send(SoftKeyEvent(soft_key_event=SoftKeyEventValue.END_CALL, line_instance=1,
+                                    call_reference=r_))  # fmt: skip
+        else:
+            r.advance(4)
+            assert r.service.sccp.call(lambda core: len(core.switch.calls)) == 1  # still rings
+            r.advance(2)
+        state(b2, S.ON_HOOK)
+        state(a, S.CONNECTED)
+        wait_media(a)
+        pid = r.wait_play(a, said)
+        playing = r.playing(a)
+        assert playing is not None and playing[1][1:7] == [
+            "person_at_extension", "one", "zero", "zero", "two", said,
+        ]  # fmt: skip
+        keys(a, "#", ref)
+        r.wait_play(a, "beep", after=pid)
+        r.wait_recording(a)
+        Talker(a, tone(587, 1.5)).start().wait()
+        hang_up(a, ref)
+        r.until(lambda: bool(r.messages("1002")), "the message kept")
+        (m,) = r.messages("1002")
+        assert m.caller == "1001"
+        lamp(b, True, since)
+        r.until(lambda: len(r.service.cdr.query()) == 1, "the call's record")  # type: ignore[union-attr]
+        (record,) = r.service.cdr.query()  # type: ignore[union-attr]
+        reason = "no_answer" if forward == "forward_no_answer" else "busy"
+        assert (record["redirected_from"], record["redirect_reason"]) == ("1002", reason)
+    finally:
+        r.stop()
+        shutil.rmtree(r.dir, ignore_errors=True)
+
+
 def test_a_message_shorter_than_a_second_is_dropped(rig: VmRig) -> None:
     a, b = rig.phone(A), rig.phone(B, "7961")
     since = len(b.received)

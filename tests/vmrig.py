@@ -65,6 +65,7 @@ voicemail_box = "1001"
 number = "1002"
 display_name = "Bob"
 voicemail_box = "1002"
+{line1002}
 [[lines]]
 number = "1003"
 display_name = "Carol"
@@ -119,6 +120,7 @@ def site_text(
     server_extra: str = "",
     vm_extra: str = "",
     box1001: str = "",
+    line1002: str = "",
     sccp: int | None = None,
     tftp: int | None = None,
 ) -> str:
@@ -133,6 +135,7 @@ def site_text(
         server_extra=server_extra,
         vm_extra=vm_extra,
         box1001=box1001,
+        line1002=line1002,
         a=A,
         b=B,
         b2=B2,
