@@ -43,10 +43,11 @@ PARK_KEYS = ("slots", "timeout")
 
 
 def hunt_groups(r: _Reader, raw: Any, lines: list[Line]) -> list[HuntGroup]:
-    from skinnyctl.site.loader import _aot, _did_you_mean
+    from skinnyctl.site.loader import _aot, _did_you_mean, _own_number
 
     out: list[HuntGroup] = []
     numbers = {ln.number for ln in lines}
+    taken = dict.fromkeys(numbers, "a line")
     seen: dict[str, KeyPath] = {}
     d = HuntGroup("", ())
     for path, t in _aot(r, raw, "hunt_groups"):
@@ -55,24 +56,9 @@ def hunt_groups(r: _Reader, raw: Any, lines: list[Line]) -> list[HuntGroup]:
         if not number:
             r.problem(path, "this hunt group has no number", 'add e.g. number = "300"')
             continue
-        if not _NUMBER_RE.match(number):
-            r.problem((*path, "number"), f"'{number}' is not a number", "use 1 to 24 digits, * # +")
+        number = _own_number(r, t, path, taken, seen, "hunt group")
+        if number is None:
             continue
-        if number in numbers:
-            r.problem(
-                (*path, "number"),
-                f"{number} is already a line",
-                "give the hunt group a number of its own",
-            )
-            continue
-        if number in seen:
-            r.problem(
-                (*path, "number"),
-                f"hunt group {number} is defined twice",
-                f"the first is at line {r.locations.of(seen[number])[0]}; remove one",
-            )
-            continue
-        seen[number] = (*path, "number")
         members = r.get_list(t, path, "members", "line numbers") or []
         if not members:
             r.problem(
