@@ -430,10 +430,10 @@ def test_forward_button_messages_key_and_the_other_forward_keys(
 def test_dnd_softkey_rejects_while_the_shared_line_rings_elsewhere(
     make_rig: Callable[..., Rig],
 ) -> None:
-    rig = make_rig(lines={"1002": 'forward_busy = "1003"'})
+    rig = make_rig(lines={"1002": 'forward_busy = "1003"'}, devices={B: 'dnd = "reject"'})
     a, b, c = rig.phone(A), rig.phone(B, "7961"), rig.phone(C)
     shared = [rig.phone(m, "7961") for m in (S1, S2, S3)]
-    # S1 in DND: a call to the shared line rings S2 and S3 only
+    # S1 in DND (reject, the default): a call to the shared line rings S2 and S3 only
     shared[0].send(SoftKeyEvent(soft_key_event=K.DND, line_instance=1, call_reference=0))
     wait(shared[0], DisplayNotify, text="Do Not Disturb")
     wait(shared[0], DisplayPromptStatus, prompt_status="Do Not Disturb", line_instance=0)

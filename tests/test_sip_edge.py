@@ -597,3 +597,15 @@ def test_an_ip_authenticated_trunk_is_up_when_options_are_answered(
     state = h.wait(TrunkState)
     assert (state.state, state.status) == ("registered", 200)
     assert [m.split(" ")[0] for _, m in h.sent] == ["OPTIONS"]
+
+
+def test_register_asks_for_register_expires(harness_factory: Any, kamailio: Kamailio) -> None:
+    """register_expires is what our REGISTER asks for; Kamailio grants at most 10 s."""
+    port = int(kamailio.cfg.read_text().split("listen=udp:127.0.0.1:")[1].split()[0])
+    trunk = provider(port, free_udp_port(), register=True, register_expires=120)
+    h = harness_factory([trunk])
+    state = h.wait(TrunkState)
+    assert (state.state, state.status, state.expires) == ("registered", 200, 10)
+    registers = [m for _, m in h.sent if m.startswith("REGISTER")]
+    assert registers and all("\r\nExpires: 120\r\n" in m for m in registers), registers
+    assert_sip_clean(h.sent, trunk.local_port)

@@ -294,6 +294,35 @@ def test_an_emergency_number_goes_out_whatever_the_dial_plan_says(
     assert capture.sip_sent(office.local_port)[0].startswith("INVITE sip:112@")
 
 
+def test_a_line_without_external_number_presents_the_trunks_caller_id_and_codecs(
+    office_factory: Any, sipp: Any, capture: Capture
+) -> None:
+    """B's line 1002 has no external_number: its call goes out as the trunk's caller_id, in
+    from_domain; the offer carries the trunk's codecs only (PCMA), in its order."""
+    sp = free_udp_port()
+    run = sipp("provider_reject.xml", sp, subst={"STATUS": "503", "REASON": "Test"})
+    office = office_factory(sp, trunk='from_domain = "provider.example"\ncodecs = ["PCMA"]')
+    b = office.phone(B, "7961")
+    b.send(OffHook(line_instance=1, call_reference=0))
+    ref = state(b, S.OFF_HOOK).call_reference
+    dial(b, "0123456789", ref)
+    b.wait_for(StartTone, 5, lambda t: t.tone == Tone.REORDER_TONE)
+    assert run.finish() == 0, run.errors()
+    b.send(OnHook(line_instance=1, call_reference=ref))
+    capture.stop()
+    sent = capture.sip_text(office.local_port)
+    assert "From: Bob <sip:+33123456700@provider.example>;tag=" in sent, sent
+    assert "P-Asserted-Identity: Bob <sip:+33123456700@provider.example>" in sent, sent
+    assert DID_A not in sent  # A's number is A's only
+    port = office.local_port
+    (offer,) = capture._fields(
+        ["-d", f"udp.port=={port},sip"], f"udp.srcport == {port} && sdp", "sdp.media"
+    )
+    media = offer[0].split()
+    assert media[0] == "audio" and media[2:] == ["RTP/AVP", "8", "101"], media
+    office.clean()
+
+
 # --- inbound -------------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import statistics
+import tempfile
 import time
 import wave
 from collections.abc import Iterator
@@ -703,3 +704,76 @@ def test_prompts_reach_the_phone_as_valid_20ms_streams(rig: VmRig, tmp_path: Pat
     assert s["packets"] == len(got) and s["lost"] == 0
     assert s["problem"] == "", s["line"]  # no sequence, timestamp or payload type error
     clean(rig, b)
+
+
+# --- [voicemail] keys, each set to other than its default ----------------------------------------
+
+
+def test_recording_limits_are_the_sites() -> None:
+    """min_message_seconds = 2 drops a 1.5 s message; silence_seconds = 3 (vmrig's site) ends
+    a message 3 s into the caller's silence, which is cut off; max_message_seconds = 8 ends a
+    longer one by itself."""
+    rig = VmRig(vm_extra="max_message_seconds = 8\nmin_message_seconds = 2\n").start()
+    try:
+        a = rig.phone(A)
+
+        def message(pcm: np.ndarray, press_pound: bool) -> list[Any]:
+            ref = start_message(rig, a, "1002")
+            talker = Talker(a, pcm).start()
+            if press_pound:
+                talker.wait()
+                keys(a, "#", ref)
+            rig.wait_play(a, "goodbye", timeout=20)  # the recording ended
+            talker.stop()
+            hang_up(a, ref)
+            state(a, S.ON_HOOK)
+            rig.store.flush()
+            return rig.messages("1002")
+
+        assert message(tone(523, 1.5), press_pound=True) == []  # shorter than 2 s
+        quiet = np.zeros(int(3.5 * 8000), np.int16)
+        (m,) = message(np.concatenate([tone(523, 2.5), quiet, tone(880, 1.0)]), press_pound=False)
+        assert 2.3 <= m.seconds <= 3.0  # the silence ended it (and was cut off): no 880 Hz
+        assert dominant_hz(wav_pcm(m.path)) == pytest.approx(523, abs=5)
+        msgs = message(tone(659, 9.5), press_pound=False)
+        (long,) = [x for x in msgs if x.id != m.id]
+        assert 7.8 <= long.seconds <= 8.1  # max_message_seconds ended it
+    finally:
+        rig.stop()
+        shutil.rmtree(rig.dir, ignore_errors=True)
+
+
+def test_deposit_prefix_and_a_voicemail_application_number() -> None:
+    """deposit_prefix = "55": 551002 leaves a message in box 1002, greeted with the prompt
+    from prompts_dir; [[applications]] kind = "voicemail" is one more number of the menu."""
+    from tests.voicemail_util import tone as tone_bytes
+    from tests.voicemail_util import write_wav
+
+    d = Path(tempfile.mkdtemp(prefix="vm-", dir="/tmp"))
+    (d / "mine").mkdir()
+    write_wav(d / "mine" / "please_leave_message.wav", tone_bytes(440, 0.5))
+    extra = (
+        'deposit_prefix = "55"\nprompts_dir = "mine"\n'
+        '[[applications]]\nnumber = "8500"\nkind = "voicemail"\n'
+    )
+    plan = '[[dialplan]]\npattern = "^(551[0-9]{3}|8500)$"\naction = "process"\n'
+    rig = VmRig(d, vm_extra=extra, server_extra=plan).start()
+    try:
+        a, b = rig.phone(A), rig.phone(B, "7961")
+        t0 = time.monotonic()
+        ref = call(a, "551002")
+        state(a, S.CONNECTED)
+        a.wait_for(CallInfo, 5, lambda m: m.called_party_name == "Voicemail 1002")
+        rig.wait_recording(a)  # after the greeting and the beep
+        ours = np.frombuffer(tone_bytes(440, 0.5), "<i2")
+        assert correlation(pcm_of(heard(a, t0)), ours) > 0.9  # prompts_dir's prompt was played
+        hang_up(a, ref)
+        state(a, S.ON_HOOK)
+        ref = call(b, "8500")
+        state(b, S.CONNECTED)
+        rig.wait_play(b, "enter_pin")  # the menu of B's own box
+        hang_up(b, ref)
+        clean(rig, a, b)
+    finally:
+        rig.stop()
+        shutil.rmtree(d, ignore_errors=True)

@@ -60,8 +60,10 @@ def start_relay(port: int, inbox: Inbox) -> Any:
     return c
 
 
-def site(tmp: Path, port: int) -> Site:
+def site(tmp: Path, port: int, secret: str = "password_file") -> Site:
+    """The relay wants pbx / s3cret: given inline (password) or in a file (password_file)."""
     (tmp / "smtp-password").write_text("s3cret\n")
+    given = 'password = "s3cret"' if secret == "password" else 'password_file = "smtp-password"'
     text = f"""
 [[lines]]
 number = "1001"
@@ -74,7 +76,7 @@ port = {port}
 starttls = false
 from = "pbx@example.com"
 username = "pbx"
-password_file = "smtp-password"
+{given}
 """
     (tmp / "site.toml").write_text(text)
     return parse_site(text, tmp / "site.toml")
@@ -105,10 +107,13 @@ def inbox() -> Iterator[Inbox]:
     yield Inbox()
 
 
-def test_a_new_message_is_mailed_with_the_wav_attached(tmp_path: Path, inbox: Inbox) -> None:
+@pytest.mark.parametrize("secret", ["password_file", "password"])
+def test_a_new_message_is_mailed_with_the_wav_attached(
+    tmp_path: Path, inbox: Inbox, secret: str
+) -> None:
     port = free_port()
     relay = start_relay(port, inbox)
-    s = site(tmp_path, port)
+    s = site(tmp_path, port, secret)
     service = VoicemailService(s, FakeClock(), mail_retry=0.2)
     try:
         path = leave_message(service, s, 700)

@@ -96,6 +96,8 @@ ping = 0
 local_port = {local_port}
 caller_id = "{caller_id}"
 allow = ["127.0.0.1/32"]
+transport = "udp"
+dtmf = "rfc4733"
 {trunk}
 
 [[inbound]]
