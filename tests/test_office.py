@@ -838,8 +838,8 @@ def test_hunt_ring_all_rings_the_logged_in_members_at_once(make_rig: Callable[..
     (row,) = records(rig, 1)
     assert (row["called"], row["callee_device"]) == ("300", s2.name)
     # nobody answers within hunt_timeout: final
-    marks = [mark(p) for p in phones]
     a.send(EnblocCall(called_party="300"))
+    ring_in(c)  # hunting: the clock moves from here (not before the core read the call)
     advance(rig, 41, *phones)
     rf = c.wait_for(CallState, 5, lambda m: m.call_state == S.RING_IN and m.line_instance == 2)
     assert rf.call_reference
@@ -950,7 +950,7 @@ def test_barge_takes_over_a_shared_line_call(make_rig: Callable[..., Rig]) -> No
     keys = wait(
         s2, SelectSoftKeys, call_reference=r2, soft_key_set_index=SoftKeySetIndex.IN_USE_HINT
     )
-    assert keys.valid_key_mask == 0xFFFF
+    assert keys.valid_key_mask & (1 << 2)  # Barge, third of the set, is offered
     media_flows(a, s1)
     m1 = mark(s1)
     s2.send(SoftKeyEvent(soft_key_event=K.BARGE, line_instance=1, call_reference=r2))

@@ -30,6 +30,7 @@ import pytest
 import tomlkit
 
 import skinnyctl
+from tests.test_register import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -109,13 +110,6 @@ def require(binary: Path, feature: str) -> None:
     if feature in REQUIRED:
         pytest.fail(f"the binary has no '{feature}' command:\n{result.stdout}{result.stderr}")
     pytest.skip(f"the binary has no '{feature}' command yet (add it to REQUIRED when it lands)")
-
-
-def free_port(kind: int) -> int:
-    """A port the OS considers free (its ephemeral range lies above the default RTP range)."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def unit_commands() -> dict[str, list[str]]:

@@ -8,6 +8,7 @@ checked with Wireshark's dissector (tshark).
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -114,10 +115,24 @@ firmware = "P0030801SR02"
 """
 
 
+# Ports for the servers tests start (SCCP, TFTP, SIP, control, SMTP) come from a band below
+# the kernel's ephemeral range (32768-60999 by default) and below every RTP range the tests
+# give (20000 and up): a port the kernel picked could land inside a site's RTP range, which
+# the loader refuses for tftp_port, or be taken by a phone's RTP socket meanwhile.
+SERVER_PORTS = range(10000, 20000)
+
+
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port of :data:`SERVER_PORTS` nothing is bound to now (``kind``: TCP or UDP)."""
+    for _ in range(200):
+        port = random.choice(SERVER_PORTS)
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {SERVER_PORTS}")
 
 
 def write_site(directory: Path, keepalive: int = 30, sccp_port: int | None = None) -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from skinnyctl.apps.voicemail.service import VoicemailService  # noqa: E402
 from skinnyctl.calls.clock import FakeClock  # noqa: E402
 from skinnyctl.site import parse_site  # noqa: E402
 from skinnyctl.site.model import Site  # noqa: E402
+from tests.test_register import free_port  # noqa: E402
 from tests.voicemail_util import Driver, tone  # noqa: E402
 
 
@@ -40,12 +40,6 @@ class Inbox:
 def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
     ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"pbx", b"s3cret")
     return AuthResult(success=ok)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_relay(port: int, inbox: Inbox) -> Any:
