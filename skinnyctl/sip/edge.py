@@ -769,7 +769,7 @@ class SipEdge:
                 uac.lUri.getUrl().host = domain
 
         body = self._body(d, cmd.local)
-        caller = cmd.caller_number or t.caller_id or t.username or "anonymous"
+        caller = cmd.caller_number or t.username or "anonymous"  # the endpoint chose caller_id
         event = _Try((None, caller, cmd.number, body, None, cmd.caller_name or None))
         event.extra_headers = (_asserting(caller, cmd.caller_name, domain),)
         ua.recvEvent(event)
