@@ -286,7 +286,7 @@ def test_a_line_forwarded_to_voicemail_by_site_toml_takes_the_message_in_its_box
     r = VmRig(line1002=line).start()
     try:
         a, b, b2 = r.phone(A), r.phone(B, "7961"), r.phone(B2, "7961")
-        since = len(b.received)
+        since, since2 = len(b.received), len(b2.received)
         ref = call(a, "1002")
         rb = state(b, S.RING_IN).call_reference
         rb2 = state(b2, S.RING_IN).call_reference
@@ -314,7 +314,10 @@ def test_a_line_forwarded_to_voicemail_by_site_toml_takes_the_message_in_its_box
         r.until(lambda: bool(r.messages("1002")), "the message kept")
         (m,) = r.messages("1002")
         assert m.caller == "1001"
-        lamp(b, True, since)
+        r.store.flush()
+        assert dominant_hz(wav_pcm(m.path)) == pytest.approx(587, abs=5)  # the caller's tone
+        lamp(b, True, since)  # on every device of the line
+        lamp(b2, True, since2)
         r.until(lambda: len(r.service.cdr.query()) == 1, "the call's record")  # type: ignore[union-attr]
         (record,) = r.service.cdr.query()  # type: ignore[union-attr]
         reason = "no_answer" if forward == "forward_no_answer" else "busy"
