@@ -387,8 +387,7 @@ def test_without_transfer_on_hook_the_held_call_reverts(no_transfer_on_hook: Rig
     )
     # and again after another interval, until B takes the call back
     for p in (a, b, c):
-        p.send(KeepAlive())
-    rig.settle()
+        p.keep_alive()
     since = len(b.received)
     rig.clock.advance(31)
     rig.server.poke()

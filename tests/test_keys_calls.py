@@ -18,7 +18,6 @@ from skinnyctl.sccp import (
     DialedNumber,
     DisplayPromptStatus,
     EnblocCall,
-    KeepAlive,
     OffHook,
     OnHook,
     SetRinger,
@@ -59,8 +58,7 @@ def advance_alive(rig: Rig, seconds: float, *phones: SimPhone) -> None:
     """Let ``seconds`` pass in steps short enough for the phones' keepalives to keep them."""
     while seconds > 0:
         for p in phones:
-            p.send(KeepAlive())
-        rig.settle()
+            p.keep_alive()  # acknowledged: the server has it before the clock jumps
         advance(rig, min(seconds, 20))
         seconds -= 20
 

@@ -25,7 +25,6 @@ from skinnyctl.sccp import (
     FeatureStat,
     FeatureStatReq,
     ForwardStat,
-    KeepAlive,
     LampMode,
     Message,
     OffHook,
@@ -147,8 +146,7 @@ def advance(rig: Rig, seconds: float, *phones: SimPhone) -> None:
     while seconds > 0:
         step = min(seconds, 20.0)
         for p in phones:
-            p.send(KeepAlive())
-        rig.settle()
+            p.keep_alive()  # acknowledged: the server has it before the clock jumps
         rig.clock.advance(step)
         rig.server.poke()
         rig.settle()

@@ -119,7 +119,7 @@ firmware = "P0030801SR02"
 # the kernel's ephemeral range (32768-60999 by default) and below every RTP range the tests
 # give (20000 and up): a port the kernel picked could land inside a site's RTP range, which
 # the loader refuses for tftp_port, or be taken by a phone's RTP socket meanwhile.
-SERVER_PORTS = range(10000, 20000)
+SERVER_PORTS = range(10000, 16384)
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:

@@ -5,6 +5,7 @@
     reg = phone.register()             # the whole request sequence; raises Rejected
     reg.lines[1].line_dir_number        # what the server said
     phone.wait_for(KeepAliveAck, 5)     # any message, optionally matching a predicate
+    phone.keep_alive()                  # a KeepAlive, and the ack that answers it
     phone.frames                        # [(direction, frame bytes)] both ways, for tshark
     phone.close()
 
@@ -46,6 +47,7 @@ from skinnyctl.sccp import (
     HeadsetStatus,
     IpPort,
     KeepAlive,
+    KeepAliveAck,
     LineStat,
     LineStatReq,
     Message,
@@ -278,6 +280,25 @@ class SimPhone:
                     )
                 if left <= 0:
                     raise TimeoutError(f"{self.name}: no {cls.__name__} within {timeout} s")
+                self._cond.wait(left)
+
+    def keep_alive(self, timeout: float = 5.0) -> KeepAliveAck:
+        """Send a KeepAlive and wait for the KeepAliveAck that answers it (not an older one):
+        once it is back, the server has the keepalive, whatever its clock does next."""
+        with self._cond:
+            since = len(self.received)
+        self.send(KeepAlive())
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for i in range(since, len(self.received)):
+                    m = self.received[i]
+                    if i not in self._taken and isinstance(m, KeepAliveAck):
+                        self._taken.add(i)
+                        return m
+                left = deadline - time.monotonic()
+                if self.closed.is_set() or left <= 0:
+                    raise TimeoutError(f"{self.name}: no KeepAliveAck within {timeout} s")
                 self._cond.wait(left)
 
     def count(self, cls: type[Message]) -> int:
