@@ -196,7 +196,7 @@ def test_the_echo_number_from_the_phone_command(rig: Rig) -> None:
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    line = next(x for x in out.stdout.splitlines() if x.startswith("echo:"))
+    line = next((x for x in out.stdout.splitlines() if x.startswith("echo:")), out.stdout)
     assert "50/50 packets came back, in order, unchanged" in line, line
     assert "round trip p50" in line
 
@@ -231,3 +231,40 @@ def test_engine_reports_come_back_to_whoever_listens(rig: Rig) -> None:
         time.sleep(0.02)
     until(lambda: any(getattr(e, "digit", "") == "5" for e in heard), "the digit")
     assert sum(getattr(e, "digit", "") == "5" for e in heard) == 1
+
+
+def test_serve_with_direct_media_still_runs_the_media_engine(tmp_path: Path) -> None:
+    """``media = "direct"`` points phones at each other, but what only the engine can carry
+    (applications, music, conferences, park) must still work: ``skinnyctl serve`` starts the
+    engine whatever the mode. Before, a direct-media site without trunks or voicemail had no
+    engine, and the echo number answered in silence."""
+    from tests import hostile
+
+    site, port = hostile.write_site(tmp_path, server_extra='media = "direct"')
+    with site.open("a") as f:
+        f.write(
+            '\n[[dialplan]]\npattern = "^\\\\*43$"\naction = "process"\n'
+            '\n[[applications]]\nnumber = "*43"\nkind = "echo"\n'
+        )
+    mac = ":".join(hostile.A[i : i + 2] for i in range(0, 12, 2)).lower()
+    with hostile.Served(site, port, tmp_path / "serve.log"):
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "skinnyctl",
+                "phone",
+                mac,
+                "--server",
+                f"127.0.0.1:{port}",
+                "--call",
+                "*43",
+                "--no-reconnect",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert out.returncode == 0, out.stderr
+    line = next((x for x in out.stdout.splitlines() if x.startswith("echo:")), out.stdout)
+    assert "50/50 packets came back, in order, unchanged" in line, line

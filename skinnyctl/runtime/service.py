@@ -250,14 +250,10 @@ class Service:
         self._started.append(self.sip)
 
     def _start_relay(self) -> None:
-        # trunk calls and voicemail always go through the engine (no phone to point the other
-        # end at), whatever the phones' media mode
-        if (
-            self.site.server.media != "relay"
-            and not self.site.trunks
-            and not _has_voicemail(self.site)
-        ):
-            return
+        # The engine runs whatever the phones' media mode: with media = "direct" two phones
+        # talk to each other, but music on hold, applications, park, conferences, trunks and
+        # voicemail have no phone to point the other end at, and any phone may start a
+        # conference (Confrn) or dial an application at any time.
         s = self.site.server
         moh = None
         if s.music_on_hold is not None:
